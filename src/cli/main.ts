@@ -1,0 +1,47 @@
+#!/usr/bin/env node
+// The one entry point of the image: `valet <command>`. The only place that reads process.env,
+// exits, or builds real clients (STYLE.md).
+import { valetVersion } from '../platform/version.ts';
+
+const HELP = `valet: short-lived, scoped object-storage keys for Kubernetes pods
+
+Usage: valet <command> [options]
+
+Commands:
+  operator   run the controller, admission webhook and key issuer
+  sidecar    run in a pod: fetch, serve, refresh and presign keys
+  policy     render the session policy a DatasetAccess would get (offline dry run)
+  version    print the version
+  help       print this help
+
+Run 'valet <command> --help' for a command's options.
+`;
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(HELP);
+      return 0;
+    case 'version':
+    case '--version':
+      process.stdout.write(`valet ${valetVersion()} (node ${process.version})\n`);
+      return 0;
+    default:
+      process.stderr.write(`valet: unknown command '${command}'\n\n${HELP}`);
+      return 2;
+  }
+}
+
+if (import.meta.main) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      process.stderr.write(`valet: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.exit(1);
+    },
+  );
+}

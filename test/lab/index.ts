@@ -1,0 +1,241 @@
+// The lab harness: `startLab()` builds what is missing, starts etcd, kube-apiserver and MinIO on free
+// loopback ports in a temporary folder, and returns clients and helpers; `stop()` stops every
+// process and removes the folder. Nothing here is a mock.
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, mkdirSync, rmSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CoreV1Api, KubeConfig, VersionApi } from '@kubernetes/client-node';
+import { ensureBuilt, LabError, type LabBinaries } from './build.ts';
+import { startApiserver, startEtcd, writeKubeFiles, type KubeFiles } from './kube.ts';
+import { LAB_BUCKET, LAB_REGION, LAB_ROLE_ARN, newCredentials, setUpMinio, startMinio, type AccessKey, type MinioCredentials } from './minio.ts';
+import { allocatePorts, tail, type ServerProcess } from './process.ts';
+
+export { LabError } from './build.ts';
+export { LAB_BUCKET, LAB_REGION, SEED_OBJECTS } from './minio.ts';
+
+const PORTS = ['etcd', 'etcdPeer', 'apiserver', 'minio', 'minioConsole'] as const;
+export type PortName = (typeof PORTS)[number];
+
+export interface LabOptions {
+  /** Start etcd and kube-apiserver (default true). */
+  kube?: boolean;
+  /** Start MinIO (default true). */
+  minio?: boolean;
+  /** Fixed ports; any not given are picked free. A taken port is a clear error. */
+  ports?: Partial<Record<PortName, number>>;
+  /** Let the servers outlive this process (for `npm run lab -- up`). */
+  detached?: boolean;
+  /** Readiness timeout per server. */
+  timeoutMs?: number;
+}
+
+export interface TokenOptions {
+  audience?: string;
+  boundPod?: { name: string; uid: string };
+  expirationSeconds?: number;
+}
+
+export interface S3Lab {
+  endpoint: string;
+  region: string;
+  bucket: string;
+  roleArn: string;
+  /** The issuer's long-term key (AssumeRole + the bucket). */
+  issuer: AccessKey;
+  /** MinIO's root key: only for setting the lab up. */
+  root: AccessKey;
+}
+
+export interface LabVersions {
+  node: string;
+  kubeApiserver?: string;
+  etcd?: string;
+  minio?: string;
+  boto3: string;
+  awscli: string;
+}
+
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface Lab {
+  readonly dir: string;
+  readonly logsDir: string;
+  readonly ports: Record<PortName, number>;
+  readonly binaries: LabBinaries;
+  readonly kubeconfig: string;
+  readonly kubeConfig: KubeConfig;
+  readonly core: CoreV1Api;
+  readonly caPem: string;
+  readonly s3: S3Lab;
+  readonly processes: () => ServerProcess[];
+  versions(): Promise<LabVersions>;
+  /** A projected-style service-account token from the real TokenRequest API. */
+  token(namespace: string, serviceAccount: string, opts?: TokenOptions): Promise<string>;
+  /** Runs the lab's Python (with boto3) on a script; env is the whole environment for the child. */
+  python(script: string, env: NodeJS.ProcessEnv, args?: string[]): Promise<RunResult>;
+  /** Runs the lab's awscli; env is the whole environment for the child. */
+  aws(args: string[], env: NodeJS.ProcessEnv): Promise<RunResult>;
+  stopApiserver(): Promise<void>;
+  startApiserver(): Promise<void>;
+  stopMinio(): Promise<void>;
+  startMinio(): Promise<void>;
+  /** The last lines of every server log, for a failing test's report. */
+  logTails(lines?: number): string;
+  stop(): Promise<void>;
+}
+
+/** A minimal environment for client processes: no credentials or AWS settings leak in from ours. */
+export function cleanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  const keep = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TMPDIR', 'SYSTEMROOT'];
+  const out: NodeJS.ProcessEnv = {};
+  for (const k of keep) if (process.env[k] !== undefined) out[k] = process.env[k];
+  return {
+    ...out,
+    AWS_CONFIG_FILE: '/dev/null',
+    AWS_SHARED_CREDENTIALS_FILE: '/dev/null',
+    AWS_EC2_METADATA_DISABLED: 'true',
+    ...extra,
+  };
+}
+
+function runChild(cmd: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs = 60_000): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'], timeout: timeoutMs });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
+export async function startLab(opts: LabOptions = {}): Promise<Lab> {
+  const wantKube = opts.kube ?? true;
+  const wantMinio = opts.minio ?? true;
+  const binaries = await ensureBuilt();
+  const ports = await allocatePorts(PORTS, opts.ports);
+  const dir = mkdtempSync(join(tmpdir(), 'valet-lab-'));
+  const logsDir = join(dir, 'logs');
+  mkdirSync(logsDir);
+  const runEnv: NodeJS.ProcessEnv = { VALET_LAB_DIR: dir };
+  const procs: Partial<Record<'etcd' | 'apiserver' | 'minio', ServerProcess>> = {};
+  const timeoutMs = opts.timeoutMs;
+  const credentials: MinioCredentials = newCredentials();
+  let files: KubeFiles | undefined;
+  let minioVersion: string | undefined;
+
+  const stopAll = async () => {
+    // Reverse order of dependence: the apiserver before its etcd.
+    for (const name of ['apiserver', 'minio', 'etcd'] as const) await procs[name]?.stop();
+  };
+
+  const bootApiserver = async () => {
+    if (!files) throw new LabError('the lab was started without Kubernetes');
+    procs.apiserver = await startApiserver({
+      binary: binaries.kubeApiserver,
+      files,
+      port: ports.apiserver,
+      etcdPort: ports.etcd,
+      env: runEnv,
+      detached: opts.detached,
+      timeoutMs,
+    });
+  };
+  const bootMinio = async () => {
+    procs.minio = await startMinio({ binary: binaries.minio, dir, port: ports.minio, consolePort: ports.minioConsole, credentials, env: runEnv, detached: opts.detached, timeoutMs });
+  };
+
+  try {
+    if (wantKube) {
+      files = await writeKubeFiles(dir, ports.apiserver);
+      procs.etcd = await startEtcd({ binary: binaries.etcd, dir, clientPort: ports.etcd, peerPort: ports.etcdPeer, env: runEnv, detached: opts.detached, timeoutMs });
+      await bootApiserver();
+    }
+    if (wantMinio) {
+      await bootMinio();
+      minioVersion = await setUpMinio({ adminBinary: binaries.minioAdmin, dir, port: ports.minio, credentials });
+    }
+  } catch (err) {
+    await stopAll();
+    if (!opts.detached) rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+
+  const kubeConfig = new KubeConfig();
+  if (files) kubeConfig.loadFromFile(files.kubeconfig);
+  const core = files ? kubeConfig.makeApiClient(CoreV1Api) : (undefined as unknown as CoreV1Api);
+
+  const lab: Lab = {
+    dir,
+    logsDir,
+    ports,
+    binaries,
+    kubeconfig: files?.kubeconfig ?? '',
+    kubeConfig,
+    core,
+    caPem: files?.pki.caPem ?? '',
+    s3: {
+      endpoint: `http://127.0.0.1:${ports.minio}`,
+      region: LAB_REGION,
+      bucket: LAB_BUCKET,
+      roleArn: LAB_ROLE_ARN,
+      issuer: credentials.issuer,
+      root: credentials.root,
+    },
+    processes: () => Object.values(procs).filter((p): p is ServerProcess => p !== undefined),
+    async versions() {
+      const py = await runChild(binaries.python, ['-c', 'import boto3, awscli; print(boto3.__version__, awscli.__version__)'], cleanEnv());
+      const [boto3 = '?', awscli = '?'] = py.stdout.trim().split(' ');
+      const v: LabVersions = { node: process.version, boto3, awscli };
+      if (files) v.kubeApiserver = (await kubeConfig.makeApiClient(VersionApi).getCode()).gitVersion;
+      const etcd = spawnSync(binaries.etcd, ['--version'], { encoding: 'utf8' }).stdout;
+      v.etcd = /etcd Version: (\S+)/.exec(etcd)?.[1];
+      v.minio = minioVersion;
+      return v;
+    },
+    async token(namespace, serviceAccount, t = {}) {
+      const res = await core.createNamespacedServiceAccountToken({
+        name: serviceAccount,
+        namespace,
+        body: {
+          spec: {
+            audiences: [t.audience ?? 'valet.dev'],
+            expirationSeconds: t.expirationSeconds ?? 3600,
+            boundObjectRef: t.boundPod ? { apiVersion: 'v1', kind: 'Pod', name: t.boundPod.name, uid: t.boundPod.uid } : undefined,
+          },
+        },
+      });
+      const token = res.status?.token;
+      if (!token) throw new LabError(`TokenRequest for ${namespace}/${serviceAccount} returned no token`);
+      return token;
+    },
+    python: (script, env, args = []) => runChild(binaries.python, ['-c', script, ...args], env),
+    aws: (args, env) => runChild(binaries.aws, args, env),
+    async stopApiserver() {
+      await procs.apiserver?.stop();
+      delete procs.apiserver;
+    },
+    startApiserver: bootApiserver,
+    async stopMinio() {
+      await procs.minio?.stop();
+      delete procs.minio;
+    },
+    startMinio: bootMinio,
+    logTails(lines = 20) {
+      return readdirSync(logsDir)
+        .map((f) => `----- ${f} (last ${lines} lines) -----\n${tail(join(logsDir, f), lines)}`)
+        .join('\n');
+    },
+    async stop() {
+      await stopAll();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  return lab;
+}

@@ -1,0 +1,29 @@
+import { defineConfig } from 'vitest/config';
+
+// Two projects: `unit` is the fast loop (pure logic, no servers); `lab` runs against the real
+// kube-apiserver, etcd, MinIO and AWS clients that test/lab builds and starts.
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        test: {
+          name: 'unit',
+          include: ['src/**/*.test.ts', 'test/unit/**/*.test.ts'],
+          environment: 'node',
+        },
+      },
+      {
+        test: {
+          name: 'lab',
+          include: ['test/**/*.lab.test.ts'],
+          environment: 'node',
+          pool: 'forks',
+          globalSetup: ['test/lab/global-setup.ts'],
+          testTimeout: 120_000,
+          hookTimeout: 600_000,
+          teardownTimeout: 60_000,
+        },
+      },
+    ],
+  },
+});

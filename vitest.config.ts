@@ -4,6 +4,7 @@ import { defineConfig } from 'vitest/config';
 // kube-apiserver, etcd, MinIO and AWS clients that test/lab builds and starts.
 export default defineConfig({
   test: {
+    teardownTimeout: 60_000,
     projects: [
       {
         test: {
@@ -21,7 +22,6 @@ export default defineConfig({
           globalSetup: ['test/lab/global-setup.ts'],
           testTimeout: 120_000,
           hookTimeout: 600_000,
-          teardownTimeout: 60_000,
         },
       },
     ],

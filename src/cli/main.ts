@@ -18,7 +18,7 @@ Run 'valet <command> --help' for a command's options.
 `;
 
 export async function main(argv: string[]): Promise<number> {
-  const [command, ...rest] = argv;
+  const [command] = argv;
   switch (command) {
     case undefined:
     case 'help':

@@ -155,7 +155,7 @@ interface Artefact {
   dir: string;
 }
 
-async function ensure(name: string, key: string, build: (dir: string, log: string) => Promise<void>): Promise<Artefact> {
+export async function ensure(name: string, key: string, build: (dir: string, log: string) => Promise<void>): Promise<Artefact> {
   const dir = join(cacheRoot(), `${name}-${key}`);
   const marker = join(dir, '.complete');
   if (existsSync(marker)) return { name, dir };

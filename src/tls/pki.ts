@@ -1,6 +1,8 @@
 // A small certificate authority: ECDSA P-256 keys, X.509 certificates for a CA, TLS servers and
 // TLS clients, all as PEM. Used by the lab (kube-apiserver, admin client) and by the operator for
 // its own webhook and issuer certificates, so no openssl binary is needed anywhere.
+// @peculiar/x509 resolves its ASN.1 schemas through tsyringe, which needs this polyfill loaded first.
+import 'reflect-metadata';
 import { webcrypto } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 

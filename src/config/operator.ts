@@ -1,0 +1,96 @@
+// `valet operator` configuration: flags (and the environment, passed in by the CLI) turned into a
+// frozen, validated object. Defaults are pinned by a golden test (operator.test.ts).
+import { ValetError } from '../platform/errors.ts';
+
+export interface OperatorConfig {
+  /** Path to a kubeconfig; empty means in-cluster, then $KUBECONFIG, then ~/.kube/config. */
+  readonly kubeconfig: string;
+  /** Namespace of the leader-election Lease (the operator's own namespace). */
+  readonly namespace: string;
+  readonly leaderElect: boolean;
+  readonly leaseName: string;
+  readonly identity: string;
+  readonly leaseDurationSeconds: number;
+  readonly renewDeadlineSeconds: number;
+  readonly retryPeriodSeconds: number;
+  /** host:port for /metrics, /healthz, /readyz. */
+  readonly metricsAddress: string;
+  readonly workers: number;
+  /** Every DatasetAccess is reconciled again after this long even without events (level-based). */
+  readonly resyncSeconds: number;
+  readonly logLevel: 'debug' | 'info' | 'warn' | 'error';
+}
+
+export const OPERATOR_DEFAULTS: Omit<OperatorConfig, 'identity'> = {
+  kubeconfig: '',
+  namespace: 'valet-system',
+  leaderElect: true,
+  leaseName: 'valet-operator',
+  leaseDurationSeconds: 15,
+  renewDeadlineSeconds: 10,
+  retryPeriodSeconds: 2,
+  metricsAddress: '0.0.0.0:9090',
+  workers: 4,
+  resyncSeconds: 600,
+  logLevel: 'info',
+};
+
+const FLAGS: Record<string, { key: keyof OperatorConfig; kind: 'string' | 'int' | 'bool' }> = {
+  '--kubeconfig': { key: 'kubeconfig', kind: 'string' },
+  '--namespace': { key: 'namespace', kind: 'string' },
+  '--leader-elect': { key: 'leaderElect', kind: 'bool' },
+  '--lease-name': { key: 'leaseName', kind: 'string' },
+  '--identity': { key: 'identity', kind: 'string' },
+  '--lease-duration-seconds': { key: 'leaseDurationSeconds', kind: 'int' },
+  '--renew-deadline-seconds': { key: 'renewDeadlineSeconds', kind: 'int' },
+  '--retry-period-seconds': { key: 'retryPeriodSeconds', kind: 'int' },
+  '--metrics-address': { key: 'metricsAddress', kind: 'string' },
+  '--workers': { key: 'workers', kind: 'int' },
+  '--resync-seconds': { key: 'resyncSeconds', kind: 'int' },
+  '--log-level': { key: 'logLevel', kind: 'string' },
+};
+
+export const OPERATOR_FLAGS = Object.keys(FLAGS);
+
+function bad(message: string): ValetError {
+  return new ValetError('InvalidConfig', message, 400);
+}
+
+/** Parses `--flag=value` / `--flag value` arguments over the defaults; `env` supplies POD_NAME and POD_NAMESPACE. */
+export function parseOperatorConfig(argv: readonly string[], env: Readonly<Record<string, string | undefined>> = {}): OperatorConfig {
+  const out: Record<string, unknown> = {
+    ...OPERATOR_DEFAULTS,
+    namespace: env.POD_NAMESPACE || OPERATOR_DEFAULTS.namespace,
+    identity: env.POD_NAME || `valet-operator-${env.HOSTNAME || 'local'}`,
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] ?? '';
+    const eq = arg.indexOf('=');
+    const name = eq >= 0 ? arg.slice(0, eq) : arg;
+    const spec = FLAGS[name];
+    if (!spec) throw bad(`unknown flag ${name}; known flags: ${OPERATOR_FLAGS.join(', ')}`);
+    let value: string | undefined = eq >= 0 ? arg.slice(eq + 1) : undefined;
+    if (value === undefined) {
+      if (spec.kind === 'bool' && (argv[i + 1] === undefined || argv[i + 1]?.startsWith('--'))) value = 'true';
+      else value = argv[++i];
+    }
+    if (value === undefined) throw bad(`flag ${name} needs a value`);
+    if (spec.kind === 'int') {
+      if (!/^\d{1,9}$/.test(value)) throw bad(`flag ${name} must be a whole number, got '${value}'`);
+      out[spec.key] = Number(value);
+    } else if (spec.kind === 'bool') {
+      if (value !== 'true' && value !== 'false') throw bad(`flag ${name} must be true or false, got '${value}'`);
+      out[spec.key] = value === 'true';
+    } else {
+      out[spec.key] = value;
+    }
+  }
+  const c = out as unknown as OperatorConfig;
+  if (!['debug', 'info', 'warn', 'error'].includes(c.logLevel)) throw bad(`--log-level must be debug, info, warn or error, got '${c.logLevel}'`);
+  if (!(c.renewDeadlineSeconds < c.leaseDurationSeconds)) throw bad('--renew-deadline-seconds must be less than --lease-duration-seconds');
+  if (!(c.retryPeriodSeconds < c.renewDeadlineSeconds)) throw bad('--retry-period-seconds must be less than --renew-deadline-seconds');
+  if (c.workers < 1 || c.workers > 64) throw bad(`--workers must be between 1 and 64, got ${c.workers}`);
+  if (c.resyncSeconds < 10) throw bad(`--resync-seconds must be at least 10, got ${c.resyncSeconds}`);
+  if (!/^[^:]*:\d{1,5}$/.test(c.metricsAddress)) throw bad(`--metrics-address must be host:port, got '${c.metricsAddress}'`);
+  return Object.freeze(c);
+}

@@ -2,6 +2,7 @@
 // The one entry point of the image: `valet <command>`. The only place that reads process.env,
 // exits, or builds real clients (STYLE.md).
 import { valetVersion } from '../platform/version.ts';
+import { policyCommand } from './policy.ts';
 
 const HELP = `valet: short-lived, scoped object-storage keys for Kubernetes pods
 
@@ -18,7 +19,7 @@ Run 'valet <command> --help' for a command's options.
 `;
 
 export async function main(argv: string[]): Promise<number> {
-  const [command] = argv;
+  const [command, ...rest] = argv;
   switch (command) {
     case undefined:
     case 'help':
@@ -30,6 +31,8 @@ export async function main(argv: string[]): Promise<number> {
     case '--version':
       process.stdout.write(`valet ${valetVersion()} (node ${process.version})\n`);
       return 0;
+    case 'policy':
+      return policyCommand(rest, (s) => process.stdout.write(s), (s) => process.stderr.write(s));
     default:
       process.stderr.write(`valet: unknown command '${command}'\n\n${HELP}`);
       return 2;

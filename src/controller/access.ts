@@ -1,0 +1,118 @@
+// Reconciling one DatasetAccess: read the current state from the caches, decide with the pure
+// validateAccess, write status only when it changed, and emit an Event when Ready flips.
+// Level-based (STYLE.md habit 1): the same function runs for every kind of event and for resyncs.
+import { CONDITION_TYPES, KINDS } from '../api/v1alpha1/index.ts';
+import type { AnyDatasetStore, DatasetAccess, DatasetAccessStatus } from '../api/v1alpha1/index.ts';
+import type { Clock } from '../platform/clock.ts';
+import type { Logger } from '../platform/logger.ts';
+import { conditionsEqual, mergeConditions, validateAccess } from '../policy/index.ts';
+
+/** Read-only views of the informer caches. */
+export interface AccessCaches {
+  access(namespace: string, name: string): DatasetAccess | undefined;
+  datasetStore(namespace: string, name: string): AnyDatasetStore | undefined;
+  clusterStore(name: string): AnyDatasetStore | undefined;
+  /** Labels of a namespace, or undefined when it is not (yet) known. */
+  namespaceLabels(namespace: string): Record<string, string> | undefined;
+}
+
+export interface AccessStatusWriter {
+  /** Replaces the status of `access` (at its resourceVersion). Throws on conflict. */
+  write(access: DatasetAccess, status: DatasetAccessStatus): Promise<void>;
+}
+
+export interface EventRecorder {
+  record(obj: DatasetAccess, type: 'Normal' | 'Warning', reason: string, message: string): void;
+}
+
+export interface AccessReconcilerDeps {
+  caches: AccessCaches;
+  status: AccessStatusWriter;
+  events: EventRecorder;
+  clock: Clock;
+  logger: Logger;
+  /** Called once per reconcile with its outcome, for metrics. */
+  observe?: (outcome: 'unchanged' | 'written' | 'gone') => void;
+}
+
+export function splitAccessKey(key: string): { namespace: string; name: string } {
+  const slash = key.indexOf('/');
+  if (slash <= 0) throw new Error(`DatasetAccess key must be namespace/name, got '${key}'`);
+  return { namespace: key.slice(0, slash), name: key.slice(slash + 1) };
+}
+
+export function resolveStore(caches: AccessCaches, access: DatasetAccess): AnyDatasetStore | undefined {
+  const ref = access.spec.storeRef;
+  return ref.kind === KINDS.ClusterDatasetStore ? caches.clusterStore(ref.name) : caches.datasetStore(access.metadata.namespace ?? '', ref.name);
+}
+
+/** The status `access` should have, keeping transition times of conditions that did not change. */
+export function desiredStatus(access: DatasetAccess, store: AnyDatasetStore | undefined, labels: Record<string, string> | undefined, now: string): DatasetAccessStatus {
+  const v = validateAccess(access, store, labels);
+  const generation = access.metadata.generation ?? 0;
+  const status: DatasetAccessStatus = {
+    observedGeneration: generation,
+    conditions: mergeConditions(access.status?.conditions, v.conditions, generation, now),
+  };
+  if (v.store !== undefined) status.store = v.store;
+  if (v.policy !== undefined) status.sessionPolicy = v.policy;
+  if (v.packedSize !== undefined) status.packedPolicySize = v.packedSize;
+  return status;
+}
+
+export function statusEqual(a: DatasetAccessStatus | undefined, b: DatasetAccessStatus): boolean {
+  return (
+    a !== undefined &&
+    a.observedGeneration === b.observedGeneration &&
+    a.store === b.store &&
+    a.sessionPolicy === b.sessionPolicy &&
+    a.packedPolicySize === b.packedPolicySize &&
+    conditionsEqual(a.conditions, b.conditions)
+  );
+}
+
+const ready = (s: DatasetAccessStatus | undefined) => s?.conditions?.find((c) => c.type === CONDITION_TYPES.Ready);
+
+export function makeAccessReconciler(deps: AccessReconcilerDeps): (key: string) => Promise<void> {
+  return async (key) => {
+    const { namespace, name } = splitAccessKey(key);
+    const access = deps.caches.access(namespace, name);
+    if (!access) {
+      deps.observe?.('gone');
+      return;
+    }
+    const store = resolveStore(deps.caches, access);
+    const labels = deps.caches.namespaceLabels(namespace);
+    const next = desiredStatus(access, store, labels, new Date(deps.clock.now()).toISOString().replace(/\.\d{3}Z$/, 'Z'));
+    if (statusEqual(access.status, next)) {
+      deps.observe?.('unchanged');
+      return;
+    }
+    await deps.status.write(access, next);
+    deps.observe?.('written');
+    const before = ready(access.status);
+    const after = ready(next);
+    if (after && (before?.status !== after.status || before.reason !== after.reason)) {
+      const log = deps.logger.child({ namespace, datasetAccess: name });
+      if (after.status === 'True') {
+        log.info('DatasetAccess is Ready', { store: next.store });
+        deps.events.record(access, 'Normal', 'Ready', after.message);
+      } else {
+        log.info('DatasetAccess is not Ready', { reason: after.reason, message: after.message });
+        deps.events.record(access, 'Warning', after.reason, after.message);
+      }
+    }
+  };
+}
+
+/** The keys of accesses that depend on a store (so a store change re-reconciles them). */
+export function accessesUsingStore(all: readonly DatasetAccess[], store: { kind: string; namespace?: string; name: string }): string[] {
+  return all
+    .filter(
+      (a) =>
+        a.spec.storeRef.kind === store.kind &&
+        a.spec.storeRef.name === store.name &&
+        (store.kind === KINDS.ClusterDatasetStore || a.metadata.namespace === store.namespace),
+    )
+    .map((a) => `${a.metadata.namespace}/${a.metadata.name}`);
+}

@@ -156,6 +156,8 @@ export async function startApiserver(o: ApiserverOptions): Promise<ServerProcess
       `--service-account-signing-key-file=${join(pki, 'sa.key')}`,
       '--service-cluster-ip-range=10.96.0.0/24',
       '--allow-privileged=true',
+      // Like envtest: no Endpoints for the kubernetes Service (a loopback address is refused there).
+      '--endpoint-reconciler-type=none',
       '--enable-priority-and-fairness=false',
       '--profiling=false',
       '--v=1',

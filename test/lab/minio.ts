@@ -104,14 +104,14 @@ function runAdmin(binary: string, args: string[], env: NodeJS.ProcessEnv): Promi
   });
 }
 
-/** The issuer's own policy: assume roles, and everything on the lab bucket (sessions narrow it). */
+/**
+ * The issuer's own policy: everything on the lab bucket; session policies narrow it per key.
+ * (MinIO lets any user call AssumeRole and has no sts:AssumeRole action to grant.)
+ */
 export function issuerPolicy(bucket: string): object {
   return {
     Version: '2012-10-17',
-    Statement: [
-      { Effect: 'Allow', Action: ['sts:AssumeRole'], Resource: ['*'] },
-      { Effect: 'Allow', Action: ['s3:*'], Resource: [`arn:aws:s3:::${bucket}`, `arn:aws:s3:::${bucket}/*`] },
-    ],
+    Statement: [{ Effect: 'Allow', Action: ['s3:*'], Resource: [`arn:aws:s3:::${bucket}`, `arn:aws:s3:::${bucket}/*`] }],
   };
 }
 

@@ -76,11 +76,14 @@ describe('kube-apiserver and etcd', () => {
     const auth = lab.kubeConfig.makeApiClient(AuthenticationV1Api);
     expect((await auth.createTokenReview({ body: { spec: { token, audiences: ['valet.dev'] } } })).status?.authenticated).toBe(true);
     await lab.core.deleteNamespacedPod({ namespace: ns, name: 'short-lived', gracePeriodSeconds: 0 });
-    // Unscheduled pods are removed at once; the authenticator then finds no pod with that UID.
+    // Unscheduled pods are removed at once; the authenticator then finds no pod with that UID. But
+    // kube-apiserver caches successful token authentications for 10 s, so TokenReview may still say
+    // yes for that long: the issuer must check the pod itself (see docs/notes.md).
+    const deletedAt = Date.now();
     let authenticated: boolean | undefined = true;
-    for (let i = 0; i < 50 && authenticated; i++) {
+    while (authenticated && Date.now() - deletedAt < 20_000) {
       authenticated = (await auth.createTokenReview({ body: { spec: { token, audiences: ['valet.dev'] } } })).status?.authenticated;
-      if (authenticated) await new Promise((r) => setTimeout(r, 100));
+      if (authenticated) await new Promise((r) => setTimeout(r, 250));
     }
     expect(authenticated).toBeFalsy();
   });

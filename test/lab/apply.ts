@@ -2,9 +2,13 @@
 // to be Established before anything uses them.
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { ApiextensionsV1Api, KubernetesObjectApi, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
-import { parseAllDocuments } from 'yaml';
+import { ApiextensionsV1Api, KubernetesObjectApi, loadAllYaml, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
 
+/**
+ * Objects from YAML files, deserialized into client-node's model classes. This matters: client-node
+ * serializes a known kind through its model, which knows `enum` as `_enum`, `default` as
+ * `_default` and so on; a plain parsed object would lose those fields on the way to the server.
+ */
 export function readObjects(path: string): KubernetesObject[] {
   const files = statSync(path).isDirectory()
     ? readdirSync(path)
@@ -12,11 +16,7 @@ export function readObjects(path: string): KubernetesObject[] {
         .sort()
         .map((f) => join(path, f))
     : [path];
-  return files.flatMap((f) =>
-    parseAllDocuments(readFileSync(f, 'utf8'))
-      .map((d) => d.toJS() as KubernetesObject | null)
-      .filter((o): o is KubernetesObject => o !== null && typeof o === 'object'),
-  );
+  return files.flatMap((f) => (loadAllYaml(readFileSync(f, 'utf8')) as (KubernetesObject | null)[]).filter((o): o is KubernetesObject => o !== null && typeof o === 'object'));
 }
 
 export async function apply(kc: KubeConfig, objects: readonly KubernetesObject[]): Promise<KubernetesObject[]> {

@@ -1,0 +1,15 @@
+// Pure decisions: prefix and key checks, label selectors, session policy rendering, DatasetAccess
+// validation, subject matching, condition bookkeeping. Imports only src/api.
+export type { Check } from './result.ts';
+export { checkPrefix, isInsidePrefix, findAllowedPrefix } from './prefix.ts';
+export { validateObjectKey } from './key.ts';
+export type { KeyReason } from './key.ts';
+export { matchLabelSelector } from './selector.ts';
+export { ACTIONS, renderSessionPolicy, s3Partition } from './session-policy.ts';
+export type { PolicyAccessInput, PolicyStatement, PolicyStoreInput, RenderResult, SessionPolicy } from './session-policy.ts';
+export { validateAccess } from './validate.ts';
+export type { AccessValidation, ConditionResult } from './validate.ts';
+export { subjectsMatch } from './subjects.ts';
+export type { PodIdentity, SubjectsReason } from './subjects.ts';
+export { conditionsEqual, mergeConditions } from './conditions.ts';
+export type { ConditionInput } from './conditions.ts';

@@ -19,6 +19,9 @@ export default defineConfig({
           include: ['test/**/*.lab.test.ts'],
           environment: 'node',
           pool: 'forks',
+          // One lab suite at a time: each starts its own servers, and the machine has two cores;
+          // fault and leader-election timings stay honest when suites do not compete for CPU.
+          fileParallelism: false,
           globalSetup: ['test/lab/global-setup.ts'],
           testTimeout: 120_000,
           hookTimeout: 600_000,

@@ -3,6 +3,7 @@
 // exits, or builds real clients (STYLE.md).
 import { valetVersion } from '../platform/version.ts';
 import { policyCommand } from './policy.ts';
+import { operatorCommand } from './operator.ts';
 
 const HELP = `valet: short-lived, scoped object-storage keys for Kubernetes pods
 
@@ -31,6 +32,8 @@ export async function main(argv: string[]): Promise<number> {
     case '--version':
       process.stdout.write(`valet ${valetVersion()} (node ${process.version})\n`);
       return 0;
+    case 'operator':
+      return operatorCommand(rest, process.env);
     case 'policy':
       return policyCommand(rest, (s) => process.stdout.write(s), (s) => process.stderr.write(s));
     default:

@@ -90,7 +90,7 @@ export function parseOperatorConfig(argv: readonly string[], env: Readonly<Recor
   if (!(c.renewDeadlineSeconds < c.leaseDurationSeconds)) throw bad('--renew-deadline-seconds must be less than --lease-duration-seconds');
   if (!(c.retryPeriodSeconds < c.renewDeadlineSeconds)) throw bad('--retry-period-seconds must be less than --renew-deadline-seconds');
   if (c.workers < 1 || c.workers > 64) throw bad(`--workers must be between 1 and 64, got ${c.workers}`);
-  if (c.resyncSeconds < 10) throw bad(`--resync-seconds must be at least 10, got ${c.resyncSeconds}`);
+  if (c.resyncSeconds < 1) throw bad(`--resync-seconds must be at least 1, got ${c.resyncSeconds}`);
   if (!/^[^:]*:\d{1,5}$/.test(c.metricsAddress)) throw bad(`--metrics-address must be host:port, got '${c.metricsAddress}'`);
   return Object.freeze(c);
 }

@@ -1,0 +1,112 @@
+// `valet operator`: the controller (leader-elected through a Lease), with /metrics, /healthz and
+// /readyz on the metrics address. The webhook and the issuer join it in later issues.
+import { createServer, type Server } from 'node:http';
+import { Registry, collectDefaultMetrics } from 'prom-client';
+import { parseOperatorConfig, OPERATOR_FLAGS } from '../config/operator.ts';
+import { DatasetAccessController } from '../controller/controller.ts';
+import { createClients } from '../k8s/clients.ts';
+import { EventRecorder } from '../k8s/events.ts';
+import { LeaderElector } from '../k8s/leader.ts';
+import { writeAccessStatus } from '../k8s/status.ts';
+import { createControllerMetrics } from '../metrics/controller.ts';
+import { systemClock } from '../platform/clock.ts';
+import { createLogger } from '../platform/logger.ts';
+
+const HELP = `Usage: valet operator [flags]
+
+Runs the DatasetAccess controller. Flags (--flag=value or --flag value):
+  ${OPERATOR_FLAGS.join('\n  ')}
+Environment: POD_NAME (identity), POD_NAMESPACE (lease namespace).
+`;
+
+function listen(server: Server, address: string): Promise<void> {
+  const i = address.lastIndexOf(':');
+  const host = address.slice(0, i) || '0.0.0.0';
+  const port = Number(address.slice(i + 1));
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+}
+
+export async function operatorCommand(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  const config = parseOperatorConfig(argv, env);
+  const logger = createLogger({ level: config.logLevel, bindings: { component: 'operator', identity: config.identity } });
+  const clients = createClients(config.kubeconfig);
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const metrics = createControllerMetrics(registry);
+  const controller = new DatasetAccessController({
+    clients,
+    status: { write: (access, status) => writeAccessStatus(clients.customObjects, access, status) },
+    events: new EventRecorder({ core: clients.core, clock: systemClock, logger }),
+    clock: systemClock,
+    logger,
+    metrics,
+    workers: config.workers,
+    resyncSeconds: config.resyncSeconds,
+  });
+
+  let synced = false;
+  const server = createServer((req, res) => {
+    if (req.url === '/metrics') {
+      registry.metrics().then(
+        (body) => res.writeHead(200, { 'content-type': registry.contentType }).end(body),
+        () => res.writeHead(500).end(),
+      );
+    } else if (req.url === '/healthz') res.writeHead(200).end('ok');
+    else if (req.url === '/readyz') res.writeHead(synced ? 200 : 503).end(synced ? 'ok' : 'caches not synced');
+    else res.writeHead(404).end();
+  });
+  await listen(server, config.metricsAddress);
+  logger.info('operator starting', { metricsAddress: config.metricsAddress, leaderElect: config.leaderElect });
+
+  controller.start();
+  void controller.waitForSync().then((ok) => (synced = ok));
+
+  const stopping = new AbortController();
+  const done = new Promise<void>((resolve) => {
+    for (const sig of ['SIGTERM', 'SIGINT'] as const) {
+      process.once(sig, () => {
+        logger.info('stopping', { signal: sig });
+        stopping.abort();
+        resolve();
+      });
+    }
+  });
+
+  if (config.leaderElect) {
+    const elector = new LeaderElector({
+      coordination: clients.coordination,
+      namespace: config.namespace,
+      name: config.leaseName,
+      identity: config.identity,
+      leaseDurationSeconds: config.leaseDurationSeconds,
+      renewDeadlineSeconds: config.renewDeadlineSeconds,
+      retryPeriodSeconds: config.retryPeriodSeconds,
+      logger,
+    });
+    const campaign = elector.run({
+      onStartedLeading: (signal) => {
+        metrics.leader.set(1);
+        return controller.lead(signal);
+      },
+      onStoppedLeading: () => {
+        metrics.leader.set(0);
+      },
+    });
+    await done;
+    await elector.stop();
+    await campaign;
+  } else {
+    metrics.leader.set(1);
+    await controller.lead(stopping.signal);
+  }
+  await controller.stop();
+  await new Promise<void>((r) => server.close(() => r()));
+  return 0;
+}

@@ -1,0 +1,230 @@
+// Every error the issuer answers with, in one table (STYLE.md habit 6): a stable code that
+// clients, alerts and docs/errors.md match on, the HTTP status, the safe message a caller sees and
+// whether (and after how long) retrying makes sense. Messages never carry a secret; a 401 carries
+// no detail at all, so a caller cannot probe why a token was refused.
+import { ValetError } from '../platform/errors.ts';
+
+export interface ErrorSpec {
+  readonly status: number;
+  /** The message a caller sees when the thrower gives none (always, for 401). */
+  readonly message: string;
+  /** Seconds for the Retry-After header; absent when retrying the same request cannot help. */
+  readonly retryAfterSeconds?: number;
+  /** One line for docs/errors.md: when the issuer answers with this code. */
+  readonly when: string;
+}
+
+export const ISSUER_ERRORS = {
+  Unauthenticated: {
+    status: 401,
+    message: 'authentication failed',
+    when: 'No `Authorization: Bearer` header, a malformed or expired token, a token for another audience than `valet.dev`, or a token not bound to a pod. Never says which.',
+  },
+  PodNotFound: {
+    status: 403,
+    message: 'the pod this token is bound to does not exist',
+    when: 'The token is valid but its pod was deleted (kube-apiserver caches successful token reviews for 10 s; the issuer reads the pod itself).',
+  },
+  PodTerminating: {
+    status: 403,
+    message: 'the pod this token is bound to is terminating',
+    when: 'The pod has a deletionTimestamp.',
+  },
+  PodUidMismatch: {
+    status: 403,
+    message: 'the pod this token is bound to was replaced by another pod of the same name',
+    when: 'A pod of that name exists, but with another UID than the token names.',
+  },
+  NoGrant: {
+    status: 403,
+    message: 'no DatasetAccess grants this pod',
+    when: 'No Ready DatasetAccess in the pod\'s namespace matches the pod (or the ones requested by name do not). The body lists a reason per access considered.',
+  },
+  AccessNotReady: {
+    status: 403,
+    message: 'the DatasetAccess objects that name this pod are not Ready',
+    when: 'Some DatasetAccess matches the pod\'s service account and labels, but none of them is Ready (or its status is stale). Retry once the controller has reconciled it; the reasons name the condition.',
+    retryAfterSeconds: 10,
+  },
+  BadRequest: {
+    status: 400,
+    message: 'the request body is not valid',
+    when: 'The body is not JSON, or not `{"accesses"?: string[]}`.',
+  },
+  PayloadTooLarge: {
+    status: 413,
+    message: 'the request body is too large',
+    when: 'The body exceeds 16 KiB.',
+  },
+  UnsupportedMediaType: {
+    status: 415,
+    message: 'the request body must be application/json',
+    when: 'A body with another content type than `application/json`.',
+  },
+  NotFound: {
+    status: 404,
+    message: 'no such endpoint',
+    when: 'An unknown path.',
+  },
+  MethodNotAllowed: {
+    status: 405,
+    message: 'method not allowed',
+    when: 'Another method than POST on `/v1/keys` (the `Allow` header names the allowed one).',
+  },
+  RateLimited: {
+    status: 429,
+    message: 'too many STS calls for this store; retry later',
+    when: 'The store\'s STS rate limit queue is full, or the wait in it would exceed the request deadline.',
+    retryAfterSeconds: 1,
+  },
+  Overloaded: {
+    status: 503,
+    message: 'the issuer is handling too many requests; retry later',
+    when: 'The issuer\'s global limit of concurrent requests is reached.',
+    retryAfterSeconds: 1,
+  },
+  StsUnavailable: {
+    status: 503,
+    message: 'the store\'s STS endpoint is unreachable; retry later',
+    when: 'Connecting to STS failed (refused, reset, timed out) on every attempt within the request deadline.',
+    retryAfterSeconds: 5,
+  },
+  StsThrottled: {
+    status: 503,
+    message: 'the store\'s STS endpoint is throttling the issuer; retry later',
+    when: 'STS answered with throttling (429, Throttling, SlowDown) on every attempt within the request deadline.',
+    retryAfterSeconds: 5,
+  },
+  StsError: {
+    status: 502,
+    message: 'the store\'s STS endpoint failed',
+    when: 'STS answered with a server error (5xx) on every attempt within the request deadline.',
+    retryAfterSeconds: 5,
+  },
+  StsRejected: {
+    status: 502,
+    message: 'the store\'s STS endpoint refused to issue a key',
+    when: 'STS refused AssumeRole (4xx: access denied, invalid policy, duration above the role\'s maximum, ...): a store or role misconfiguration. Not retried.',
+  },
+  StoreCredentialsUnavailable: {
+    status: 503,
+    message: 'the issuer cannot read the credentials of the store',
+    when: 'The store uses secret auth and its Secret is missing, lacks a key, or cannot be read.',
+    retryAfterSeconds: 10,
+  },
+  KubernetesUnavailable: {
+    status: 503,
+    message: 'the Kubernetes API server is unavailable; retry later',
+    when: 'TokenReview or the pod read failed for another reason than the token or the pod.',
+    retryAfterSeconds: 2,
+  },
+  Timeout: {
+    status: 504,
+    message: 'the request did not complete within its deadline',
+    when: 'The request deadline (default 10 s) passed before a key was minted.',
+    retryAfterSeconds: 1,
+  },
+  Internal: {
+    status: 500,
+    message: 'internal error',
+    when: 'A bug. The log has the details; the response never does.',
+  },
+} as const satisfies Record<string, ErrorSpec>;
+
+export type IssuerErrorCode = keyof typeof ISSUER_ERRORS;
+
+/** Why one DatasetAccess did not grant the pod (listed in a 403). */
+export interface AccessRefusal {
+  access: string;
+  reason: string;
+  message: string;
+}
+
+export class IssuerError extends ValetError {
+  override name = 'IssuerError';
+  declare readonly code: IssuerErrorCode;
+  readonly retryAfterSeconds: number | undefined;
+  readonly refusals: readonly AccessRefusal[];
+
+  constructor(code: IssuerErrorCode, message?: string, opts: { cause?: unknown; refusals?: readonly AccessRefusal[]; retryAfterSeconds?: number } = {}) {
+    const spec: ErrorSpec = ISSUER_ERRORS[code];
+    // A 401 never says why (no probing of tokens), whatever the thrower passed.
+    super(code, code === 'Unauthenticated' || !message ? spec.message : message, spec.status, { cause: opts.cause });
+    this.retryAfterSeconds = opts.retryAfterSeconds ?? spec.retryAfterSeconds;
+    this.refusals = opts.refusals ?? [];
+  }
+}
+
+export const isIssuerErrorCode = (code: unknown): code is IssuerErrorCode => typeof code === 'string' && Object.hasOwn(ISSUER_ERRORS, code);
+
+/**
+ * Any thrown value as an IssuerError. A ValetError whose code is in the table (src/k8s throws
+ * those with codes from this table, e.g. PodNotFound) keeps its code and message; anything else
+ * becomes Internal, whose message hides the original (the log keeps it as the cause).
+ */
+export function toIssuerError(err: unknown): IssuerError {
+  if (err instanceof IssuerError) return err;
+  if (err instanceof ValetError && isIssuerErrorCode(err.code)) return new IssuerError(err.code, err.message, { cause: err });
+  return new IssuerError('Internal', undefined, { cause: err });
+}
+
+/** The JSON body of an error response. */
+export interface ErrorBody {
+  error: { code: IssuerErrorCode; message: string; reasons?: AccessRefusal[] };
+}
+
+export function errorBody(err: IssuerError): ErrorBody {
+  const body: ErrorBody = { error: { code: err.code, message: err.message } };
+  if (err.refusals.length > 0) body.error.reasons = [...err.refusals];
+  return body;
+}
+
+/** docs/errors.md, generated from the table (errors.test.ts keeps the file equal to this). */
+export function renderErrorsMarkdown(): string {
+  const rows = Object.entries(ISSUER_ERRORS).map(([code, s]: [string, ErrorSpec]) => {
+    const retry = s.retryAfterSeconds === undefined ? '' : `${s.retryAfterSeconds} s`;
+    return `| \`${code}\` | ${s.status} | ${retry} | ${s.message} | ${s.when.replaceAll('|', '\\|')} |`;
+  });
+  return [
+    '# Issuer errors',
+    '',
+    '<!-- Generated from src/issuer/errors.ts (ISSUER_ERRORS); src/issuer/errors.test.ts fails when they differ. -->',
+    '',
+    'Every refusal of `POST /v1/keys` has this JSON body, with a stable `code` to match on:',
+    '',
+    '```json',
+    '{"error": {"code": "NoGrant", "message": "no DatasetAccess grants this pod",',
+    '           "reasons": [{"access": "team-a/imagenet", "reason": "ServiceAccountNotIncluded",',
+    '                        "message": "subjects do not include service account \\"other\\""}]}}',
+    '```',
+    '',
+    '`reasons` appears on 403s about grants. Codes with a Retry-After value send that header;',
+    'retrying the others unchanged cannot succeed. Messages never contain a key, a token or a',
+    'Secret; a 401 never says why the token was refused. Each refusal is also one audit log line',
+    '(`msg: "key refused"`) with the same code.',
+    '',
+    '| Code | HTTP | Retry-After | Message | When |',
+    '| --- | --- | --- | --- | --- |',
+    ...rows,
+    '',
+    '## Reasons in a 403',
+    '',
+    '| Reason | Meaning |',
+    '| --- | --- |',
+    ...Object.entries(REFUSAL_REASONS).map(([r, m]) => `| \`${r}\` | ${m} |`),
+    '',
+  ].join('\n');
+}
+
+/** The `reason` values of AccessRefusal, documented with the codes. */
+export const REFUSAL_REASONS = {
+  NotFound: 'A requested DatasetAccess does not exist in the pod\'s namespace (accesses grant only pods of their own namespace).',
+  NotRequested: 'The request named other accesses.',
+  ServiceAccountNotIncluded: 'spec.subjects.serviceAccounts does not include the pod\'s service account.',
+  PodSelectorMismatch: 'The pod\'s labels do not match spec.subjects.podSelector.',
+  NamespaceMismatch: 'The access is in another namespace than the pod.',
+  NotReady: 'The access is not Ready; the message names the condition reason (e.g. `not Ready: PrefixNotAllowed`).',
+  StaleStatus: 'The status was written for an older generation, or its session policy differs from the one the issuer renders now.',
+  StoreNotFound: 'The issuer does not (yet) see the store the access names.',
+} as const;
+export type RefusalReason = keyof typeof REFUSAL_REASONS;

@@ -1,0 +1,56 @@
+// The narrow interfaces the issuer is built on (STYLE.md habit 5). src/k8s implements the
+// Kubernetes ones (identity.ts, grants.ts) without importing this folder: TypeScript matches them
+// by shape. Tests pass small fakes.
+import type { AnyDatasetStore, DatasetAccess } from '../api/v1alpha1/index.ts';
+
+/** Who is asking, as proved by a pod-bound service-account token and a fresh read of the pod. */
+export interface PodIdentity {
+  namespace: string;
+  serviceAccount: string;
+  podName: string;
+  podUid: string;
+  labels: Readonly<Record<string, string>>;
+}
+
+export interface Authenticator {
+  /**
+   * Resolves the pod behind a bearer token, or throws a ValetError whose code is in
+   * ISSUER_ERRORS (Unauthenticated, PodNotFound, PodTerminating, PodUidMismatch,
+   * KubernetesUnavailable).
+   */
+  authenticate(bearer: string, signal?: AbortSignal): Promise<PodIdentity>;
+}
+
+/** A long-term key of the issuer's own, from a store's Secret. A secret: never log it. */
+export interface StaticCredentials {
+  accessKeyId: string;
+  secretAccessKey: string;
+}
+
+export interface GrantSource {
+  /** The DatasetAccess objects of a namespace, as cached (informer). */
+  accesses(namespace: string): readonly DatasetAccess[];
+  /** The store an access names (a DatasetStore in its namespace or a ClusterDatasetStore). */
+  store(access: DatasetAccess): AnyDatasetStore | undefined;
+  /**
+   * How the issuer authenticates to the store's STS: a key from the store's Secret, or its own
+   * default AWS chain. Throws a ValetError with code StoreCredentialsUnavailable.
+   */
+  storeCredentials(store: AnyDatasetStore): Promise<StaticCredentials | 'defaultChain'>;
+}
+
+/** Kubernetes Events on a DatasetAccess; best effort (src/k8s/events.ts EventRecorder fits). */
+export interface EventSink {
+  record(access: DatasetAccess, type: 'Normal' | 'Warning', reason: string, message: string): unknown;
+}
+
+/** Timers are injected like the Clock (src/k8s/timers.ts has a fake that fits). */
+export interface Timers {
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+export const systemTimers: Timers = {
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
+};

@@ -1,0 +1,2 @@
+export { createControllerMetrics } from './controller.ts';
+export type { ControllerMetrics } from './controller.ts';

@@ -4,6 +4,7 @@ import { defineConfig } from 'vitest/config';
 // kube-apiserver, etcd, MinIO and AWS clients that test/lab builds and starts.
 export default defineConfig({
   test: {
+    reporters: ['default', './test/summary-reporter.ts'],
     teardownTimeout: 60_000,
     projects: [
       {

@@ -14,7 +14,9 @@ interface LabState {
   exports: Record<string, string>;
 }
 
-const stateFile = () => join(cacheRoot(), 'run', 'lab.json');
+/** Where `up` records what it started; VALET_LAB_RUN_DIR moves it (tests use their own). */
+const runDir = () => process.env.VALET_LAB_RUN_DIR ?? join(cacheRoot(), 'run');
+const stateFile = () => join(runDir(), 'lab.json');
 
 function readState(): LabState | undefined {
   if (!existsSync(stateFile())) return undefined;
@@ -60,7 +62,7 @@ async function up(): Promise<number> {
       VALET_LAB_BUCKET: lab.s3.bucket,
     },
   };
-  mkdirSync(join(cacheRoot(), 'run'), { recursive: true });
+  mkdirSync(runDir(), { recursive: true });
   writeFileSync(stateFile(), JSON.stringify(state, null, 2), { mode: 0o600 });
   process.stderr.write(
     `lab: up. kube-apiserver ${v.kubeApiserver} on https://127.0.0.1:${lab.ports.apiserver}, etcd ${v.etcd}, ` +

@@ -34,6 +34,7 @@ async function startOperator(identity: string): Promise<void> {
       `--renew-deadline-seconds=${LEASE.renew}`,
       `--retry-period-seconds=${LEASE.retry}`,
       `--resync-seconds=${RESYNC_SECONDS}`,
+      '--issuer-address=',
       '--log-level=debug',
     ],
     log: join(lab.logsDir, `operator-${identity}.log`),

@@ -19,6 +19,16 @@ export interface OperatorConfig {
   /** Every DatasetAccess is reconciled again after this long even without events (level-based). */
   readonly resyncSeconds: number;
   readonly logLevel: 'debug' | 'info' | 'warn' | 'error';
+  /** host:port of the issuer's HTTPS endpoint; empty turns the issuer off. */
+  readonly issuerAddress: string;
+  /** PEM files of the issuer's serving certificate and key (required when the issuer runs). */
+  readonly tlsCertFile: string;
+  readonly tlsKeyFile: string;
+  /** STS AssumeRole calls per second per store; calls beyond it queue. */
+  readonly stsRatePerSecond: number;
+  readonly stsBurst: number;
+  /** A key request that cannot be answered within this is refused (504), never left hanging. */
+  readonly requestTimeoutSeconds: number;
 }
 
 export const OPERATOR_DEFAULTS: Omit<OperatorConfig, 'identity'> = {
@@ -33,6 +43,12 @@ export const OPERATOR_DEFAULTS: Omit<OperatorConfig, 'identity'> = {
   workers: 4,
   resyncSeconds: 600,
   logLevel: 'info',
+  issuerAddress: '0.0.0.0:8443',
+  tlsCertFile: '',
+  tlsKeyFile: '',
+  stsRatePerSecond: 20,
+  stsBurst: 40,
+  requestTimeoutSeconds: 10,
 };
 
 const FLAGS: Record<string, { key: keyof OperatorConfig; kind: 'string' | 'int' | 'bool' }> = {
@@ -48,6 +64,12 @@ const FLAGS: Record<string, { key: keyof OperatorConfig; kind: 'string' | 'int' 
   '--workers': { key: 'workers', kind: 'int' },
   '--resync-seconds': { key: 'resyncSeconds', kind: 'int' },
   '--log-level': { key: 'logLevel', kind: 'string' },
+  '--issuer-address': { key: 'issuerAddress', kind: 'string' },
+  '--tls-cert-file': { key: 'tlsCertFile', kind: 'string' },
+  '--tls-key-file': { key: 'tlsKeyFile', kind: 'string' },
+  '--sts-rate-per-second': { key: 'stsRatePerSecond', kind: 'int' },
+  '--sts-burst': { key: 'stsBurst', kind: 'int' },
+  '--request-timeout-seconds': { key: 'requestTimeoutSeconds', kind: 'int' },
 };
 
 export const OPERATOR_FLAGS = Object.keys(FLAGS);
@@ -92,5 +114,9 @@ export function parseOperatorConfig(argv: readonly string[], env: Readonly<Recor
   if (c.workers < 1 || c.workers > 64) throw bad(`--workers must be between 1 and 64, got ${c.workers}`);
   if (c.resyncSeconds < 1) throw bad(`--resync-seconds must be at least 1, got ${c.resyncSeconds}`);
   if (!/^[^:]*:\d{1,5}$/.test(c.metricsAddress)) throw bad(`--metrics-address must be host:port, got '${c.metricsAddress}'`);
+  if (c.issuerAddress && !/^[^:]*:\d{1,5}$/.test(c.issuerAddress)) throw bad(`--issuer-address must be host:port or empty, got '${c.issuerAddress}'`);
+  if (c.issuerAddress && (!c.tlsCertFile || !c.tlsKeyFile)) throw bad('the issuer serves only over TLS: give --tls-cert-file and --tls-key-file, or --issuer-address= to turn it off');
+  if (c.stsRatePerSecond < 1 || c.stsBurst < 1) throw bad('--sts-rate-per-second and --sts-burst must be at least 1');
+  if (c.requestTimeoutSeconds < 1 || c.requestTimeoutSeconds > 120) throw bad(`--request-timeout-seconds must be between 1 and 120, got ${c.requestTimeoutSeconds}`);
   return Object.freeze(c);
 }

@@ -20,6 +20,12 @@ describe('valet policy', () => {
     expect(r.out).toMatch(/packed size: \d+ of 2048/);
   });
 
+  it('reads every YAML file of a folder', () => {
+    const r = run(['-f', join(import.meta.dirname, '../../examples')]);
+    expect(r.out).toContain('ml-team/imagenet-read: Ready');
+    expect(r.out).toContain('ml-team/checkpoints-write: Ready');
+  });
+
   it('says why an access would be refused, and exits 1', () => {
     const r = run(['-f', ex('clusterdatasetstore-minio.yaml'), '-f', ex('datasetaccess-imagenet-read.yaml'), '--namespace-labels', 'team=other']);
     expect(r.code).toBe(1);

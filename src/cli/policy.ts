@@ -1,12 +1,13 @@
 // `valet policy -f store.yaml -f access.yaml [--namespace-labels k=v,...]`: the session policy a
 // DatasetAccess would get, rendered offline, or every reason it would be refused.
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { KINDS } from '../api/v1alpha1/index.ts';
 import type { AnyDatasetStore, DatasetAccess } from '../api/v1alpha1/index.ts';
 import { validateAccess } from '../policy/index.ts';
 
-const HELP = `Usage: valet policy -f FILE [-f FILE ...] [--namespace-labels k=v,k=v] [--access NAME]
+const HELP = `Usage: valet policy -f FILE|DIR [-f FILE|DIR ...] [--namespace-labels k=v,k=v] [--access NAME]
 
 Namespace labels (for a ClusterDatasetStore's namespaceSelector) come from a Namespace object in
 the files, or from --namespace-labels.
@@ -53,7 +54,14 @@ export function policyCommand(argv: readonly string[], write: (s: string) => voi
     return 2;
   }
   const objects: { kind?: string; metadata?: { name?: string; namespace?: string } }[] = [];
-  for (const file of args.files) {
+  const files = args.files.flatMap((f) => {
+    try {
+      return statSync(f).isDirectory() ? readdirSync(f).filter((n) => /\.ya?ml$/.test(n)).sort().map((n) => join(f, n)) : [f];
+    } catch {
+      return [f];
+    }
+  });
+  for (const file of files) {
     let text: string;
     try {
       text = readFileSync(file, 'utf8');

@@ -1,5 +1,6 @@
-// `valet operator`: the controller (leader-elected through a Lease), with /metrics, /healthz and
-// /readyz on the metrics address. The webhook and the issuer join it in later issues.
+// `valet operator`: the controller (leader-elected through a Lease) and the key issuer (every
+// replica serves keys), with /metrics, /healthz and /readyz on the metrics address.
+import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { parseOperatorConfig, OPERATOR_FLAGS } from '../config/operator.ts';
@@ -9,6 +10,10 @@ import { EventRecorder } from '../k8s/events.ts';
 import { LeaderElector } from '../k8s/leader.ts';
 import { writeAccessStatus } from '../k8s/status.ts';
 import { createControllerMetrics } from '../metrics/controller.ts';
+import { createIssuerMetrics } from '../metrics/issuer.ts';
+import { AwsSts, createIssuerApp, startIssuerServer, type IssuerServer } from '../issuer/index.ts';
+import { createPodAuthenticator } from '../k8s/identity.ts';
+import { InformerGrantSource } from '../k8s/grants.ts';
 import { systemClock } from '../platform/clock.ts';
 import { createLogger } from '../platform/logger.ts';
 
@@ -68,6 +73,38 @@ export async function operatorCommand(argv: readonly string[], env: NodeJS.Proce
   controller.start();
   void controller.waitForSync().then((ok) => (synced = ok));
 
+  // The issuer runs on every replica (keys do not need the lease); it refuses until its caches sync.
+  let issuer: IssuerServer | undefined;
+  let grants: InformerGrantSource | undefined;
+  const sts = new AwsSts();
+  if (config.issuerAddress) {
+    const issuerMetrics = createIssuerMetrics(registry);
+    grants = new InformerGrantSource({ clients, logger, metrics: issuerMetrics, onRestart: (i) => metrics.informerRestarts.inc({ informer: `issuer-${i}` }) });
+    grants.start();
+    const source = grants;
+    const app = createIssuerApp({
+      authenticator: createPodAuthenticator(clients, { logger, metrics: issuerMetrics }),
+      grants: source,
+      sts,
+      logger: logger.child({ component: 'issuer' }),
+      metrics: issuerMetrics,
+      events: new EventRecorder({ core: clients.core, logger, component: 'valet-issuer' }),
+      ready: () => source.hasSynced(),
+      settings: {
+        requestTimeoutMs: config.requestTimeoutSeconds * 1000,
+        rateLimit: { ratePerSecond: config.stsRatePerSecond, burst: config.stsBurst, maxQueue: 1000 },
+      },
+    });
+    const i = config.issuerAddress.lastIndexOf(':');
+    issuer = await startIssuerServer({
+      app,
+      tls: { certPem: readFileSync(config.tlsCertFile, 'utf8'), keyPem: readFileSync(config.tlsKeyFile, 'utf8') },
+      host: config.issuerAddress.slice(0, i) || '0.0.0.0',
+      port: Number(config.issuerAddress.slice(i + 1)),
+    });
+    logger.info('issuer listening', { url: issuer.url });
+  }
+
   const stopping = new AbortController();
   const done = new Promise<void>((resolve) => {
     for (const sig of ['SIGTERM', 'SIGINT'] as const) {
@@ -106,6 +143,9 @@ export async function operatorCommand(argv: readonly string[], env: NodeJS.Proce
     metrics.leader.set(1);
     await controller.lead(stopping.signal);
   }
+  await issuer?.close();
+  await grants?.stop();
+  sts.destroy();
   await controller.stop();
   await new Promise<void>((r) => server.close(() => r()));
   return 0;

@@ -1,0 +1,77 @@
+import { describe, expect, it } from 'vitest';
+import type { DatasetAccess } from '../api/v1alpha1/index.ts';
+import { authorize } from './authorize.ts';
+import { pod, readyAccess, store } from './testdata/fixtures.ts';
+
+const s = store();
+const resolve = (a: DatasetAccess) => (a.spec.storeRef.name === 'lab' ? s : undefined);
+
+describe('authorize', () => {
+  it('grants the Ready accesses whose subjects match, with the status policy', () => {
+    const a = readyAccess('imagenet');
+    const r = authorize(pod(), [a, readyAccess('other-sa', { subjects: { serviceAccounts: ['x'] } })], resolve);
+    expect(r.ok).toBe(true);
+    if (!r.ok) return;
+    expect(r.grants.map((g) => g.access.metadata.name)).toEqual(['imagenet']);
+    expect(r.grants[0]?.policy).toBe(a.status?.sessionPolicy);
+  });
+
+  it('refuses with a reason per access: service account, labels, readiness', () => {
+    const r = authorize(
+      pod({ serviceAccount: 'other' }),
+      [readyAccess('imagenet'), readyAccess('coco', { prefix: 'coco/' }, { ready: false, reason: 'PrefixNotAllowed' })],
+      resolve,
+    );
+    expect(r.ok).toBe(false);
+    if (r.ok) return;
+    expect(r.error.code).toBe('NoGrant');
+    expect(r.error.httpStatus).toBe(403);
+    expect(r.error.refusals).toContainEqual({ access: 'team-a/imagenet', reason: 'ServiceAccountNotIncluded', message: 'subjects do not include service account "other"' });
+
+    const labels = authorize(pod(), [readyAccess('labelled', { subjects: { serviceAccounts: ['trainer'], podSelector: { matchLabels: { role: 'x' } } } })], resolve);
+    expect(labels.ok ? undefined : labels.error.refusals).toEqual([{ access: 'team-a/labelled', reason: 'PodSelectorMismatch', message: "the pod's labels do not match spec.subjects.podSelector" }]);
+    expect(authorize(pod({ labels: { role: 'x' } }), [readyAccess('labelled', { subjects: { serviceAccounts: ['trainer'], podSelector: { matchLabels: { role: 'x' } } } })], resolve).ok).toBe(true);
+  });
+
+  it('answers AccessNotReady when the pod is a subject but nothing is Ready', () => {
+    const r = authorize(pod(), [readyAccess('coco', { prefix: 'coco/' }, { ready: false, reason: 'PrefixNotAllowed' })], resolve);
+    expect(r.ok).toBe(false);
+    if (r.ok) return;
+    expect(r.error.code).toBe('AccessNotReady');
+    expect(r.error.refusals).toEqual([{ access: 'team-a/coco', reason: 'NotReady', message: 'not Ready: PrefixNotAllowed' }]);
+  });
+
+  it('fails closed on a stale status: older generation, changed store, or a policy that no longer renders the same', () => {
+    const old = readyAccess('imagenet', {}, { generation: 3, statusGeneration: 2 });
+    expect(authorize(pod(), [old], resolve)).toMatchObject({ ok: false, refusals: [{ reason: 'StaleStatus' }] });
+
+    const moved = readyAccess('imagenet');
+    const otherBucket = store({ bucket: 'elsewhere' });
+    expect(authorize(pod(), [moved], () => otherBucket)).toMatchObject({ ok: false, refusals: [{ reason: 'StaleStatus' }] });
+
+    const tampered = readyAccess('imagenet');
+    if (tampered.status) tampered.status.sessionPolicy = tampered.status.sessionPolicy?.replace('imagenet/', '');
+    expect(authorize(pod(), [tampered], resolve)).toMatchObject({ ok: false, refusals: [{ reason: 'StaleStatus' }] });
+
+    expect(authorize(pod(), [readyAccess('imagenet')], () => undefined)).toMatchObject({ ok: false, refusals: [{ reason: 'StoreNotFound' }] });
+  });
+
+  it('only considers accesses of the pod namespace', () => {
+    const r = authorize(pod({ namespace: 'team-b' }), [readyAccess('imagenet')], resolve);
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.error.code).toBe('NoGrant');
+  });
+
+  it('honours the requested names: all must be granted; the rest are "not requested"', () => {
+    const accesses = [readyAccess('imagenet'), readyAccess('coco', { prefix: 'coco/' })];
+    const one = authorize(pod(), accesses, resolve, ['coco']);
+    expect(one.ok && one.grants.map((g) => g.access.metadata.name)).toEqual(['coco']);
+    expect(one.refusals).toEqual([{ access: 'team-a/imagenet', reason: 'NotRequested', message: 'not requested' }]);
+    const missing = authorize(pod(), accesses, resolve, ['coco', 'nope']);
+    expect(missing.ok).toBe(false);
+    if (!missing.ok) {
+      expect(missing.error.code).toBe('NoGrant');
+      expect(missing.error.refusals[0]).toMatchObject({ access: 'team-a/nope', reason: 'NotFound' });
+    }
+  });
+});

@@ -1,0 +1,276 @@
+// The issuer's HTTP face: POST /v1/keys (Bearer token, optional JSON body) → keys, /healthz,
+// /readyz. A global limit on concurrent requests answers 503 Overloaded when reached; every request
+// has a deadline and is answered by then (504 Timeout at worst). Responses are never cached.
+import { randomUUID } from 'node:crypto';
+import { createServer as createHttpServer } from 'node:http';
+import type { Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import express from 'express';
+import type { NextFunction, Request, Response } from 'express';
+import type { Registry } from 'prom-client';
+import type { IssuerMetrics } from '../metrics/issuer.ts';
+import type { Clock } from '../platform/clock.ts';
+import { systemClock } from '../platform/clock.ts';
+import type { Logger } from '../platform/logger.ts';
+import { createAuditor } from './audit.ts';
+import type { Auditor } from './audit.ts';
+import { IssuerError, errorBody, toIssuerError } from './errors.ts';
+import { KeyIssuer } from './issue.ts';
+import { Minter } from './minter.ts';
+import type { MinterOptions } from './minter.ts';
+import { systemTimers } from './ports.ts';
+import type { Authenticator, EventSink, GrantSource, Timers } from './ports.ts';
+import { parseKeysRequest } from './request.ts';
+import type { Sts } from './sts.ts';
+
+export interface IssuerSettings {
+  /** Every request is answered within this long. Default 10 s. */
+  requestTimeoutMs: number;
+  /** Concurrent POST /v1/keys beyond which requests get 503 Overloaded. Default 2,000. */
+  maxConcurrentRequests: number;
+  /** Largest request body. Default 16 KiB. */
+  bodyLimitBytes: number;
+  /** Per store: STS calls per second, burst, and how many may queue. */
+  rateLimit: MinterOptions['rateLimit'];
+  backoff: MinterOptions['backoff'];
+  /** Longest single STS attempt. Default 5 s. */
+  stsAttemptTimeoutMs: number;
+  /** Minimum time between two Events for the same access and reason. Default 60 s. */
+  eventIntervalMs: number;
+}
+
+export const ISSUER_DEFAULTS: IssuerSettings = {
+  requestTimeoutMs: 10_000,
+  maxConcurrentRequests: 2000,
+  bodyLimitBytes: 16 * 1024,
+  rateLimit: { ratePerSecond: 20, burst: 40, maxQueue: 1000 },
+  backoff: { baseMs: 100, maxMs: 2000, minAttemptMs: 250 },
+  stsAttemptTimeoutMs: 5000,
+  eventIntervalMs: 60_000,
+};
+
+export interface IssuerAppDeps {
+  authenticator: Authenticator;
+  grants: GrantSource;
+  sts: Sts;
+  logger: Logger;
+  events?: EventSink;
+  metrics?: IssuerMetrics;
+  /** Serves GET /metrics when given (the operator may serve it elsewhere instead). */
+  registry?: Registry;
+  /** /readyz answers 200 only while this is true (e.g. the grant informers have synced). */
+  ready?: () => boolean;
+  clock?: Clock;
+  timers?: Timers;
+  random?: () => number;
+  settings?: Partial<IssuerSettings>;
+}
+
+const bearerOf = (header: string | undefined): string | undefined => {
+  const m = /^Bearer +([^\s]+) *$/i.exec(header ?? '');
+  return m?.[1];
+};
+
+function send(res: Response, err: IssuerError): void {
+  if (res.headersSent) return;
+  if (err.retryAfterSeconds !== undefined) res.set('Retry-After', String(err.retryAfterSeconds));
+  if (err.code === 'Unauthenticated') res.set('WWW-Authenticate', 'Bearer');
+  res.status(err.httpStatus).json(errorBody(err));
+}
+
+export function createIssuerApp(deps: IssuerAppDeps): express.Express {
+  const settings: IssuerSettings = { ...ISSUER_DEFAULTS, ...deps.settings };
+  const clock = deps.clock ?? systemClock;
+  const timers = deps.timers ?? systemTimers;
+  const { metrics, logger } = deps;
+  const audit: Auditor = createAuditor({ logger, clock, events: deps.events, eventIntervalMs: settings.eventIntervalMs });
+  const minter = new Minter({
+    sts: deps.sts,
+    grants: deps.grants,
+    clock,
+    timers,
+    random: deps.random,
+    logger,
+    metrics,
+    rateLimit: settings.rateLimit,
+    backoff: settings.backoff,
+    attemptTimeoutMs: settings.stsAttemptTimeoutMs,
+  });
+  const issuer = new KeyIssuer({ authenticator: deps.authenticator, grants: deps.grants, minter, audit, clock, logger, metrics });
+  let inflight = 0;
+
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.use((_req, res, next) => {
+    res.set('Cache-Control', 'no-store');
+    next();
+  });
+
+  app.get('/healthz', (_req, res) => {
+    res.type('text/plain').send('ok');
+  });
+  app.get('/readyz', (_req, res) => {
+    const ok = deps.ready ? deps.ready() : true;
+    res.status(ok ? 200 : 503).type('text/plain').send(ok ? 'ok' : 'not ready');
+  });
+  if (deps.registry) {
+    const registry = deps.registry;
+    app.get('/metrics', async (_req, res) => {
+      res.type(registry.contentType).send(await registry.metrics());
+    });
+  }
+
+  const json = express.json({ limit: settings.bodyLimitBytes, strict: true, type: 'application/json' });
+
+  app.post('/v1/keys', (req: Request, res: Response) => {
+    const started = clock.monotonic();
+    const requestId = randomUUID();
+    const remoteAddress = req.socket.remoteAddress;
+    const finish = (code: string) => {
+      metrics?.requests.inc({ code });
+      metrics?.requestSeconds.observe({ code }, (clock.monotonic() - started) / 1000);
+    };
+    const refuse = (err: IssuerError) => {
+      audit.refused({ code: err.code, latencyMs: clock.monotonic() - started, requestId, remoteAddress, message: err.message });
+      finish(err.code);
+      send(res, err);
+    };
+    if (inflight >= settings.maxConcurrentRequests) {
+      req.resume();
+      return refuse(new IssuerError('Overloaded', `the issuer is handling ${inflight} requests; retry later`));
+    }
+    const bearer = bearerOf(req.get('authorization'));
+    if (!bearer || bearer.length > 16 * 1024) {
+      req.resume();
+      return refuse(new IssuerError('Unauthenticated'));
+    }
+    const hasBody = Number(req.get('content-length') ?? 0) > 0 || req.get('transfer-encoding') !== undefined;
+    if (hasBody && !req.is('application/json')) {
+      req.resume();
+      return refuse(new IssuerError('UnsupportedMediaType'));
+    }
+
+    inflight++;
+    metrics?.inflight.set(inflight);
+    let done = false;
+    const controller = new AbortController();
+    const timer = timers.setTimeout(() => controller.abort(new IssuerError('Timeout')), settings.requestTimeoutMs);
+    const release = () => {
+      if (done) return;
+      done = true;
+      timers.clearTimeout(timer);
+      inflight--;
+      metrics?.inflight.set(inflight);
+    };
+    res.once('close', release);
+
+    json(req, res, (parseErr?: unknown) => {
+      void (async () => {
+        try {
+          if (parseErr) throw bodyError(parseErr);
+          const request = parseKeysRequest(req.body);
+          const ctx = { requestId, remoteAddress, started, deadline: started + settings.requestTimeoutMs, signal: controller.signal };
+          const out = await raceDeadline(issuer.issue(bearer, request, ctx), controller.signal);
+          finish('OK');
+          res.status(200).json(out);
+        } catch (err) {
+          const e = toIssuerError(err);
+          // Errors thrown inside issue() were audited there; body errors are audited here.
+          if (e.code === 'BadRequest' || e.code === 'PayloadTooLarge' || e.code === 'UnsupportedMediaType') {
+            audit.refused({ code: e.code, latencyMs: clock.monotonic() - started, requestId, remoteAddress, message: e.message });
+          }
+          if (e.code === 'Timeout' && !controller.signal.aborted) controller.abort(e);
+          finish(e.code);
+          send(res, e);
+        } finally {
+          release();
+        }
+      })();
+    });
+  });
+
+  app.all('/v1/keys', (_req, res) => {
+    res.set('Allow', 'POST');
+    send(res, new IssuerError('MethodNotAllowed'));
+  });
+  app.use((_req, res) => send(res, new IssuerError('NotFound')));
+  app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
+    const e = toIssuerError(err);
+    if (e.code === 'Internal') logger.error('issuer request failed', { err });
+    send(res, e);
+  });
+  return app;
+}
+
+function bodyError(err: unknown): IssuerError {
+  const type = (err as { type?: unknown }).type;
+  if (type === 'entity.too.large') return new IssuerError('PayloadTooLarge');
+  if (type === 'entity.parse.failed') return new IssuerError('BadRequest', 'the request body is not valid JSON');
+  if (type === 'encoding.unsupported' || type === 'charset.unsupported') return new IssuerError('UnsupportedMediaType');
+  return new IssuerError('BadRequest', 'the request body could not be read');
+}
+
+/** `p`, or the abort reason (a Timeout) as soon as the deadline passes, whatever `p` is doing. */
+function raceDeadline<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason instanceof IssuerError ? signal.reason : new IssuerError('Timeout'));
+    if (signal.aborted) return onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
+}
+
+export interface IssuerServerOptions {
+  app: express.Express;
+  /** PEM certificate (chain) and key; undefined serves plain HTTP (tests, or TLS terminated in front). */
+  tls: { certPem: string; keyPem: string } | undefined;
+  host: string;
+  /** 0 picks a free port. */
+  port: number;
+}
+
+export interface IssuerServer {
+  server: Server;
+  port: number;
+  url: string;
+  close(): Promise<void>;
+}
+
+export async function startIssuerServer(opts: IssuerServerOptions): Promise<IssuerServer> {
+  const server: Server = opts.tls
+    ? createHttpsServer({ cert: opts.tls.certPem, key: opts.tls.keyPem, minVersion: 'TLSv1.2' }, opts.app)
+    : createHttpServer(opts.app);
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 30_000;
+  server.keepAliveTimeout = 5_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port, opts.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  const host = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
+  return {
+    server,
+    port,
+    url: `${opts.tls ? 'https' : 'http'}://${host}:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      }),
+  };
+}

@@ -1,0 +1,177 @@
+// The issuer's GrantSource over informers: DatasetAccess, DatasetStore and ClusterDatasetStore
+// objects come from watch caches (no API call per request), and a store's Secret (auth mode
+// secret) is read on demand and cached briefly, with concurrent reads merged. Implements the
+// issuer's GrantSource by shape; failures are ValetErrors with code StoreCredentialsUnavailable
+// (a row of src/issuer/errors.ts).
+import type { CoreV1Api, V1Secret } from '@kubernetes/client-node';
+import { KINDS, PLURALS } from '../api/v1alpha1/index.ts';
+import type { AnyDatasetStore, ClusterDatasetStore, DatasetAccess, DatasetStore } from '../api/v1alpha1/index.ts';
+import type { IssuerMetrics } from '../metrics/issuer.ts';
+import type { Clock } from '../platform/clock.ts';
+import { systemClock } from '../platform/clock.ts';
+import { ValetError } from '../platform/errors.ts';
+import type { Logger } from '../platform/logger.ts';
+import type { K8sClients } from './clients.ts';
+import { RestartableInformer, customObjectSource } from './informer.ts';
+import { httpStatus } from './keys.ts';
+
+/** A store's long-term key for STS. A secret: never log it. */
+export interface StoreKey {
+  accessKeyId: string;
+  secretAccessKey: string;
+}
+
+/** Read-only views of the caches the grant source needs; informers fit, tests pass maps. */
+export interface GrantCaches {
+  accesses(namespace: string): readonly DatasetAccess[];
+  datasetStore(namespace: string, name: string): DatasetStore | undefined;
+  clusterStore(name: string): ClusterDatasetStore | undefined;
+}
+
+export interface SecretGrantSourceOptions {
+  caches: GrantCaches;
+  core: Pick<CoreV1Api, 'readNamespacedSecret'>;
+  clock?: Clock;
+  logger?: Logger;
+  metrics?: Pick<IssuerMetrics, 'cacheLookups'>;
+  /** How long a Secret's key is reused. Default 30 s (a rotated key is picked up within it). */
+  secretTtlMs?: number;
+}
+
+const unavailable = (message: string, cause?: unknown) => new ValetError('StoreCredentialsUnavailable', message, 503, { cause });
+
+/** The GrantSource logic over any caches (tests pass plain maps; production, informers). */
+export class GrantSourceOverCaches {
+  private readonly o: SecretGrantSourceOptions;
+  private readonly clock: Clock;
+  private readonly ttlMs: number;
+  private readonly secrets = new Map<string, { value: Promise<StoreKey>; expires: number }>();
+
+  constructor(opts: SecretGrantSourceOptions) {
+    this.o = opts;
+    this.clock = opts.clock ?? systemClock;
+    this.ttlMs = opts.secretTtlMs ?? 30_000;
+  }
+
+  accesses(namespace: string): readonly DatasetAccess[] {
+    return this.o.caches.accesses(namespace);
+  }
+
+  store(access: DatasetAccess): AnyDatasetStore | undefined {
+    const ref = access.spec.storeRef;
+    if (ref.kind === KINDS.ClusterDatasetStore) return this.o.caches.clusterStore(ref.name);
+    if (ref.kind === KINDS.DatasetStore && access.metadata.namespace) return this.o.caches.datasetStore(access.metadata.namespace, ref.name);
+    return undefined;
+  }
+
+  async storeCredentials(store: AnyDatasetStore): Promise<StoreKey | 'defaultChain'> {
+    const auth = store.spec.auth;
+    if (auth.mode === 'defaultChain') return 'defaultChain';
+    const ref = auth.secretRef;
+    const namespace = store.kind === KINDS.ClusterDatasetStore ? store.spec.auth.secretRef?.namespace : store.metadata.namespace;
+    const what = `${store.kind} ${store.metadata.name}`;
+    if (auth.mode !== 'secret' || !ref || !namespace) throw unavailable(`${what} has auth mode ${JSON.stringify(auth.mode)} without a usable secretRef`);
+    const idKey = ref.accessKeyIdKey ?? 'accessKeyId';
+    const secretKey = ref.secretAccessKeyKey ?? 'secretAccessKey';
+    const cacheKey = `${namespace}\0${ref.name}\0${idKey}\0${secretKey}`;
+    const now = this.clock.now();
+    const hit = this.secrets.get(cacheKey);
+    if (hit && hit.expires > now) {
+      this.o.metrics?.cacheLookups.inc({ cache: 'secret', result: 'hit' });
+      return hit.value;
+    }
+    this.o.metrics?.cacheLookups.inc({ cache: 'secret', result: 'miss' });
+    const value = this.readKey(what, namespace, ref.name, idKey, secretKey);
+    const entry = { value, expires: Infinity };
+    this.secrets.set(cacheKey, entry);
+    value.then(
+      () => (entry.expires = this.clock.now() + this.ttlMs),
+      () => this.secrets.get(cacheKey) === entry && this.secrets.delete(cacheKey),
+    );
+    return value;
+  }
+
+  private async readKey(what: string, namespace: string, name: string, idKey: string, secretKey: string): Promise<StoreKey> {
+    let secret: V1Secret;
+    try {
+      secret = await this.o.core.readNamespacedSecret({ namespace, name });
+    } catch (err) {
+      const status = httpStatus(err);
+      this.o.logger?.warn('reading a store Secret failed', { namespace, secretName: name, status });
+      throw unavailable(status === 404 ? `Secret ${namespace}/${name} of ${what} not found` : `Secret ${namespace}/${name} of ${what} could not be read`, err);
+    }
+    const decode = (k: string) => {
+      const b64 = secret.data?.[k];
+      return b64 === undefined ? secret.stringData?.[k] : Buffer.from(b64, 'base64').toString('utf8');
+    };
+    const accessKeyId = decode(idKey)?.trim();
+    const secretAccessKey = decode(secretKey)?.trim();
+    if (!accessKeyId || !secretAccessKey) throw unavailable(`Secret ${namespace}/${name} of ${what} lacks key ${JSON.stringify(accessKeyId ? secretKey : idKey)}`);
+    return { accessKeyId, secretAccessKey };
+  }
+}
+
+export interface InformerGrantSourceOptions {
+  clients: Pick<K8sClients, 'kubeConfig' | 'core' | 'customObjects'>;
+  clock?: Clock;
+  logger?: Logger;
+  metrics?: Pick<IssuerMetrics, 'cacheLookups'>;
+  secretTtlMs?: number;
+  /** Called on informer restarts (for metrics). */
+  onRestart?: (informer: string) => void;
+}
+
+/** The GrantSource the operator runs: three informers plus Secret reads. start() before use. */
+export class InformerGrantSource extends GrantSourceOverCaches {
+  private readonly informers: {
+    accesses: RestartableInformer<DatasetAccess>;
+    stores: RestartableInformer<DatasetStore>;
+    clusterStores: RestartableInformer<ClusterDatasetStore>;
+  };
+
+  constructor(opts: InformerGrantSourceOptions) {
+    const { clients, logger } = opts;
+    const make = <T extends DatasetAccess | DatasetStore | ClusterDatasetStore>(plural: string) =>
+      new RestartableInformer<T>({
+        name: `issuer-${plural}`,
+        kubeConfig: clients.kubeConfig,
+        ...customObjectSource<T>(clients.customObjects, { plural }),
+        logger,
+        onRestart: () => opts.onRestart?.(plural),
+      });
+    const informers = {
+      accesses: make<DatasetAccess>(PLURALS.DatasetAccess),
+      stores: make<DatasetStore>(PLURALS.DatasetStore),
+      clusterStores: make<ClusterDatasetStore>(PLURALS.ClusterDatasetStore),
+    };
+    super({
+      caches: {
+        accesses: (ns) => informers.accesses.list(ns),
+        datasetStore: (ns, name) => informers.stores.get(ns, name),
+        clusterStore: (name) => informers.clusterStores.get(undefined, name),
+      },
+      core: clients.core,
+      clock: opts.clock,
+      logger,
+      metrics: opts.metrics,
+      secretTtlMs: opts.secretTtlMs,
+    });
+    this.informers = informers;
+  }
+
+  start(): void {
+    for (const i of Object.values(this.informers)) i.start();
+  }
+
+  async waitForSync(signal?: AbortSignal): Promise<boolean> {
+    return (await Promise.all(Object.values(this.informers).map((i) => i.waitForSync(signal)))).every(Boolean);
+  }
+
+  hasSynced(): boolean {
+    return Object.values(this.informers).every((i) => i.hasSynced());
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(Object.values(this.informers).map((i) => i.stop()));
+  }
+}

@@ -1,0 +1,154 @@
+// `valet operator` as a real process, wired as it ships: the controller makes an access Ready and
+// the issuer in the same process turns a pod's bound token into a scoped key that MinIO honours.
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { Agent, request } from 'node:https';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CustomObjectsApi } from '@kubernetes/client-node';
+import { S3Client, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { createAuthority, issueCertificate } from '../src/tls/pki.ts';
+import { installCrds } from './lab/apply.ts';
+import { startLab, type Lab } from './lab/index.ts';
+import { allocatePorts, startProcess, type ServerProcess } from './lab/process.ts';
+import { useLabLogs } from './lab/vitest.ts';
+
+const root = join(import.meta.dirname, '..');
+const G = { group: 'valet.dev', version: 'v1alpha1' };
+const NS = 'ml';
+let lab: Lab;
+let operator: ServerProcess;
+let issuerUrl: string;
+let agent: Agent;
+let podUid = '';
+
+function post(path: string, token?: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(`${issuerUrl}${path}`, { method: 'POST', agent, headers: token ? { authorization: `Bearer ${token}` } : {}, timeout: 15_000 }, (res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => (body += c.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn().catch(() => undefined);
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+beforeAll(async () => {
+  lab = await startLab();
+  await installCrds(lab.kubeConfig, join(root, 'crds'));
+  for (const name of ['valet-system', NS]) await lab.core.createNamespace({ body: { metadata: { name } } });
+  await lab.core.createNamespacedServiceAccount({ namespace: NS, body: { metadata: { name: 'trainer' } } });
+  const pod = await lab.core.createNamespacedPod({
+    namespace: NS,
+    body: { metadata: { name: 'trainer-0' }, spec: { serviceAccountName: 'trainer', containers: [{ name: 'app', image: 'example.invalid/app:1' }] } },
+  });
+  podUid = pod.metadata?.uid ?? '';
+  await lab.core.createNamespacedSecret({
+    namespace: NS,
+    body: { metadata: { name: 'minio-issuer' }, stringData: { accessKeyId: lab.s3.issuer.accessKeyId, secretAccessKey: lab.s3.issuer.secretAccessKey } },
+  });
+  const custom = lab.kubeConfig.makeApiClient(CustomObjectsApi);
+  await custom.createNamespacedCustomObject({
+    ...G,
+    namespace: NS,
+    plural: 'datasetstores',
+    body: {
+      apiVersion: 'valet.dev/v1alpha1',
+      kind: 'DatasetStore',
+      metadata: { name: 'lab', namespace: NS },
+      spec: {
+        provider: 's3',
+        bucket: lab.s3.bucket,
+        region: lab.s3.region,
+        endpoint: lab.s3.endpoint,
+        stsEndpoint: lab.s3.endpoint,
+        roleArn: lab.s3.roleArn,
+        auth: { mode: 'secret', secretRef: { name: 'minio-issuer' } },
+        allowedPrefixes: ['imagenet/'],
+        allowedVerbs: ['read', 'list'],
+        maxSessionDurationSeconds: 3600,
+      },
+    },
+  });
+  await custom.createNamespacedCustomObject({
+    ...G,
+    namespace: NS,
+    plural: 'datasetaccesses',
+    body: {
+      apiVersion: 'valet.dev/v1alpha1',
+      kind: 'DatasetAccess',
+      metadata: { name: 'imagenet', namespace: NS },
+      spec: { storeRef: { kind: 'DatasetStore', name: 'lab' }, prefix: 'imagenet/', verbs: ['read', 'list'], subjects: { serviceAccounts: ['trainer'] }, sessionDurationSeconds: 900 },
+    },
+  });
+
+  const ca = await createAuthority('valet-test-ca');
+  const serving = await issueCertificate(ca, { commonName: 'valet-issuer', ipAddresses: ['127.0.0.1'], usage: 'server' });
+  const tls = join(lab.dir, 'issuer-tls');
+  mkdirSync(tls);
+  writeFileSync(join(tls, 'tls.crt'), serving.certPem);
+  writeFileSync(join(tls, 'tls.key'), serving.privateKeyPem, { mode: 0o600 });
+  agent = new Agent({ ca: ca.certPem });
+  const ports = await allocatePorts(['issuer', 'metrics'] as const);
+  issuerUrl = `https://127.0.0.1:${ports.issuer}`;
+  operator = startProcess({
+    name: 'operator',
+    command: process.execPath,
+    args: [
+      join(root, 'src/cli/main.ts'),
+      'operator',
+      `--kubeconfig=${lab.kubeconfig}`,
+      '--namespace=valet-system',
+      '--identity=e2e',
+      `--metrics-address=127.0.0.1:${ports.metrics}`,
+      `--issuer-address=127.0.0.1:${ports.issuer}`,
+      `--tls-cert-file=${join(tls, 'tls.crt')}`,
+      `--tls-key-file=${join(tls, 'tls.key')}`,
+    ],
+    log: join(lab.logsDir, 'operator.log'),
+  });
+});
+afterAll(async () => {
+  await operator?.stop();
+  agent?.destroy();
+  await lab?.stop();
+});
+useLabLogs(() => lab);
+
+describe('valet operator, as shipped', () => {
+  it('refuses a request without a token, and hands a bound pod a key scoped to its grant', async () => {
+    expect((await until('the issuer to listen', async () => (await post('/v1/keys')).status || undefined))).toBe(401);
+    const token = await lab.token(NS, 'trainer', { boundPod: { name: 'trainer-0', uid: podUid } });
+    const reply = await until('a key', async () => {
+      const r = await post('/v1/keys', token);
+      return r.status === 200 ? r : undefined;
+    });
+    const { keys } = JSON.parse(reply.body) as { keys: { access: string; prefix: string; credentials: { AccessKeyId: string; SecretAccessKey: string; SessionToken: string } }[] };
+    expect(keys.map((k) => [k.access, k.prefix])).toEqual([['imagenet', 'imagenet/']]);
+    const c = keys[0]?.credentials;
+    if (!c) throw new Error('no credentials');
+    const s3 = new S3Client({ endpoint: lab.s3.endpoint, region: lab.s3.region, forcePathStyle: true, credentials: { accessKeyId: c.AccessKeyId, secretAccessKey: c.SecretAccessKey, sessionToken: c.SessionToken } });
+    try {
+      const got = await s3.send(new GetObjectCommand({ Bucket: lab.s3.bucket, Key: 'imagenet/a.bin' }));
+      expect(await got.Body?.transformToString()).toBe('imagenet shard a');
+      await expect(s3.send(new GetObjectCommand({ Bucket: lab.s3.bucket, Key: 'imagenet-private/a.bin' }))).rejects.toMatchObject({ name: 'AccessDenied' });
+      await expect(s3.send(new PutObjectCommand({ Bucket: lab.s3.bucket, Key: 'imagenet/x.bin', Body: 'x' }))).rejects.toMatchObject({ name: 'AccessDenied' });
+    } finally {
+      s3.destroy();
+    }
+    // The operator's log has the audit line, and none of the secrets it handled.
+    const log = readFileSync(join(lab.logsDir, 'operator.log'), 'utf8');
+    expect(log).toContain(c.AccessKeyId);
+    for (const secret of [c.SecretAccessKey, c.SessionToken, token, lab.s3.issuer.secretAccessKey]) expect(log).not.toContain(secret);
+  });
+});

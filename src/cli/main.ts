@@ -4,6 +4,7 @@
 import { valetVersion } from '../platform/version.ts';
 import { policyCommand } from './policy.ts';
 import { operatorCommand } from './operator.ts';
+import { sidecarCommand } from './sidecar.ts';
 
 const HELP = `valet: short-lived, scoped object-storage keys for Kubernetes pods
 
@@ -34,6 +35,8 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
     case 'operator':
       return operatorCommand(rest, process.env);
+    case 'sidecar':
+      return sidecarCommand(rest, process.env);
     case 'policy':
       return policyCommand(rest, (s) => process.stdout.write(s), (s) => process.stderr.write(s));
     default:

@@ -1,0 +1,32 @@
+// The Authorization value every loopback request must carry. Generated at start (32 random bytes,
+// base64url), written to a file on the pod's shared in-memory volume, which the AWS SDKs read
+// through AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE and send verbatim as the Authorization header.
+//
+// The file has no trailing newline (botocore rejects a header value containing one) and is
+// written atomically (temporary file + rename), so a client never reads half a token. Its mode
+// defaults to 0644: the app container usually runs as another user than the sidecar, and the
+// volume is a pod-private emptyDir (medium Memory) that only this pod's containers mount, so
+// "others" are this pod's own containers. Use 0640 with a shared fsGroup to narrow it further.
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { chmod, mkdir, rename, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+
+export function generateAuthToken(random: (n: number) => Buffer = randomBytes): string {
+  return random(32).toString('base64url');
+}
+
+export async function writeAuthTokenFile(path: string, token: string, mode: number): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  const tmp = join(dirname(path), `.${randomBytes(6).toString('hex')}.tmp`);
+  await writeFile(tmp, token, { mode, flag: 'wx' });
+  await chmod(tmp, mode); // writeFile's mode is filtered by the umask
+  await rename(tmp, path);
+}
+
+/** Compares in constant time whatever the lengths (both sides hashed first). */
+export function authorizationMatches(given: string | undefined, expected: string): boolean {
+  if (given === undefined) return false;
+  const a = createHash('sha256').update(given).digest();
+  const b = createHash('sha256').update(expected).digest();
+  return timingSafeEqual(a, b);
+}

@@ -1,0 +1,108 @@
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Registry } from 'prom-client';
+import { parseSidecarConfig } from '../config/sidecar.ts';
+import { memoryLogger } from '../platform/logger.ts';
+import type { FetchResult, KeySource } from './issuer-client.ts';
+import { startSidecar } from './sidecar.ts';
+import type { Sidecar } from './sidecar.ts';
+
+const KEY = (access: string, verbs: ('read' | 'list' | 'write')[]) => ({
+  access,
+  bucket: 'datasets',
+  prefix: `${access}/`,
+  verbs,
+  region: 'us-east-1',
+  endpoint: 'http://127.0.0.1:9',
+  presign: { enabled: true, maxExpirySeconds: 600 },
+  credentials: { AccessKeyId: `ASIA${access.toUpperCase()}`, SecretAccessKey: `secret-${access}`, SessionToken: `session-${access}`, Expiration: new Date(Date.now() + 900_000).toISOString().replace(/\.\d{3}Z$/, 'Z') },
+  expiresInSeconds: 900,
+});
+
+const source: KeySource = {
+  fetchKeys: async (accesses): Promise<FetchResult> => ({ kind: 'ok', keys: (accesses ?? []).map((a) => KEY(a, a === 'imagenet' ? ['read', 'list'] : ['read', 'list', 'write'])) }),
+};
+
+let dir: string;
+let s: Sidecar;
+const registry = new Registry();
+const logger = memoryLogger();
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'valet-sidecar-http-'));
+  const config = parseSidecarConfig([
+    '--issuer-url=https://issuer.invalid',
+    `--auth-token-file=${join(dir, 'shared', 'token')}`,
+    '--port=0',
+    '--metrics-address=127.0.0.1:0',
+    '--accesses=imagenet,checkpoints',
+  ]);
+  s = await startSidecar(config, {
+    logger,
+    registry,
+    source,
+    lister: async function* (req) {
+      yield [{ key: `${req.prefix}a.bin`, size: 1 }, { key: `${req.prefix}sub/`, size: 0 }, { key: `${req.prefix}../escape`, size: 1 }];
+      yield [{ key: `${req.prefix}b c+d.bin`, size: 2 }];
+    },
+  });
+});
+afterAll(async () => {
+  await s.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const get = async (path: string, authorization?: string, port = s.port) => {
+  const res = await fetch(`http://127.0.0.1:${port}${path}`, { headers: authorization === undefined ? {} : { authorization } });
+  return { status: res.status, body: await res.text(), headers: res.headers };
+};
+
+describe('the loopback server', () => {
+  it('writes the token file without a newline, mode 0644', () => {
+    const p = join(dir, 'shared', 'token');
+    expect(readFileSync(p, 'utf8')).toBe(s.authToken);
+    expect(statSync(p).mode & 0o777).toBe(0o644);
+  });
+
+  it('answers 401 without the exact Authorization value, and counts it', async () => {
+    for (const auth of [undefined, '', 'x', `Bearer ${s.authToken}`, `${s.authToken}x`]) {
+      expect((await get('/v1/credentials', auth)).status).toBe(401);
+      expect((await get('/v1/nothing', auth)).status).toBe(401);
+    }
+    const text = await registry.metrics();
+    expect(text).toMatch(/valet_sidecar_requests_total\{route="credentials",status="401"\} 5/);
+    expect(text).toMatch(/valet_sidecar_requests_total\{route="other",status="401"\} 5/);
+  });
+
+  it('serves the container-credentials format, by default and by name', async () => {
+    const r = await get('/v1/credentials', s.authToken);
+    expect(r.status).toBe(200);
+    expect(r.headers.get('cache-control')).toBe('no-store');
+    expect(JSON.parse(r.body)).toEqual({ AccessKeyId: 'ASIAIMAGENET', SecretAccessKey: 'secret-imagenet', Token: 'session-imagenet', Expiration: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/) });
+    expect(JSON.parse((await get('/v1/credentials/checkpoints', s.authToken)).body).AccessKeyId).toBe('ASIACHECKPOINTS');
+    expect((await get('/v1/credentials/other', s.authToken)).status).toBe(404);
+    expect((await get('/v1/credentials/a/b', s.authToken)).status).toBe(404);
+  });
+
+  it('presigns, and streams manifests without folder markers or unsafe keys', async () => {
+    const p = await get('/v1/presign?key=imagenet/a.bin', s.authToken);
+    expect(p.status).toBe(200);
+    expect(JSON.parse(p.body).url).toMatch(/^http:\/\/127\.0\.0\.1:9\/datasets\/imagenet\/a\.bin\?X-Amz-Algorithm=/);
+    const m = await get('/v1/manifest/imagenet?format=urls', s.authToken);
+    expect(m.status).toBe(200);
+    expect(m.body.trim().split('\n').map((u) => decodeURIComponent(new URL(u).pathname))).toEqual(['/datasets/imagenet/a.bin', '/datasets/imagenet/b c+d.bin']);
+    const j = await get('/v1/manifest/imagenet', s.authToken);
+    expect(j.body.trim().split('\n').map((l) => JSON.parse(l).key)).toEqual(['imagenet/a.bin', 'imagenet/b c+d.bin']);
+  });
+
+  it('keeps the metrics port free of keys', async () => {
+    expect((await get('/v1/credentials', s.authToken, s.metricsPort)).status).toBe(404);
+    expect((await get('/readyz', undefined, s.metricsPort)).status).toBe(200);
+    const text = (await get('/metrics', undefined, s.metricsPort)).body;
+    expect(text).toContain('valet_sidecar_ready 1');
+    expect(text).not.toMatch(/secret-|session-|ASIA/);
+    expect(text).not.toContain(s.authToken);
+  });
+});

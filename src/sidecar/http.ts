@@ -1,0 +1,149 @@
+// The sidecar's two HTTP faces, as plain request handlers:
+// - loopback (127.0.0.1 only): keys in the container-credentials format, presigned URLs and
+//   manifests, each request authorized by the value in the auth-token file; /healthz and /readyz.
+// - metrics (pod IP, for Prometheus and the kubelet's probes): /metrics, /healthz, /readyz and
+//   nothing else: it never serves a key, a URL or the auth token.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Registry } from 'prom-client';
+import type { SidecarMetrics } from '../metrics/sidecar.ts';
+import type { Logger } from '../platform/logger.ts';
+import { authorizationMatches } from './auth.ts';
+import type { KeyCache } from './keys.ts';
+import { manifestChunks } from './manifest.ts';
+import type { ManifestDeps, ManifestStats } from './manifest.ts';
+import { parseQuery, planManifest, planPresign } from './presign.ts';
+import type { SidecarError } from './presign.ts';
+import { rfc3339 } from './refresh.ts';
+
+export interface LoopbackDeps extends ManifestDeps {
+  cache: KeyCache;
+  /** The Authorization value requests must carry. A secret. */
+  authToken: string;
+  logger: Logger;
+  /** Lifetime of a presigned URL when the request names none (capped like any other). */
+  presignDefaultSeconds: number;
+}
+
+type Route = 'credentials' | 'presign' | 'manifest' | 'healthz' | 'readyz' | 'metrics' | 'other';
+
+const NO_STORE = { 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' };
+
+function sendJson(res: ServerResponse, status: number, body: unknown, extra: Record<string, string> = {}): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { ...NO_STORE, 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...extra }).end(text);
+}
+
+const sendError = (res: ServerResponse, e: SidecarError, extra: Record<string, string> = {}) => sendJson(res, e.status, { error: { code: e.code, message: e.message } }, extra);
+
+function probe(res: ServerResponse, route: 'healthz' | 'readyz', ready: () => boolean): void {
+  const ok = route === 'healthz' || ready();
+  res.writeHead(ok ? 200 : 503, { ...NO_STORE, 'content-type': 'text/plain' }).end(ok ? 'ok' : 'not ready: an expected access has no valid key');
+}
+
+/** Splits /v1/<what>[/<access>]; the access segment is percent-decoded once, strictly. */
+function pathParts(pathname: string): { what: string; access?: string } | undefined {
+  const m = /^\/v1\/([a-z]+)(?:\/([^/]+))?\/?$/.exec(pathname);
+  if (!m) return undefined;
+  if (m[2] === undefined) return { what: m[1] ?? '' };
+  try {
+    return { what: m[1] ?? '', access: decodeURIComponent(m[2]) };
+  } catch {
+    return undefined;
+  }
+}
+
+export function createLoopbackHandler(d: LoopbackDeps): (req: IncomingMessage, res: ServerResponse) => void {
+  const { cache, metrics, logger } = d;
+  return (req, res) => {
+    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+    let route: Route = 'other';
+    res.once('finish', () => metrics?.requests.inc({ route, status: String(res.statusCode) }));
+    if (url.pathname === '/healthz' || url.pathname === '/readyz') {
+      route = url.pathname.slice(1) as Route;
+      return probe(res, route as 'healthz' | 'readyz', () => cache.ready());
+    }
+    const parts = pathParts(url.pathname);
+    if (parts && (parts.what === 'credentials' || parts.what === 'presign' || parts.what === 'manifest')) route = parts.what;
+    // Everything else needs the token, whatever the path: no probing of routes without it.
+    if (!authorizationMatches(req.headers.authorization, d.authToken)) {
+      req.resume();
+      return sendError(res, { status: 401, code: 'Unauthorized', message: 'missing or wrong Authorization value (see AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE)' });
+    }
+    if (!parts) return sendError(res, { status: 404, code: 'NotFound', message: 'no such endpoint' });
+    if (req.method !== 'GET' && !(req.method === 'HEAD' && route !== 'manifest')) {
+      return sendError(res, { status: 405, code: 'MethodNotAllowed', message: 'only GET is allowed' }, { allow: 'GET' });
+    }
+    const q = parseQuery(url.search);
+    if (!q.ok) return sendError(res, q.error);
+    const accessName = route === 'presign' ? (q.params.get('access') ?? parts.access) : parts.access;
+    if (route === 'other' || (route === 'presign' && parts.access !== undefined && q.params.has('access'))) {
+      return sendError(res, { status: 404, code: 'NotFound', message: 'no such endpoint' });
+    }
+    if (route === 'manifest' && accessName === undefined) return sendError(res, { status: 404, code: 'NotFound', message: 'use /v1/manifest/<access>' });
+    const access = accessName || cache.defaultAccess();
+    if (access === undefined) return sendError(res, { status: 503, code: 'KeyUnavailable', message: 'no key yet' }, { 'retry-after': '1' });
+    const found = cache.lookup(access);
+    if (!found.ok) return sendError(res, found, found.status === 503 ? { 'retry-after': '1' } : {});
+    const key = found.key;
+
+    if (route === 'credentials') {
+      return sendJson(res, 200, { AccessKeyId: key.accessKeyId, SecretAccessKey: key.secretAccessKey, Token: key.sessionToken, Expiration: cache.expirationOf(key) });
+    }
+    const remaining = cache.remainingSeconds(key);
+    const credentials = { accessKeyId: key.accessKeyId, secretAccessKey: key.secretAccessKey, sessionToken: key.sessionToken };
+    const target = { bucket: key.bucket, region: key.region, ...(key.endpoint ? { endpoint: key.endpoint } : {}) };
+    if (route === 'presign') {
+      const plan = planPresign(key, q.params, remaining, d.presignDefaultSeconds);
+      if (!plan.ok) return sendError(res, plan.error);
+      const now = d.clock.now();
+      const signed = d.presigner.presign({ credentials, target, key: plan.objectKey, method: plan.method, expiresSeconds: plan.expiresSeconds, now });
+      metrics?.presigns.inc({ method: plan.method });
+      return sendJson(res, 200, { url: signed, expiresAt: rfc3339(now + plan.expiresSeconds * 1000), method: plan.method, access: key.access, key: plan.objectKey });
+    }
+
+    const plan = planManifest(key, q.params, remaining, d.presignDefaultSeconds);
+    if (!plan.ok) return sendError(res, plan.error);
+    const abort = new AbortController();
+    res.once('close', () => abort.abort());
+    const stats: ManifestStats = { objects: 0, skipped: 0 };
+    void (async () => {
+      const chunks = manifestChunks(key, plan, d, stats, abort.signal);
+      let first: IteratorResult<string>;
+      try {
+        first = await chunks.next();
+      } catch (err) {
+        logger.warn('manifest listing failed', { access: key.access, reason: (err as Error).message });
+        return sendError(res, { status: 502, code: 'ListFailed', message: `listing ${plan.prefix} failed: ${(err as Error).name}` });
+      }
+      res.writeHead(200, { ...NO_STORE, 'content-type': plan.format === 'jsonl' ? 'application/x-ndjson' : 'text/plain; charset=utf-8' });
+      try {
+        for (let r = first; !r.done; r = await chunks.next()) {
+          if (!res.write(r.value)) await new Promise<void>((resolve) => res.once('drain', resolve).once('close', resolve));
+          if (abort.signal.aborted) return;
+        }
+        res.end();
+        logger.debug('manifest served', { access: key.access, prefix: plan.prefix, objects: stats.objects, skipped: stats.skipped });
+      } catch (err) {
+        // Headers are gone: cut the stream so the client sees an incomplete body, not a short list.
+        logger.warn('manifest listing failed mid-stream', { access: key.access, objects: stats.objects, reason: (err as Error).message });
+        res.destroy(err as Error);
+      }
+    })();
+  };
+}
+
+export function createMetricsHandler(d: { registry: Registry; cache: KeyCache; metrics?: SidecarMetrics }): (req: IncomingMessage, res: ServerResponse) => void {
+  return (req, res) => {
+    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+    req.resume();
+    const route: Route = path === '/metrics' ? 'metrics' : path === '/healthz' ? 'healthz' : path === '/readyz' ? 'readyz' : 'other';
+    res.once('finish', () => d.metrics?.requests.inc({ route, status: String(res.statusCode) }));
+    if (req.method !== 'GET' && req.method !== 'HEAD') return void res.writeHead(405, { allow: 'GET' }).end();
+    if (route === 'healthz' || route === 'readyz') return probe(res, route, () => d.cache.ready());
+    if (route !== 'metrics') return void res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: this port serves /metrics, /healthz and /readyz only');
+    d.registry.metrics().then(
+      (body) => res.writeHead(200, { 'content-type': d.registry.contentType }).end(body),
+      () => res.writeHead(500).end(),
+    );
+  };
+}

@@ -1,0 +1,185 @@
+// The sidecar's client of the issuer: POST /v1/keys over HTTPS, trusting only the CA in a mounted
+// file, presenting the pod's projected service-account token re-read from its file on every call
+// (the kubelet rotates it), with a deadline on the whole call. Answers are sorted into what the
+// refresher needs to decide: keys, a refusal (401/403: drop keys now), or a transient failure
+// (429, 5xx, network, timeout: keep serving valid keys and retry).
+import { readFile } from 'node:fs/promises';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { VERBS } from '../api/v1alpha1/index.ts';
+import type { Verb } from '../api/v1alpha1/index.ts';
+
+/** One key as POST /v1/keys returns it (src/issuer/issue.ts IssuedKey; client.test.ts holds them equal). */
+export interface WireKey {
+  access: string;
+  bucket: string;
+  prefix: string;
+  verbs: Verb[];
+  region: string;
+  endpoint?: string;
+  presign?: { enabled: boolean; maxExpirySeconds?: number };
+  credentials: { AccessKeyId: string; SecretAccessKey: string; SessionToken: string; Expiration: string };
+  expiresInSeconds: number;
+}
+
+export type FetchResult =
+  | { kind: 'ok'; keys: WireKey[] }
+  | { kind: 'refused'; status: number; code: string; message: string; reasons?: { access: string; reason: string; message: string }[] }
+  | { kind: 'transient'; status?: number; code: string; message: string; retryAfterMs?: number };
+
+export interface KeySource {
+  /** Keys for `accesses` (all the pod's grants when undefined). Never throws. */
+  fetchKeys(accesses: readonly string[] | undefined, signal?: AbortSignal): Promise<FetchResult>;
+}
+
+export interface TransportRequest {
+  url: string;
+  headers: Record<string, string>;
+  body: string;
+  /** PEM bundle to trust (https only). */
+  ca?: string;
+  timeoutMs: number;
+  signal?: AbortSignal;
+}
+
+export interface TransportResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+}
+
+export type Transport = (req: TransportRequest) => Promise<TransportResponse>;
+
+const MAX_BODY = 4 * 1024 * 1024;
+
+/** node:https (or http, for a plain-HTTP issuer in tests) with a deadline on the whole exchange. */
+export const nodeTransport: Transport = (req) =>
+  new Promise<TransportResponse>((resolve, reject) => {
+    const u = new URL(req.url);
+    const send = u.protocol === 'https:' ? httpsRequest : httpRequest;
+    const r = send(
+      u,
+      { method: 'POST', headers: { ...req.headers, 'content-length': String(Buffer.byteLength(req.body)) }, ...(u.protocol === 'https:' && req.ca ? { ca: req.ca } : {}), signal: req.signal },
+      (res) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (c: Buffer) => {
+          size += c.length;
+          if (size > MAX_BODY) r.destroy(new Error('issuer response too large'));
+          else chunks.push(c);
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
+        res.on('error', reject);
+      },
+    );
+    const timer = setTimeout(() => r.destroy(new Error(`no answer from the issuer within ${req.timeoutMs} ms`)), req.timeoutMs);
+    r.on('close', () => clearTimeout(timer));
+    r.on('error', reject);
+    r.end(req.body);
+  });
+
+export interface IssuerClientOptions {
+  /** Base URL of the issuer, e.g. https://valet-issuer.valet-system.svc:8443 */
+  url: string;
+  /** PEM file of the CA that signed the issuer's certificate; re-read on every call (rotation). */
+  caFile?: string;
+  /** The projected service-account token (audience valet.dev); re-read on every call. */
+  tokenFile: string;
+  timeoutMs: number;
+  transport?: Transport;
+  readText?: (path: string) => Promise<string>;
+}
+
+function retryAfterMs(h: string | string[] | undefined): number | undefined {
+  const v = Array.isArray(h) ? h[0] : h;
+  if (v === undefined || !/^\d{1,6}$/.test(v.trim())) return undefined;
+  return Number(v.trim()) * 1000;
+}
+
+const isStr = (v: unknown): v is string => typeof v === 'string' && v.length > 0;
+
+/** The keys of a 200 body, or why the body is not what the contract says. */
+export function parseKeysBody(text: string): { ok: true; keys: WireKey[] } | { ok: false; message: string } {
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    return { ok: false, message: 'the issuer answered 200 with a body that is not JSON' };
+  }
+  const keys = (body as { keys?: unknown } | null)?.keys;
+  if (!Array.isArray(keys)) return { ok: false, message: 'the issuer answered 200 without a "keys" list' };
+  for (const [i, k] of keys.entries()) {
+    const key = k as Partial<WireKey> | null;
+    const c = key?.credentials;
+    const ok =
+      key !== null &&
+      typeof key === 'object' &&
+      isStr(key.access) &&
+      isStr(key.bucket) &&
+      isStr(key.prefix) &&
+      isStr(key.region) &&
+      Array.isArray(key.verbs) &&
+      key.verbs.every((v) => (VERBS as readonly string[]).includes(v)) &&
+      (key.endpoint === undefined || isStr(key.endpoint)) &&
+      (key.presign === undefined || (typeof key.presign === 'object' && typeof key.presign.enabled === 'boolean')) &&
+      typeof key.expiresInSeconds === 'number' &&
+      Number.isFinite(key.expiresInSeconds) &&
+      key.expiresInSeconds >= 0 &&
+      c !== undefined &&
+      isStr(c.AccessKeyId) &&
+      isStr(c.SecretAccessKey) &&
+      isStr(c.SessionToken) &&
+      isStr(c.Expiration);
+    if (!ok) return { ok: false, message: `key ${i} in the issuer's answer does not have the documented shape` };
+  }
+  return { ok: true, keys: keys as WireKey[] };
+}
+
+export function createIssuerClient(opts: IssuerClientOptions): KeySource {
+  const transport = opts.transport ?? nodeTransport;
+  const readText = opts.readText ?? ((p: string) => readFile(p, 'utf8'));
+  const endpoint = `${opts.url.replace(/\/+$/, '')}/v1/keys`;
+  return {
+    async fetchKeys(accesses, signal) {
+      let token: string;
+      let ca: string | undefined;
+      try {
+        token = (await readText(opts.tokenFile)).trim();
+      } catch (err) {
+        return { kind: 'transient', code: 'TokenUnavailable', message: `cannot read the service-account token file ${opts.tokenFile}: ${(err as Error).message}` };
+      }
+      if (!token) return { kind: 'transient', code: 'TokenUnavailable', message: `the service-account token file ${opts.tokenFile} is empty` };
+      try {
+        ca = opts.caFile ? await readText(opts.caFile) : undefined;
+      } catch (err) {
+        return { kind: 'transient', code: 'CaUnavailable', message: `cannot read the issuer CA file ${opts.caFile}: ${(err as Error).message}` };
+      }
+      const body = accesses ? JSON.stringify({ accesses }) : '';
+      const headers: Record<string, string> = { authorization: `Bearer ${token}`, accept: 'application/json' };
+      if (body) headers['content-type'] = 'application/json';
+      let res: TransportResponse;
+      try {
+        res = await transport({ url: endpoint, headers, body, ca, timeoutMs: opts.timeoutMs, signal });
+      } catch (err) {
+        return { kind: 'transient', code: 'IssuerUnreachable', message: `the issuer at ${opts.url} did not answer: ${(err as Error).message}` };
+      }
+      if (res.status === 200) {
+        const parsed = parseKeysBody(res.body);
+        return parsed.ok ? { kind: 'ok', keys: parsed.keys } : { kind: 'transient', status: 200, code: 'BadResponse', message: parsed.message };
+      }
+      let error: { code?: unknown; message?: unknown; reasons?: unknown } = {};
+      try {
+        error = ((JSON.parse(res.body) as { error?: typeof error }).error ?? {}) as typeof error;
+      } catch {
+        // Not our issuer's JSON (a proxy's page, say): the status decides.
+      }
+      const code = typeof error.code === 'string' ? error.code.slice(0, 64) : `HTTP${res.status}`;
+      const message = typeof error.message === 'string' ? error.message.slice(0, 500) : `the issuer answered ${res.status}`;
+      if (res.status === 401 || res.status === 403) {
+        const reasons = Array.isArray(error.reasons) ? (error.reasons as { access: string; reason: string; message: string }[]).slice(0, 32) : undefined;
+        return { kind: 'refused', status: res.status, code, message, ...(reasons ? { reasons } : {}) };
+      }
+      return { kind: 'transient', status: res.status, code, message, retryAfterMs: retryAfterMs(res.headers['retry-after']) };
+    },
+  };
+}

@@ -1,0 +1,154 @@
+// Manifests for HTTP data loaders (WebDataset-style shard lists): the objects under a prefix,
+// listed page by page with the scoped key and presigned one by one, produced as a stream of text
+// chunks so 10,000 or 10 million objects never sit in memory. Served by GET /v1/manifest/<access>
+// and, optionally, kept in a file on the shared volume that is rewritten atomically (temporary file
+// + rename) well before its URLs expire.
+import { open, rename, rm } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { dirname, join } from 'node:path';
+import type { ObjectLister } from '../issuer/s3-list.ts';
+import type { Presigner } from '../issuer/presign.ts';
+import type { SidecarMetrics } from '../metrics/sidecar.ts';
+import type { Clock } from '../platform/clock.ts';
+import type { Logger } from '../platform/logger.ts';
+import { validateObjectKey } from '../policy/index.ts';
+import type { HeldKey, KeyCache } from './keys.ts';
+import type { Timers } from './ports.ts';
+import { planManifest } from './presign.ts';
+import { retryDelay, rfc3339 } from './refresh.ts';
+
+export interface ManifestDeps {
+  lister: ObjectLister;
+  presigner: Presigner;
+  clock: Clock;
+  metrics?: SidecarMetrics;
+}
+
+export interface ManifestSpec {
+  prefix: string;
+  format: 'jsonl' | 'urls';
+  expiresSeconds: number;
+}
+
+export interface ManifestStats {
+  objects: number;
+  /** Listed keys left out: folder markers and keys that fail the key rules (e.g. a '..' segment). */
+  skipped: number;
+}
+
+/** The manifest as text chunks (one per listed page). `stats` is filled in as it goes. */
+export async function* manifestChunks(key: HeldKey, spec: ManifestSpec, deps: ManifestDeps, stats: ManifestStats, signal?: AbortSignal): AsyncGenerator<string> {
+  const now = deps.clock.now();
+  const expiresAt = rfc3339(now + spec.expiresSeconds * 1000);
+  const credentials = { accessKeyId: key.accessKeyId, secretAccessKey: key.secretAccessKey, sessionToken: key.sessionToken };
+  const target = { bucket: key.bucket, region: key.region, ...(key.endpoint ? { endpoint: key.endpoint } : {}) };
+  const pages = deps.lister({ credentials, bucket: key.bucket, region: key.region, ...(key.endpoint ? { endpoint: key.endpoint } : {}), prefix: spec.prefix, signal });
+  for await (const page of pages) {
+    let out = '';
+    let signed = 0;
+    for (const o of page) {
+      if (o.key.endsWith('/') || !validateObjectKey(o.key, key.prefix).ok) {
+        stats.skipped++;
+        continue;
+      }
+      const url = deps.presigner.presign({ credentials, target, key: o.key, method: 'GET', expiresSeconds: spec.expiresSeconds, now });
+      out += spec.format === 'urls' ? `${url}\n` : `${JSON.stringify({ key: o.key, size: o.size, url, expiresAt })}\n`;
+      signed++;
+    }
+    stats.objects += signed;
+    if (signed > 0) deps.metrics?.presigns.inc({ method: 'GET' }, signed);
+    if (out) yield out;
+  }
+}
+
+/** Writes `chunks` to `path` atomically: a temporary file in the same folder, then rename. */
+export async function writeFileAtomically(path: string, chunks: AsyncIterable<string>, mode = 0o644): Promise<void> {
+  const tmp = join(dirname(path), `.${randomBytes(6).toString('hex')}.manifest.tmp`);
+  const fh = await open(tmp, 'wx', mode);
+  try {
+    for await (const chunk of chunks) await fh.write(chunk);
+    await fh.chmod(mode);
+  } catch (err) {
+    await fh.close();
+    await rm(tmp, { force: true });
+    throw err;
+  }
+  await fh.close();
+  await rename(tmp, path);
+}
+
+export interface ManifestFileOptions {
+  access: string;
+  path: string;
+  format: 'jsonl' | 'urls';
+  /** Requested URL lifetime (capped like any presign). */
+  expiresSeconds: number;
+  /** Rewrite after this fraction of the URLs' lifetime. */
+  rewriteFraction: number;
+  retryBaseMs: number;
+  retryMaxMs: number;
+}
+
+/** Keeps one manifest file fresh: written once keys are there, rewritten before its URLs expire. */
+export class ManifestFileKeeper {
+  private readonly o: ManifestFileOptions;
+  private readonly d: ManifestDeps & { cache: KeyCache; timers: Timers; random: () => number; logger: Logger };
+  private timer: unknown;
+  private failures = 0;
+  private stopped = false;
+  private readonly abort = new AbortController();
+  private running: Promise<void> | undefined;
+  /** Wall ms of the last successful write. */
+  lastWritten: number | undefined;
+
+  constructor(options: ManifestFileOptions, deps: ManifestDeps & { cache: KeyCache; timers: Timers; random: () => number; logger: Logger }) {
+    this.o = options;
+    this.d = deps;
+  }
+
+  start(): void {
+    this.schedule(0);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.d.timers.clearTimeout(this.timer);
+    this.abort.abort();
+    await this.running?.catch(() => undefined);
+  }
+
+  private schedule(ms: number): void {
+    if (this.stopped) return;
+    this.d.timers.clearTimeout(this.timer);
+    this.timer = this.d.timers.setTimeout(() => {
+      this.running = this.writeOnce();
+    }, ms);
+  }
+
+  /** Writes the file now; resolves with the delay until the next rewrite. */
+  async writeOnce(): Promise<void> {
+    const { cache, logger, metrics } = this.d;
+    const found = cache.lookup(this.o.access);
+    try {
+      if (!found.ok) throw new Error(found.message);
+      const plan = planManifest(found.key, new Map([['format', this.o.format], ['expires', String(this.o.expiresSeconds)]]), cache.remainingSeconds(found.key), this.o.expiresSeconds);
+      if (!plan.ok) throw new Error(`${plan.error.code}: ${plan.error.message}`);
+      const stats: ManifestStats = { objects: 0, skipped: 0 };
+      const started = this.d.clock.monotonic();
+      await writeFileAtomically(this.o.path, manifestChunks(found.key, plan, this.d, stats, this.abort.signal));
+      this.failures = 0;
+      this.lastWritten = this.d.clock.now();
+      metrics?.manifestWrites.inc({ result: 'ok' });
+      const next = Math.max(1000, plan.expiresSeconds * 1000 * this.o.rewriteFraction - (this.d.clock.monotonic() - started));
+      logger.debug('manifest file written', { access: this.o.access, path: this.o.path, objects: stats.objects, skipped: stats.skipped, urlSeconds: plan.expiresSeconds, nextInMs: Math.round(next) });
+      this.schedule(next);
+    } catch (err) {
+      if (this.stopped) return;
+      this.failures++;
+      metrics?.manifestWrites.inc({ result: 'error' });
+      const delay = retryDelay(this.failures, { baseMs: this.o.retryBaseMs, maxMs: this.o.retryMaxMs }, this.d.random());
+      (this.failures === 1 ? logger.warn : logger.debug).call(logger, 'manifest file not written; retrying', { access: this.o.access, path: this.o.path, reason: (err as Error).message, retryInMs: Math.round(delay) });
+      this.schedule(delay);
+    }
+  }
+}

@@ -1,0 +1,149 @@
+// The sidecar assembled from its parts: key cache and refresher, the loopback server, the metrics
+// server and the manifest files. Everything is passed in or built from the config here; the CLI
+// (src/cli/sidecar.ts) adds process signals and real clocks.
+import { createServer } from 'node:http';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Registry } from 'prom-client';
+import type { SidecarConfig } from '../config/sidecar.ts';
+import { createPresigner } from '../issuer/presign.ts';
+import type { Presigner } from '../issuer/presign.ts';
+import { listObjects } from '../issuer/s3-list.ts';
+import type { ObjectLister } from '../issuer/s3-list.ts';
+import { createSidecarMetrics } from '../metrics/sidecar.ts';
+import type { SidecarMetrics } from '../metrics/sidecar.ts';
+import type { Clock } from '../platform/clock.ts';
+import { systemClock } from '../platform/clock.ts';
+import type { Logger } from '../platform/logger.ts';
+import { generateAuthToken, writeAuthTokenFile } from './auth.ts';
+import { createLoopbackHandler, createMetricsHandler } from './http.ts';
+import { createIssuerClient } from './issuer-client.ts';
+import type { KeySource, Transport } from './issuer-client.ts';
+import { KeyCache } from './keys.ts';
+import { ManifestFileKeeper } from './manifest.ts';
+import { systemTimers } from './ports.ts';
+import type { Timers } from './ports.ts';
+
+export interface SidecarDeps {
+  logger: Logger;
+  registry: Registry;
+  clock?: Clock;
+  timers?: Timers;
+  random?: () => number;
+  /** Replaces the HTTPS client of the issuer (tests). */
+  source?: KeySource;
+  transport?: Transport;
+  lister?: ObjectLister;
+  presigner?: Presigner;
+  /** The loopback Authorization value; generated when absent. */
+  authToken?: string;
+}
+
+export interface Sidecar {
+  readonly cache: KeyCache;
+  readonly metrics: SidecarMetrics;
+  /** Port on 127.0.0.1. */
+  readonly port: number;
+  readonly metricsPort: number;
+  /** The loopback Authorization value. A secret. */
+  readonly authToken: string;
+  readonly manifests: readonly ManifestFileKeeper[];
+  /** Stops refreshing and closes both servers. */
+  close(): Promise<void>;
+}
+
+function listen(server: Server, host: string, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
+}
+
+/**
+ * Writes the auth-token file, starts both servers, and starts fetching keys. Resolves once the
+ * servers listen and the first fetch of every access has settled (ready or not: /readyz tells).
+ */
+export async function startSidecar(config: SidecarConfig, deps: SidecarDeps): Promise<Sidecar> {
+  const clock = deps.clock ?? systemClock;
+  const timers = deps.timers ?? systemTimers;
+  const random = deps.random ?? Math.random;
+  const logger = deps.logger;
+  const metrics = createSidecarMetrics(deps.registry);
+  const source =
+    deps.source ??
+    createIssuerClient({ url: config.issuerUrl, caFile: config.issuerCaFile, tokenFile: config.tokenFile, timeoutMs: config.requestTimeoutSeconds * 1000, transport: deps.transport });
+  const cache = new KeyCache(
+    {
+      accesses: config.accesses,
+      defaultAccess: config.defaultAccess || undefined,
+      refreshFraction: config.refreshFraction,
+      refreshJitter: config.refreshJitter,
+      expiryMarginMs: config.expiryMarginSeconds * 1000,
+      retryBaseMs: config.retryBaseSeconds * 1000,
+      retryMaxMs: config.retryMaxSeconds * 1000,
+      minRefreshDelayMs: 1000,
+      clockSkewWarnSeconds: config.clockSkewWarnSeconds,
+    },
+    { source, clock, timers, random, logger: logger.child({ component: 'keys' }), metrics },
+  );
+  metrics.track(() => ({ ready: cache.ready(), expiries: cache.expiries() }));
+  const presigner = deps.presigner ?? createPresigner();
+  const lister = deps.lister ?? listObjects;
+
+  const authToken = deps.authToken ?? generateAuthToken();
+  await writeAuthTokenFile(config.authTokenFile, authToken, config.authTokenFileMode);
+
+  const loopback = createServer(
+    createLoopbackHandler({ cache, authToken, logger: logger.child({ component: 'loopback' }), presignDefaultSeconds: config.presignDefaultExpirySeconds, lister, presigner, clock, metrics }),
+  );
+  loopback.keepAliveTimeout = 5_000;
+  loopback.headersTimeout = 10_000;
+  const metricsServer = createServer(createMetricsHandler({ registry: deps.registry, cache, metrics }));
+  metricsServer.headersTimeout = 10_000;
+  const i = config.metricsAddress.lastIndexOf(':');
+  const metricsHost = config.metricsAddress.slice(0, i).replace(/^\[|\]$/g, '') || '0.0.0.0';
+  let port: number;
+  let metricsPort: number;
+  try {
+    port = await listen(loopback, '127.0.0.1', config.port);
+    metricsPort = await listen(metricsServer, metricsHost, Number(config.metricsAddress.slice(i + 1)));
+  } catch (err) {
+    await Promise.all([loopback.listening ? closeServer(loopback) : undefined, metricsServer.listening ? closeServer(metricsServer) : undefined]);
+    throw err;
+  }
+  logger.info('sidecar listening', { port, metricsAddress: `${metricsHost}:${metricsPort}`, accesses: config.accesses, authFile: config.authTokenFile });
+
+  await cache.start();
+  const manifests = config.manifests.map(
+    (m) =>
+      new ManifestFileKeeper(
+        { access: m.access, path: m.path, format: m.format, expiresSeconds: config.manifestExpirySeconds, rewriteFraction: config.refreshFraction, retryBaseMs: config.retryBaseSeconds * 1000, retryMaxMs: config.retryMaxSeconds * 1000 },
+        { cache, lister, presigner, clock, metrics, timers, random, logger: logger.child({ component: 'manifest' }) },
+      ),
+  );
+  for (const m of manifests) m.start();
+
+  return {
+    cache,
+    metrics,
+    port,
+    metricsPort,
+    authToken,
+    manifests,
+    async close() {
+      cache.stop();
+      await Promise.all(manifests.map((m) => m.stop()));
+      await Promise.all([closeServer(loopback), closeServer(metricsServer)]);
+    },
+  };
+}

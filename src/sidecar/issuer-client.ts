@@ -7,20 +7,10 @@ import { readFile } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { VERBS } from '../api/v1alpha1/index.ts';
-import type { Verb } from '../api/v1alpha1/index.ts';
+import type { IssuedKey } from '../issuer/index.ts';
 
-/** One key as POST /v1/keys returns it (src/issuer/issue.ts IssuedKey; client.test.ts holds them equal). */
-export interface WireKey {
-  access: string;
-  bucket: string;
-  prefix: string;
-  verbs: Verb[];
-  region: string;
-  endpoint?: string;
-  presign?: { enabled: boolean; maxExpirySeconds?: number };
-  credentials: { AccessKeyId: string; SecretAccessKey: string; SessionToken: string; Expiration: string };
-  expiresInSeconds: number;
-}
+/** One key as POST /v1/keys returns it: the issuer's own wire type, so the two cannot drift. */
+export type WireKey = IssuedKey;
 
 export type FetchResult =
   | { kind: 'ok'; keys: WireKey[] }

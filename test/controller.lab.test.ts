@@ -35,6 +35,7 @@ async function startOperator(identity: string): Promise<void> {
       `--retry-period-seconds=${LEASE.retry}`,
       `--resync-seconds=${RESYNC_SECONDS}`,
       '--issuer-address=',
+      '--webhook-address=',
       '--log-level=debug',
     ],
     log: join(lab.logsDir, `operator-${identity}.log`),

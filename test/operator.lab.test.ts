@@ -114,6 +114,7 @@ beforeAll(async () => {
       `--issuer-address=127.0.0.1:${ports.issuer}`,
       `--tls-cert-file=${join(tls, 'tls.crt')}`,
       `--tls-key-file=${join(tls, 'tls.key')}`,
+      '--webhook-address=',
     ],
     log: join(lab.logsDir, 'operator.log'),
   });

@@ -4,6 +4,9 @@ import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { parseOperatorConfig, OPERATOR_FLAGS } from '../config/operator.ts';
+import { parseWebhookConfig, splitWebhookArgs, WEBHOOK_FLAGS } from '../config/webhook.ts';
+import { createWebhookMetrics } from '../metrics/webhook.ts';
+import { startWebhookServer, type WebhookServer } from '../webhook/index.ts';
 import { DatasetAccessController } from '../controller/controller.ts';
 import { createClients } from '../k8s/clients.ts';
 import { EventRecorder } from '../k8s/events.ts';
@@ -19,9 +22,13 @@ import { createLogger } from '../platform/logger.ts';
 
 const HELP = `Usage: valet operator [flags]
 
-Runs the DatasetAccess controller. Flags (--flag=value or --flag value):
+Runs the DatasetAccess controller, the key issuer and the admission webhook.
+Flags (--flag=value or --flag value):
   ${OPERATOR_FLAGS.join('\n  ')}
-Environment: POD_NAME (identity), POD_NAMESPACE (lease namespace).
+Webhook flags (--webhook-tls-* default to --tls-cert-file and --tls-key-file):
+  ${WEBHOOK_FLAGS.join('\n  ')}
+Environment: POD_NAME (identity), POD_NAMESPACE (lease namespace), VALET_SIDECAR_IMAGE,
+VALET_SIDECAR_ISSUER_URL.
 `;
 
 function listen(server: Server, address: string): Promise<void> {
@@ -39,7 +46,10 @@ export async function operatorCommand(argv: readonly string[], env: NodeJS.Proce
     process.stdout.write(HELP);
     return 0;
   }
-  const config = parseOperatorConfig(argv, env);
+  const split = splitWebhookArgs(argv);
+  const config = parseOperatorConfig(split.rest, env);
+  // The webhook serves with the operator's certificate unless given its own.
+  const webhookConfig = parseWebhookConfig([`--webhook-tls-cert-file=${config.tlsCertFile}`, `--webhook-tls-key-file=${config.tlsKeyFile}`, ...split.webhook], env);
   const logger = createLogger({ level: config.logLevel, bindings: { component: 'operator', identity: config.identity } });
   const clients = createClients(config.kubeconfig);
   const registry = new Registry();
@@ -73,14 +83,34 @@ export async function operatorCommand(argv: readonly string[], env: NodeJS.Proce
   controller.start();
   void controller.waitForSync().then((ok) => (synced = ok));
 
-  // The issuer runs on every replica (keys do not need the lease); it refuses until its caches sync.
+  // The issuer and the webhook run on every replica (neither needs the lease); both refuse until
+  // the grant caches have synced. They share one set of informers.
   let issuer: IssuerServer | undefined;
+  let webhook: WebhookServer | undefined;
   let grants: InformerGrantSource | undefined;
   const sts = new AwsSts();
-  if (config.issuerAddress) {
-    const issuerMetrics = createIssuerMetrics(registry);
+  const issuerMetrics = createIssuerMetrics(registry);
+  if (config.issuerAddress || webhookConfig.address) {
     grants = new InformerGrantSource({ clients, logger, metrics: issuerMetrics, onRestart: (i) => metrics.informerRestarts.inc({ informer: `issuer-${i}` }) });
     grants.start();
+  }
+  if (webhookConfig.address && grants) {
+    const source = grants;
+    const i = webhookConfig.address.lastIndexOf(':');
+    webhook = await startWebhookServer({
+      settings: webhookConfig.injection,
+      lookup: source,
+      ready: () => source.hasSynced(),
+      logger: logger.child({ component: 'webhook' }),
+      metrics: createWebhookMetrics(registry),
+      maxBodyBytes: webhookConfig.maxBodyBytes,
+      tls: { certPem: readFileSync(webhookConfig.tlsCertFile, 'utf8'), keyPem: readFileSync(webhookConfig.tlsKeyFile, 'utf8') },
+      host: webhookConfig.address.slice(0, i) || '0.0.0.0',
+      port: Number(webhookConfig.address.slice(i + 1)),
+    });
+    logger.info('webhook listening', { address: webhookConfig.address });
+  }
+  if (config.issuerAddress && grants) {
     const source = grants;
     const app = createIssuerApp({
       authenticator: createPodAuthenticator(clients, { logger, metrics: issuerMetrics }),
@@ -143,6 +173,7 @@ export async function operatorCommand(argv: readonly string[], env: NodeJS.Proce
     metrics.leader.set(1);
     await controller.lead(stopping.signal);
   }
+  await webhook?.close();
   await issuer?.close();
   await grants?.stop();
   sts.destroy();

@@ -7,6 +7,11 @@ export const INJECT_LABEL = 'valet.dev/inject';
 export const INJECTED_ANNOTATION = 'valet.dev/injected';
 /** Why a pod was injected although no DatasetAccess grants it (yet). */
 export const NOTE_ANNOTATION = 'valet.dev/injection-note';
+/**
+ * The access served on /v1/credentials (what SDKs use by default) when the pod has several; the
+ * sidecar reads it through the downward API, so the value never lands in the patch itself.
+ */
+export const DEFAULT_ACCESS_ANNOTATION = 'valet.dev/default-access';
 /** Comma-separated names of app containers that get no AWS variables and no shared volume. */
 export const SKIP_ANNOTATION = 'valet.dev/skip-containers';
 

@@ -11,6 +11,7 @@ import {
   NOTE_ANNOTATION,
   PATHS,
   SIDECAR_NAME,
+  DEFAULT_ACCESS_ANNOTATION,
   SKIP_ANNOTATION,
   STATIC_KEY_VARS,
   TOKEN_AUDIENCE,
@@ -76,6 +77,8 @@ function sidecarContainer(s: InjectionSettings): Container {
       { name: 'VALET_ISSUER_URL', value: s.issuerUrl },
       { name: 'POD_NAME', valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.name' } } },
       { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.namespace' } } },
+      // Empty when the annotation is absent: the sidecar then serves its first access by default.
+      { name: 'VALET_DEFAULT_ACCESS', valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath: `metadata.annotations['${DEFAULT_ACCESS_ANNOTATION}']` } } },
     ],
     ports: [{ name: METRICS_PORT_NAME, containerPort: s.metricsPort, protocol: 'TCP' }],
     // A native sidecar: starts before the app containers, runs beside them, and does not keep a Job alive.

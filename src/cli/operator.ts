@@ -7,6 +7,7 @@ import { parseOperatorConfig, OPERATOR_FLAGS } from '../config/operator.ts';
 import { parseWebhookConfig, splitWebhookArgs, WEBHOOK_FLAGS } from '../config/webhook.ts';
 import { createWebhookMetrics } from '../metrics/webhook.ts';
 import { startWebhookServer, type WebhookServer } from '../webhook/index.ts';
+import { CertificateManager } from '../controller/certificates.ts';
 import { DatasetAccessController } from '../controller/controller.ts';
 import { createClients } from '../k8s/clients.ts';
 import { EventRecorder } from '../k8s/events.ts';
@@ -49,7 +50,13 @@ export async function operatorCommand(argv: readonly string[], env: NodeJS.Proce
   const split = splitWebhookArgs(argv);
   const config = parseOperatorConfig(split.rest, env);
   // The webhook serves with the operator's certificate unless given its own.
-  const webhookConfig = parseWebhookConfig([`--webhook-tls-cert-file=${config.tlsCertFile}`, `--webhook-tls-key-file=${config.tlsKeyFile}`, ...split.webhook], env);
+  // The webhook serves with the operator's certificate (files, or the Secret it manages) unless
+  // given its own files.
+  const inherited = config.tlsSecret ? `secret:${config.tlsSecret}` : '';
+  const webhookConfig = parseWebhookConfig(
+    [`--webhook-tls-cert-file=${config.tlsCertFile || inherited}`, `--webhook-tls-key-file=${config.tlsKeyFile || inherited}`, ...split.webhook],
+    env,
+  );
   const logger = createLogger({ level: config.logLevel, bindings: { component: 'operator', identity: config.identity } });
   const clients = createClients(config.kubeconfig);
   const registry = new Registry();
@@ -83,6 +90,34 @@ export async function operatorCommand(argv: readonly string[], env: NodeJS.Proce
   controller.start();
   void controller.waitForSync().then((ok) => (synced = ok));
 
+  // TLS: from files, or a CA and certificate the operator keeps in a Secret and renews itself.
+  let certificates: CertificateManager | undefined;
+  let operatorTls: { certPem: string; keyPem: string } | undefined;
+  const onRenewal: ((tls: { certPem: string; keyPem: string }) => void)[] = [];
+  if (config.tlsSecret) {
+    certificates = new CertificateManager({
+      clients,
+      namespace: config.namespace,
+      secretName: config.tlsSecret,
+      dnsNames: config.tlsDnsNames,
+      webhookConfigurationName: config.webhookConfigurationName,
+      caConfigMapName: webhookConfig.injection.issuerCaConfigMap,
+      caConfigMapKey: webhookConfig.injection.issuerCaKey,
+      clock: systemClock,
+      checkIntervalMs: config.tlsCheckIntervalSeconds * 1000,
+      logger: logger.child({ component: 'certificates' }),
+      onChange: (tls) => {
+        for (const fn of onRenewal) fn(tls);
+      },
+    });
+    operatorTls = await certificates.ensure();
+    certificates.start();
+  } else if (config.tlsCertFile) {
+    operatorTls = { certPem: readFileSync(config.tlsCertFile, 'utf8'), keyPem: readFileSync(config.tlsKeyFile, 'utf8') };
+  }
+  const tlsFor = (certFile: string, keyFile: string) =>
+    certFile.startsWith('secret:') && operatorTls ? operatorTls : { certPem: readFileSync(certFile, 'utf8'), keyPem: readFileSync(keyFile, 'utf8') };
+
   // The issuer and the webhook run on every replica (neither needs the lease); both refuse until
   // the grant caches have synced. They share one set of informers.
   let issuer: IssuerServer | undefined;
@@ -104,11 +139,13 @@ export async function operatorCommand(argv: readonly string[], env: NodeJS.Proce
       logger: logger.child({ component: 'webhook' }),
       metrics: createWebhookMetrics(registry),
       maxBodyBytes: webhookConfig.maxBodyBytes,
-      tls: { certPem: readFileSync(webhookConfig.tlsCertFile, 'utf8'), keyPem: readFileSync(webhookConfig.tlsKeyFile, 'utf8') },
+      tls: tlsFor(webhookConfig.tlsCertFile, webhookConfig.tlsKeyFile),
       host: webhookConfig.address.slice(0, i) || '0.0.0.0',
       port: Number(webhookConfig.address.slice(i + 1)),
     });
     logger.info('webhook listening', { address: webhookConfig.address });
+    const server = webhook;
+    if (webhookConfig.tlsCertFile.startsWith('secret:')) onRenewal.push((tls) => server.setTls(tls));
   }
   if (config.issuerAddress && grants) {
     const source = grants;
@@ -128,11 +165,13 @@ export async function operatorCommand(argv: readonly string[], env: NodeJS.Proce
     const i = config.issuerAddress.lastIndexOf(':');
     issuer = await startIssuerServer({
       app,
-      tls: { certPem: readFileSync(config.tlsCertFile, 'utf8'), keyPem: readFileSync(config.tlsKeyFile, 'utf8') },
+      tls: operatorTls,
       host: config.issuerAddress.slice(0, i) || '0.0.0.0',
       port: Number(config.issuerAddress.slice(i + 1)),
     });
     logger.info('issuer listening', { url: issuer.url });
+    const https = issuer.server as import('node:https').Server;
+    onRenewal.push((tls) => https.setSecureContext({ cert: tls.certPem, key: tls.keyPem }));
   }
 
   const stopping = new AbortController();
@@ -173,6 +212,7 @@ export async function operatorCommand(argv: readonly string[], env: NodeJS.Proce
     metrics.leader.set(1);
     await controller.lead(stopping.signal);
   }
+  certificates?.stop();
   await webhook?.close();
   await issuer?.close();
   await grants?.stop();

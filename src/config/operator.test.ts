@@ -21,7 +21,11 @@ describe('operator configuration', () => {
         "stsBurst": 40,
         "stsRatePerSecond": 20,
         "tlsCertFile": "/tls/tls.crt",
+        "tlsCheckIntervalSeconds": 30,
+        "tlsDnsNames": [],
         "tlsKeyFile": "/tls/tls.key",
+        "tlsSecret": "",
+        "webhookConfigurationName": "valet",
         "workers": 4,
       }
     `);
@@ -32,6 +36,13 @@ describe('operator configuration', () => {
     expect(c).toMatchObject({ workers: 2, namespace: 'ops', leaderElect: true, logLevel: 'debug' });
     expect(parseOperatorConfig(['--issuer-address=', '--leader-elect=false']).leaderElect).toBe(false);
     expect(Object.isFrozen(c)).toBe(true);
+  });
+
+  it('manages its own certificate with --tls-secret, named for its Service unless told otherwise', () => {
+    const c = parseOperatorConfig(['--tls-secret=valet-tls', '--namespace=ops']);
+    expect(c.tlsDnsNames).toEqual(['valet.ops.svc', 'valet.ops.svc.cluster.local']);
+    expect(parseOperatorConfig(['--tls-secret=valet-tls', '--tls-dns-names=a.b.svc, c.d.svc']).tlsDnsNames).toEqual(['a.b.svc', 'c.d.svc']);
+    expect(() => parseOperatorConfig(['--tls-secret=s', '--tls-cert-file=/x', '--tls-key-file=/y'])).toThrow(/either --tls-secret .* not both/);
   });
 
   it('names the flag that is wrong', () => {

@@ -24,6 +24,18 @@ export interface OperatorConfig {
   /** PEM files of the issuer's serving certificate and key (required when the issuer runs). */
   readonly tlsCertFile: string;
   readonly tlsKeyFile: string;
+  /**
+   * Instead of files: a Secret in --namespace where the operator keeps its own CA and serving
+   * certificate, creating and renewing them, and publishing the CA (webhook caBundle, a ConfigMap
+   * in every namespace).
+   */
+  readonly tlsSecret: string;
+  /** DNS names the self-managed serving certificate carries (the operator's Service). */
+  readonly tlsDnsNames: readonly string[];
+  /** How often the Secret is re-checked (renewal) and the CA re-published (new namespaces). */
+  readonly tlsCheckIntervalSeconds: number;
+  /** The MutatingWebhookConfiguration whose caBundle the operator keeps current. */
+  readonly webhookConfigurationName: string;
   /** STS AssumeRole calls per second per store; calls beyond it queue. */
   readonly stsRatePerSecond: number;
   readonly stsBurst: number;
@@ -46,12 +58,16 @@ export const OPERATOR_DEFAULTS: Omit<OperatorConfig, 'identity'> = {
   issuerAddress: '0.0.0.0:8443',
   tlsCertFile: '',
   tlsKeyFile: '',
+  tlsSecret: '',
+  tlsDnsNames: [],
+  tlsCheckIntervalSeconds: 30,
+  webhookConfigurationName: 'valet',
   stsRatePerSecond: 20,
   stsBurst: 40,
   requestTimeoutSeconds: 10,
 };
 
-const FLAGS: Record<string, { key: keyof OperatorConfig; kind: 'string' | 'int' | 'bool' }> = {
+const FLAGS: Record<string, { key: keyof OperatorConfig; kind: 'string' | 'int' | 'bool' | 'list' }> = {
   '--kubeconfig': { key: 'kubeconfig', kind: 'string' },
   '--namespace': { key: 'namespace', kind: 'string' },
   '--leader-elect': { key: 'leaderElect', kind: 'bool' },
@@ -67,6 +83,10 @@ const FLAGS: Record<string, { key: keyof OperatorConfig; kind: 'string' | 'int' 
   '--issuer-address': { key: 'issuerAddress', kind: 'string' },
   '--tls-cert-file': { key: 'tlsCertFile', kind: 'string' },
   '--tls-key-file': { key: 'tlsKeyFile', kind: 'string' },
+  '--tls-secret': { key: 'tlsSecret', kind: 'string' },
+  '--tls-dns-names': { key: 'tlsDnsNames', kind: 'list' },
+  '--tls-check-interval-seconds': { key: 'tlsCheckIntervalSeconds', kind: 'int' },
+  '--webhook-configuration-name': { key: 'webhookConfigurationName', kind: 'string' },
   '--sts-rate-per-second': { key: 'stsRatePerSecond', kind: 'int' },
   '--sts-burst': { key: 'stsBurst', kind: 'int' },
   '--request-timeout-seconds': { key: 'requestTimeoutSeconds', kind: 'int' },
@@ -100,6 +120,8 @@ export function parseOperatorConfig(argv: readonly string[], env: Readonly<Recor
     if (spec.kind === 'int') {
       if (!/^\d{1,9}$/.test(value)) throw bad(`flag ${name} must be a whole number, got '${value}'`);
       out[spec.key] = Number(value);
+    } else if (spec.kind === 'list') {
+      out[spec.key] = Object.freeze(value.split(',').map((v) => v.trim()).filter(Boolean));
     } else if (spec.kind === 'bool') {
       if (value !== 'true' && value !== 'false') throw bad(`flag ${name} must be true or false, got '${value}'`);
       out[spec.key] = value === 'true';
@@ -108,6 +130,7 @@ export function parseOperatorConfig(argv: readonly string[], env: Readonly<Recor
     }
   }
   const c = out as unknown as OperatorConfig;
+  if (c.tlsSecret && c.tlsDnsNames.length === 0) out.tlsDnsNames = Object.freeze([`valet.${c.namespace}.svc`, `valet.${c.namespace}.svc.cluster.local`]);
   if (!['debug', 'info', 'warn', 'error'].includes(c.logLevel)) throw bad(`--log-level must be debug, info, warn or error, got '${c.logLevel}'`);
   if (!(c.renewDeadlineSeconds < c.leaseDurationSeconds)) throw bad('--renew-deadline-seconds must be less than --lease-duration-seconds');
   if (!(c.retryPeriodSeconds < c.renewDeadlineSeconds)) throw bad('--retry-period-seconds must be less than --renew-deadline-seconds');
@@ -115,7 +138,8 @@ export function parseOperatorConfig(argv: readonly string[], env: Readonly<Recor
   if (c.resyncSeconds < 1) throw bad(`--resync-seconds must be at least 1, got ${c.resyncSeconds}`);
   if (!/^[^:]*:\d{1,5}$/.test(c.metricsAddress)) throw bad(`--metrics-address must be host:port, got '${c.metricsAddress}'`);
   if (c.issuerAddress && !/^[^:]*:\d{1,5}$/.test(c.issuerAddress)) throw bad(`--issuer-address must be host:port or empty, got '${c.issuerAddress}'`);
-  if (c.issuerAddress && (!c.tlsCertFile || !c.tlsKeyFile)) throw bad('the issuer serves only over TLS: give --tls-cert-file and --tls-key-file, or --issuer-address= to turn it off');
+  if (c.tlsSecret && (c.tlsCertFile || c.tlsKeyFile)) throw bad('give either --tls-secret (the operator manages its certificate) or --tls-cert-file and --tls-key-file, not both');
+  if (c.issuerAddress && !c.tlsSecret && (!c.tlsCertFile || !c.tlsKeyFile)) throw bad('the issuer serves only over TLS: give --tls-cert-file and --tls-key-file (or --tls-secret), or --issuer-address= to turn it off');
   if (c.stsRatePerSecond < 1 || c.stsBurst < 1) throw bad('--sts-rate-per-second and --sts-burst must be at least 1');
   if (c.requestTimeoutSeconds < 1 || c.requestTimeoutSeconds > 120) throw bad(`--request-timeout-seconds must be between 1 and 120, got ${c.requestTimeoutSeconds}`);
   return Object.freeze(c);

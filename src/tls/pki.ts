@@ -117,3 +117,18 @@ export async function issueCertificate(ca: Authority, req: LeafRequest): Promise
   });
   return { ...(await exportPair(keys)), certPem: cert.toString('pem') + '\n', notAfter };
 }
+
+function fromPem(pem: string): ArrayBuffer {
+  const b64 = pem.replace(/-----(BEGIN|END) [A-Z ]+-----/g, '').replace(/\s+/g, '');
+  const buf = Buffer.from(b64, 'base64');
+  return buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength) as ArrayBuffer;
+}
+
+/** An Authority from a stored CA certificate and its PKCS#8 key (both PEM). */
+export async function authorityFromPem(certPem: string, privateKeyPem: string): Promise<Authority> {
+  const cert = new x509.X509Certificate(certPem);
+  const privateKey = await crypto.subtle.importKey('pkcs8', fromPem(privateKeyPem), EC_KEY, true, ['sign']);
+  const publicKey = await cert.publicKey.export(EC_KEY, ['verify'], crypto as unknown as Parameters<typeof cert.publicKey.export>[2]);
+  const keys = { privateKey, publicKey } as CryptoKeyPair;
+  return { ...(await exportPair(keys)), keys, cert, certPem, notAfter: cert.notAfter };
+}

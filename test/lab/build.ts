@@ -78,14 +78,14 @@ export async function withLock<T>(name: string, fn: () => Promise<T>): Promise<T
 // ---------------------------------------------------------------------------------------------
 // Running build commands with progress and a log.
 
-interface RunOptions {
+export interface RunOptions {
   cwd: string;
   env?: NodeJS.ProcessEnv;
   log: string;
   label: string;
 }
 
-async function run(cmd: string, args: string[], opts: RunOptions): Promise<void> {
+export async function run(cmd: string, args: string[], opts: RunOptions): Promise<void> {
   const out = createWriteStream(opts.log, { flags: 'a' });
   out.write(`\n$ ${cmd} ${args.join(' ')}\n`);
   const started = Date.now();
@@ -150,7 +150,7 @@ function requirePython(): void {
 // ---------------------------------------------------------------------------------------------
 // A cached artefact: a folder that is complete only once `.complete` exists.
 
-interface Artefact {
+export interface Artefact {
   name: string;
   dir: string;
 }
@@ -176,7 +176,7 @@ export async function ensure(name: string, key: string, build: (dir: string, log
   });
 }
 
-function goEnv(dir: string): NodeJS.ProcessEnv {
+export function goEnv(dir: string): NodeJS.ProcessEnv {
   // Build with the Go on PATH: never fetch another toolchain behind the user's back.
   return { GOTOOLCHAIN: 'local', GOFLAGS: '-mod=mod', GOWORK: 'off', GOBIN: join(dir, 'bin') };
 }
@@ -195,7 +195,7 @@ export function stagingReplaces(kubernetesGoMod: string, version: string): strin
   return [...names].sort().map((n) => `\t${n} => ${n} ${published}`);
 }
 
-async function goModFile(dir: string, log: string, mod: string, version: string): Promise<string> {
+export async function goModFile(dir: string, log: string, mod: string, version: string): Promise<string> {
   await run('go', ['mod', 'download', '-json', `${mod}@${version}`], { cwd: dir, env: goEnv(dir), log, label: `downloading ${mod}` });
   const out = readFileSync(log, 'utf8');
   const all = [...out.matchAll(/"GoMod":\s*"([^"]+)"/g)];

@@ -11,5 +11,7 @@ export const ETCD_VERSION = 'v3.6.16';
  * proxy here serves only this pseudo-version (@latest): older commits answer 403.
  */
 export const MINIO_VERSION = 'v0.0.0-20260212201848-7aac2a2c5b7c';
+/** Helm, built from helm.sh/helm/v4/cmd/helm at this tag (for the chart's lint, render and install test). */
+export const HELM_VERSION = 'v4.3.1';
 /** Oldest Go that builds all three. */
 export const GO_MIN_VERSION: readonly [number, number] = [1, 25];

@@ -4,6 +4,7 @@
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:https';
 import { join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuthenticationV1Api } from '@kubernetes/client-node';
 import { Registry } from 'prom-client';
@@ -62,7 +63,7 @@ interface Reply {
   ms: number;
 }
 
-function call(method: string, path: string, opts: { token?: string; authorization?: string; body?: string; contentType?: string } = {}): Promise<Reply> {
+function call(method: string, path: string, opts: { token?: string; authorization?: string; body?: string; contentType?: string } = {}, retried = false): Promise<Reply> {
   const started = Date.now();
   const headers: Record<string, string> = {};
   if (opts.token) headers.authorization = `Bearer ${opts.token}`;
@@ -79,7 +80,12 @@ function call(method: string, path: string, opts: { token?: string; authorizatio
         resolve({ status: res.statusCode ?? 0, headers: res.headers, body, json: () => JSON.parse(body) as ReturnType<Reply['json']>, ms: Date.now() - started }),
       );
     });
-    req.on('error', reject);
+    req.on('error', (err: NodeJS.ErrnoException) => {
+      // A kept-alive socket the server closed as idle just as we reused it: the request never
+      // reached the server, so sending it once more is what HTTP clients do (Node's docs advise it).
+      if (req.reusedSocket && err.code === 'ECONNRESET' && !retried) call(method, path, opts, true).then(resolve, reject);
+      else reject(err);
+    });
     req.end(opts.body);
   });
 }
@@ -486,7 +492,12 @@ describe('under load', () => {
   it(`gives ${PODS} pods asking at once a key each, within the per-store rate limit`, async () => {
     const before = stsCalls.length;
     const started = Date.now();
+    // Call times are taken when our STS wrapper runs, which can trail the limiter's grant by as long
+    // as the event loop stalls (GC, a loaded machine); the window bound below allows exactly that.
+    const lag = monitorEventLoopDelay({ resolution: 10 });
+    lag.enable();
     const replies = await Promise.all(tokens.map((t) => keys(t, ['per-pod'])));
+    lag.disable();
     const elapsed = Date.now() - started;
     const statuses = new Map<number, number>();
     for (const r of replies) statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1);
@@ -495,12 +506,14 @@ describe('under load', () => {
     // The most calls started in any 1 s window: a token bucket allows at most burst + rate × 1 s.
     let worst = 0;
     for (const t of calls) worst = Math.max(worst, calls.filter((u) => u >= t && u < t + 1000).length);
-    // +1: call times are taken in the test, a millisecond or so from the bucket's own clock.
-    const allowed = RATE.burst + RATE.ratePerSecond + 1;
+    // A token bucket grants at most burst + rate × 1 s in any 1 s window; +1 and the longest stall
+    // for where the timestamps were taken.
+    const stallSeconds = lag.max / 1e9;
+    const allowed = Math.floor(RATE.burst + RATE.ratePerSecond * (1 + stallSeconds) + 1);
     const slowest = Math.max(...replies.map((r) => r.ms));
     process.stdout.write(
       `${PODS} pods at once: statuses ${JSON.stringify(Object.fromEntries(statuses))}, ${calls.length} STS calls in ${elapsed} ms; ` +
-        `most calls in any 1 s window ${worst} (limit ${RATE.ratePerSecond}/s, burst ${RATE.burst}: at most ${allowed}); slowest answer ${slowest} ms\n`,
+        `most calls in any 1 s window ${worst} (limit ${RATE.ratePerSecond}/s, burst ${RATE.burst}, longest event-loop stall ${Math.round(stallSeconds * 1000)} ms: at most ${allowed}); slowest answer ${slowest} ms\n`,
     );
     expect(statuses.get(200)).toBe(PODS);
     expect(calls.length).toBe(PODS);

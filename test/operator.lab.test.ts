@@ -1,6 +1,8 @@
 // `valet operator` as a real process, wired as it ships: the controller makes an access Ready and
 // the issuer in the same process turns a pod's bound token into a scoped key that MinIO honours.
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:tls';
 import { Agent, request } from 'node:https';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -20,6 +22,8 @@ let operator: ServerProcess;
 let issuerUrl: string;
 let agent: Agent;
 let podUid = '';
+let ca: Awaited<ReturnType<typeof createAuthority>>;
+let tlsDir = '';
 
 function post(path: string, token?: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
@@ -92,9 +96,10 @@ beforeAll(async () => {
     },
   });
 
-  const ca = await createAuthority('valet-test-ca');
+  ca = await createAuthority('valet-test-ca');
   const serving = await issueCertificate(ca, { commonName: 'valet-issuer', ipAddresses: ['127.0.0.1'], usage: 'server' });
   const tls = join(lab.dir, 'issuer-tls');
+  tlsDir = tls;
   mkdirSync(tls);
   writeFileSync(join(tls, 'tls.crt'), serving.certPem);
   writeFileSync(join(tls, 'tls.key'), serving.privateKeyPem, { mode: 0o600 });
@@ -115,6 +120,7 @@ beforeAll(async () => {
       `--tls-cert-file=${join(tls, 'tls.crt')}`,
       `--tls-key-file=${join(tls, 'tls.key')}`,
       '--webhook-address=',
+      '--tls-check-interval-seconds=1',
     ],
     log: join(lab.logsDir, 'operator.log'),
   });
@@ -151,5 +157,30 @@ describe('valet operator, as shipped', () => {
     const log = readFileSync(join(lab.logsDir, 'operator.log'), 'utf8');
     expect(log).toContain(c.AccessKeyId);
     for (const secret of [c.SecretAccessKey, c.SessionToken, token, lab.s3.issuer.secretAccessKey]) expect(log).not.toContain(secret);
+  });
+
+  it('picks up certificate files rewritten in place (as cert-manager does) without a restart', async () => {
+    const served = () =>
+      new Promise<string>((resolve, reject) => {
+        const socket = connect({ host: '127.0.0.1', port: Number(new URL(issuerUrl).port), ca: ca.certPem }, () => {
+          const fp = new X509Certificate(socket.getPeerCertificate().raw).fingerprint256;
+          socket.end();
+          resolve(fp);
+        });
+        socket.on('error', reject);
+      });
+    const before = await served();
+    const next = await issueCertificate(ca, { commonName: 'valet-issuer', ipAddresses: ['127.0.0.1'], usage: 'server' });
+    // Write beside and rename, as the kubelet's atomic writer does for Secret volumes.
+    writeFileSync(join(tlsDir, 'tls.key.new'), next.privateKeyPem, { mode: 0o600 });
+    writeFileSync(join(tlsDir, 'tls.crt.new'), next.certPem);
+    renameSync(join(tlsDir, 'tls.key.new'), join(tlsDir, 'tls.key'));
+    renameSync(join(tlsDir, 'tls.crt.new'), join(tlsDir, 'tls.crt'));
+    const after = await until('the new certificate on the wire', async () => {
+      const fp = await served();
+      return fp !== before ? fp : undefined;
+    });
+    expect(after).toBe(new X509Certificate(next.certPem).fingerprint256);
+    expect(operator.exited()).toBe(false);
   });
 });

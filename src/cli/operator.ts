@@ -93,6 +93,7 @@ export async function operatorCommand(argv: readonly string[], env: NodeJS.Proce
   // TLS: from files, or a CA and certificate the operator keeps in a Secret and renews itself.
   let certificates: CertificateManager | undefined;
   let operatorTls: { certPem: string; keyPem: string } | undefined;
+  let reloadTimer: NodeJS.Timeout | undefined;
   const onRenewal: ((tls: { certPem: string; keyPem: string }) => void)[] = [];
   if (config.tlsSecret) {
     certificates = new CertificateManager({
@@ -113,7 +114,21 @@ export async function operatorCommand(argv: readonly string[], env: NodeJS.Proce
     operatorTls = await certificates.ensure();
     certificates.start();
   } else if (config.tlsCertFile) {
-    operatorTls = { certPem: readFileSync(config.tlsCertFile, 'utf8'), keyPem: readFileSync(config.tlsKeyFile, 'utf8') };
+    const read = () => ({ certPem: readFileSync(config.tlsCertFile, 'utf8'), keyPem: readFileSync(config.tlsKeyFile, 'utf8') });
+    operatorTls = read();
+    // cert-manager (through a Secret volume) rewrites the files in place: pick renewals up live.
+    reloadTimer = setInterval(() => {
+      try {
+        const next = read();
+        if (next.certPem === operatorTls?.certPem && next.keyPem === operatorTls.keyPem) return;
+        operatorTls = next;
+        logger.info('serving certificate files changed; reloading');
+        for (const fn of onRenewal) fn(next);
+      } catch (err) {
+        logger.warn('cannot read the serving certificate files; keeping the current ones', { error: err instanceof Error ? err.message : String(err) });
+      }
+    }, config.tlsCheckIntervalSeconds * 1000);
+    reloadTimer.unref();
   }
   const tlsFor = (certFile: string, keyFile: string) =>
     certFile.startsWith('secret:') && operatorTls ? operatorTls : { certPem: readFileSync(certFile, 'utf8'), keyPem: readFileSync(keyFile, 'utf8') };
@@ -145,7 +160,8 @@ export async function operatorCommand(argv: readonly string[], env: NodeJS.Proce
     });
     logger.info('webhook listening', { address: webhookConfig.address });
     const server = webhook;
-    if (webhookConfig.tlsCertFile.startsWith('secret:')) onRenewal.push((tls) => server.setTls(tls));
+    // With the operator's own certificate (not separate webhook files), renewals reach it too.
+    if (webhookConfig.tlsCertFile.startsWith('secret:') || webhookConfig.tlsCertFile === config.tlsCertFile) onRenewal.push((tls) => server.setTls(tls));
   }
   if (config.issuerAddress && grants) {
     const source = grants;
@@ -213,6 +229,7 @@ export async function operatorCommand(argv: readonly string[], env: NodeJS.Proce
     await controller.lead(stopping.signal);
   }
   certificates?.stop();
+  if (reloadTimer) clearInterval(reloadTimer);
   await webhook?.close();
   await issuer?.close();
   await grants?.stop();

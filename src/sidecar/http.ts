@@ -118,7 +118,7 @@ export function createLoopbackHandler(d: LoopbackDeps): (req: IncomingMessage, r
       res.writeHead(200, { ...NO_STORE, 'content-type': plan.format === 'jsonl' ? 'application/x-ndjson' : 'text/plain; charset=utf-8' });
       try {
         for (let r = first; !r.done; r = await chunks.next()) {
-          if (!res.write(r.value)) await new Promise<void>((resolve) => res.once('drain', resolve).once('close', resolve));
+          if (!res.write(r.value)) await drained(res);
           if (abort.signal.aborted) return;
         }
         res.end();
@@ -146,4 +146,17 @@ export function createMetricsHandler(d: { registry: Registry; cache: KeyCache; m
       () => res.writeHead(500).end(),
     );
   };
+}
+
+/** Waits for backpressure to clear (or the client to go), leaving no listener behind either way. */
+function drained(res: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.once('drain', done);
+    res.once('close', done);
+  });
 }

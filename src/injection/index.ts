@@ -6,5 +6,5 @@ export { matchGrants } from './grants.ts';
 export type { AccessLookup, GrantMatch, PodGrant } from './grants.ts';
 export { applyPatch, escapePointer } from './json-patch.ts';
 export type { JsonPatchOp } from './json-patch.ts';
-export { podDisplayName } from './pod.ts';
+export { podDisplayName, podShapeProblem } from './pod.ts';
 export type { Container, EnvVar, Pod, Volume, VolumeMount } from './pod.ts';

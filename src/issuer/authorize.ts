@@ -2,9 +2,9 @@
 // grants when its subjects match the pod, it is Ready for its current generation, and the session
 // policy in its status is the one the issuer renders now from the access and its store (fail
 // closed on a stale status: a changed store or access is never minted with yesterday's policy).
-import { CONDITION_TYPES } from '../api/v1alpha1/index.ts';
+import { CONDITION_TYPES, KINDS } from '../api/v1alpha1/index.ts';
 import type { AnyDatasetStore, DatasetAccess } from '../api/v1alpha1/index.ts';
-import { renderSessionPolicy, subjectsMatch } from '../policy/index.ts';
+import { matchLabelSelector, renderSessionPolicy, subjectsMatch } from '../policy/index.ts';
 import { IssuerError } from './errors.ts';
 import type { AccessRefusal, RefusalReason } from './errors.ts';
 import type { PodIdentity } from './ports.ts';
@@ -25,7 +25,12 @@ const accessName = (a: DatasetAccess) => `${a.metadata.namespace ?? ''}/${a.meta
 
 type Verdict = { ok: true; grant: Grant } | { ok: false; reason: RefusalReason; message: string; subjectsMatched: boolean };
 
-function judge(pod: PodIdentity, access: DatasetAccess, resolveStore: (a: DatasetAccess) => AnyDatasetStore | undefined): Verdict {
+function judge(
+  pod: PodIdentity,
+  access: DatasetAccess,
+  resolveStore: (a: DatasetAccess) => AnyDatasetStore | undefined,
+  namespaceLabels: (namespace: string) => Readonly<Record<string, string>> | undefined,
+): Verdict {
   const subjects = subjectsMatch(access, { namespace: pod.namespace, serviceAccountName: pod.serviceAccount, labels: pod.labels });
   if (!subjects.ok) {
     const message =
@@ -47,6 +52,13 @@ function judge(pod: PodIdentity, access: DatasetAccess, resolveStore: (a: Datase
   if (ready.status !== 'True') return no('NotReady', `not Ready: ${ready.reason}`);
   const store = resolveStore(access);
   if (!store) return no('StoreNotFound', `${access.spec.storeRef.kind} ${JSON.stringify(access.spec.storeRef.name)} not found`);
+  if (store.kind === KINDS.ClusterDatasetStore) {
+    const labels = namespaceLabels(pod.namespace);
+    // Fail closed: an unknown namespace, or a selector that does not match it now, grants nothing.
+    if (!labels || !matchLabelSelector(store.spec.namespaceSelector, labels)) {
+      return no('NamespaceNotSelected', `ClusterDatasetStore ${JSON.stringify(store.metadata.name)} does not select namespace ${JSON.stringify(pod.namespace)}`);
+    }
+  }
   if (status?.store !== undefined && status.store !== `${store.kind}/${store.metadata.name}`) {
     return no('StaleStatus', `status names store ${JSON.stringify(status.store)}, the access now uses ${store.kind}/${store.metadata.name}`);
   }
@@ -67,6 +79,7 @@ export function authorize(
   accesses: readonly DatasetAccess[],
   resolveStore: (access: DatasetAccess) => AnyDatasetStore | undefined,
   requested?: readonly string[],
+  namespaceLabels: (namespace: string) => Readonly<Record<string, string>> | undefined = () => undefined,
 ): Authorization {
   const refusals: AccessRefusal[] = [];
   const grants: Grant[] = [];
@@ -78,7 +91,7 @@ export function authorize(
       refusals.push({ access: accessName(access), reason: 'NotRequested', message: 'not requested' });
       continue;
     }
-    const v = judge(pod, access, resolveStore);
+    const v = judge(pod, access, resolveStore, namespaceLabels);
     if (v.ok) grants.push(v.grant);
     else {
       subjectsMatched ||= v.subjectsMatched;

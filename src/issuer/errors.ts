@@ -226,5 +226,6 @@ export const REFUSAL_REASONS = {
   NotReady: 'The access is not Ready; the message names the condition reason (e.g. `not Ready: PrefixNotAllowed`).',
   StaleStatus: 'The status was written for an older generation, or its session policy differs from the one the issuer renders now.',
   StoreNotFound: 'The issuer does not (yet) see the store the access names.',
+  NamespaceNotSelected: "The access names a ClusterDatasetStore whose namespaceSelector does not select the pod's namespace (checked by the issuer itself, whatever the access's status says).",
 } as const;
 export type RefusalReason = keyof typeof REFUSAL_REASONS;

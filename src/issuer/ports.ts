@@ -37,6 +37,13 @@ export interface GrantSource {
    * default AWS chain. Throws a ValetError with code StoreCredentialsUnavailable.
    */
   storeCredentials(store: AnyDatasetStore): Promise<StaticCredentials | 'defaultChain'>;
+  /**
+   * The labels of a namespace, or undefined when it is not known. A ClusterDatasetStore grants a
+   * pod only when its namespaceSelector selects the pod's namespace now: the issuer checks this
+   * itself rather than trust an access's status (which anyone allowed to write status could forge,
+   * and which lags a namespace that just lost its label).
+   */
+  namespaceLabels(namespace: string): Readonly<Record<string, string>> | undefined;
 }
 
 /** Kubernetes Events on a DatasetAccess; best effort (src/k8s/events.ts EventRecorder fits). */

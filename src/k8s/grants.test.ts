@@ -31,6 +31,7 @@ function setup(secrets: Record<string, V1Secret>) {
       accesses: (ns) => (ns === 'team-a' ? [access('one', 'DatasetStore', 'lab')] : []),
       datasetStore: (ns, name) => (ns === 'team-a' && name === 'lab' ? nsStore : undefined),
       clusterStore: (name) => (name === 'shared' ? clusterStore : undefined),
+      namespaceLabels: (ns) => (ns === 'team-a' ? { team: 'a' } : undefined),
     },
     core: {
       readNamespacedSecret: async ({ namespace, name }: { namespace: string; name: string }) => {

@@ -12,7 +12,11 @@ import { systemClock } from '../platform/clock.ts';
 import { ValetError } from '../platform/errors.ts';
 import type { Logger } from '../platform/logger.ts';
 import type { K8sClients } from './clients.ts';
-import { RestartableInformer, customObjectSource } from './informer.ts';
+import { RestartableInformer, customObjectSource, namespaceSource } from './informer.ts';
+
+interface NamespaceLike {
+  metadata?: { name?: string; labels?: Record<string, string> };
+}
 import { httpStatus } from './keys.ts';
 
 /** A store's long-term key for STS. A secret: never log it. */
@@ -26,6 +30,8 @@ export interface GrantCaches {
   accesses(namespace: string): readonly DatasetAccess[];
   datasetStore(namespace: string, name: string): DatasetStore | undefined;
   clusterStore(name: string): ClusterDatasetStore | undefined;
+  /** Labels of a namespace; undefined when it is not known. */
+  namespaceLabels(namespace: string): Readonly<Record<string, string>> | undefined;
 }
 
 export interface SecretGrantSourceOptions {
@@ -62,6 +68,10 @@ export class GrantSourceOverCaches {
     if (ref.kind === KINDS.ClusterDatasetStore) return this.o.caches.clusterStore(ref.name);
     if (ref.kind === KINDS.DatasetStore && access.metadata.namespace) return this.o.caches.datasetStore(access.metadata.namespace, ref.name);
     return undefined;
+  }
+
+  namespaceLabels(namespace: string): Readonly<Record<string, string>> | undefined {
+    return this.o.caches.namespaceLabels(namespace);
   }
 
   async storeCredentials(store: AnyDatasetStore): Promise<StoreKey | 'defaultChain'> {
@@ -127,6 +137,7 @@ export class InformerGrantSource extends GrantSourceOverCaches {
     accesses: RestartableInformer<DatasetAccess>;
     stores: RestartableInformer<DatasetStore>;
     clusterStores: RestartableInformer<ClusterDatasetStore>;
+    namespaces: RestartableInformer<NamespaceLike>;
   };
 
   constructor(opts: InformerGrantSourceOptions) {
@@ -143,12 +154,23 @@ export class InformerGrantSource extends GrantSourceOverCaches {
       accesses: make<DatasetAccess>(PLURALS.DatasetAccess),
       stores: make<DatasetStore>(PLURALS.DatasetStore),
       clusterStores: make<ClusterDatasetStore>(PLURALS.ClusterDatasetStore),
+      namespaces: new RestartableInformer<NamespaceLike>({
+        name: 'issuer-namespaces',
+        kubeConfig: clients.kubeConfig,
+        ...namespaceSource(clients.core),
+        logger,
+        onRestart: () => opts.onRestart?.('namespaces'),
+      }),
     };
     super({
       caches: {
         accesses: (ns) => informers.accesses.list(ns),
         datasetStore: (ns, name) => informers.stores.get(ns, name),
         clusterStore: (name) => informers.clusterStores.get(undefined, name),
+        namespaceLabels: (ns) => {
+          const n = informers.namespaces.get(undefined, ns);
+          return n ? (n.metadata?.labels ?? {}) : undefined;
+        },
       },
       core: clients.core,
       clock: opts.clock,

@@ -32,7 +32,9 @@ function isControl(code: number): boolean {
 /** The segment-level problem of one spelling of the key, if any. */
 function segmentProblem(form: string): KeyReason | undefined {
   const segments = form.replaceAll('\\', '/').split('/');
-  if (segments.some((s) => s === '.' || s === '..')) return 'KeyTraversal';
+  // Also '..' padded with spaces or invisible characters: a gateway that trims them would read '..'.
+  const bare = (s: string) => s.replace(/[\p{White_Space}\p{Default_Ignorable_Code_Point}]/gu, '');
+  if (segments.some((s) => s === '.' || s === '..' || bare(s) === '.' || bare(s) === '..')) return 'KeyTraversal';
   // A trailing '/' (a folder-marker key) leaves one empty last segment; any other is '//'.
   if (segments.slice(0, -1).some((s) => s === '')) return 'KeyEmptySegment';
   return undefined;

@@ -3,7 +3,7 @@
 // allowed unchanged. No side effects beyond logs and metrics, so the webhook declares
 // sideEffects: None and answers dry-run requests exactly like real ones.
 import type { InjectionSettings } from '../config/webhook.ts';
-import { INJECT_LABEL, matchGrants, mutatePod, podDisplayName } from '../injection/index.ts';
+import { INJECT_LABEL, matchGrants, mutatePod, podDisplayName, podShapeProblem } from '../injection/index.ts';
 import type { AccessLookup, Mutation, Pod } from '../injection/index.ts';
 import type { WebhookMetrics, WebhookResult } from '../metrics/webhook.ts';
 import type { Clock } from '../platform/clock.ts';
@@ -35,10 +35,9 @@ function decide(request: AdmissionRequest, deps: MutateDeps): { response: Admiss
   const uid = request.uid;
   const allow = (result: WebhookResult): { response: AdmissionResponse; result: WebhookResult } => ({ response: { uid, allowed: true }, result });
   if (!isPodCreate(request)) return allow('Ignored');
-  const pod = request.object as Pod | undefined;
-  if (typeof pod !== 'object' || pod === null || Array.isArray(pod)) {
-    return { response: { uid, allowed: false, status: { code: 400, reason: 'BadRequest', message: 'valet: the AdmissionReview carries no pod' } }, result: 'Refused' };
-  }
+  const shape = request.object === undefined || request.object === null ? 'the AdmissionReview carries no pod' : podShapeProblem(request.object);
+  if (shape) return { response: { uid, allowed: false, status: { code: 400, reason: 'BadRequest', message: `valet: the pod is malformed: ${shape}` } }, result: 'Refused' };
+  const pod = request.object as Pod;
   if (pod.metadata?.labels?.[INJECT_LABEL] !== 'true') return allow('NotSelected');
   if (deps.ready && !deps.ready()) {
     return {

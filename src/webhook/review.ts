@@ -59,7 +59,9 @@ const OPERATIONS = new Set(['CREATE', 'UPDATE', 'DELETE', 'CONNECT']);
 export function parseReview(body: unknown): AdmissionRequest {
   if (!isObject(body)) throw new BadReviewError('the body is not a JSON object');
   if (body.apiVersion !== ADMISSION_API_VERSION || body.kind !== 'AdmissionReview') {
-    throw new BadReviewError(`expected an ${ADMISSION_API_VERSION} AdmissionReview, got ${JSON.stringify(String(body.apiVersion)).slice(0, 80)} ${JSON.stringify(String(body.kind)).slice(0, 80)}`);
+    // Describe what came without String(): a hostile value may have a toString that throws.
+    const show = (v: unknown) => (JSON.stringify(v) ?? typeof v).slice(0, 80);
+    throw new BadReviewError(`expected an ${ADMISSION_API_VERSION} AdmissionReview, got ${show(body.apiVersion)} ${show(body.kind)}`);
   }
   const r = body.request;
   if (!isObject(r)) throw new BadReviewError('the AdmissionReview has no request');

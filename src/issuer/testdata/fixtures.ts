@@ -68,6 +68,7 @@ export function grantSource(accesses: DatasetAccess[], s: DatasetStore = store()
     accesses: (ns) => accesses.filter((a) => a.metadata.namespace === ns),
     store: (a) => (a.spec.storeRef.name === s.metadata.name ? s : undefined),
     storeCredentials: async () => creds,
+    namespaceLabels: () => ({}),
   };
 }
 

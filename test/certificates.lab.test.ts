@@ -13,6 +13,7 @@ import { installCrds } from './lab/apply.ts';
 import { startLab, type Lab } from './lab/index.ts';
 import { allocatePorts, startProcess, type ServerProcess } from './lab/process.ts';
 import { useLabLogs } from './lab/vitest.ts';
+import { waitFor as until } from './lab/wait.ts';
 
 const root = join(import.meta.dirname, '..');
 const NS = 'valet-system';
@@ -56,20 +57,6 @@ function presented(port: number, caPem: string): Promise<X509Certificate> {
   });
 }
 
-async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
 
 async function secret(): Promise<Record<string, string>> {
   const s = await lab.core.readNamespacedSecret({ namespace: NS, name: 'valet-tls' });

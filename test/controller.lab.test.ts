@@ -8,6 +8,7 @@ import { installCrds } from './lab/apply.ts';
 import { startLab, type Lab } from './lab/index.ts';
 import { allocatePorts, startProcess, type ServerProcess } from './lab/process.ts';
 import { useLabLogs } from './lab/vitest.ts';
+import { waitFor } from './lab/wait.ts';
 
 const root = join(import.meta.dirname, '..');
 const G = { group: 'valet.dev', version: 'v1alpha1' };
@@ -64,20 +65,6 @@ function metric(text: string, name: string, labels = ''): number {
   return sum;
 }
 
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined && v !== false) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000}s waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 type Obj = { metadata: { name: string; namespace?: string; resourceVersion?: string; generation?: number }; spec: Record<string, unknown>; status?: Record<string, unknown> & { conditions?: { type: string; status: string; reason: string; message: string; observedGeneration?: number }[] } };
 

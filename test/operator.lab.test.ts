@@ -13,6 +13,7 @@ import { installCrds } from './lab/apply.ts';
 import { startLab, type Lab } from './lab/index.ts';
 import { allocatePorts, startProcess, type ServerProcess } from './lab/process.ts';
 import { useLabLogs } from './lab/vitest.ts';
+import { waitFor as until } from './lab/wait.ts';
 
 const root = join(import.meta.dirname, '..');
 const G = { group: 'valet.dev', version: 'v1alpha1' };
@@ -37,15 +38,6 @@ function post(path: string, token?: string): Promise<{ status: number; body: str
   });
 }
 
-async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn().catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
 
 beforeAll(async () => {
   lab = await startLab();

@@ -29,6 +29,7 @@ import { createAuthority, issueCertificate } from '../src/tls/pki.ts';
 import { installCrds } from './lab/apply.ts';
 import { cleanEnv, SEED_OBJECTS, startLab, type Lab, type RunResult } from './lab/index.ts';
 import { useLabLogs } from './lab/vitest.ts';
+import { waitFor } from './lab/wait.ts';
 
 const root = join(import.meta.dirname, '..');
 const G = { group: 'valet.dev', version: 'v1alpha1' };
@@ -58,20 +59,6 @@ const logLines: string[] = [];
 
 // ── helpers ──────────────────────────────────────────────────────────────────────────────────
 
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined && v !== false) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000}s waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 async function createAccess(name: string, spec: Record<string, unknown>): Promise<void> {
   await clients.customObjects.createNamespacedCustomObject({

@@ -13,6 +13,7 @@ import { podWebhookConfiguration } from '../../src/webhook/index.ts';
 import { installCrds } from './apply.ts';
 import { cleanEnv, startLab, type Lab } from './index.ts';
 import { allocatePorts, startProcess, waitReady, type ServerProcess } from './process.ts';
+import { waitFor as until } from './wait.ts';
 
 const root = join(import.meta.dirname, '..', '..');
 const G = { group: 'valet.dev', version: 'v1alpha1' };
@@ -32,15 +33,6 @@ function get(url: string, headers: Record<string, string> = {}): Promise<{ statu
   });
 }
 
-async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn().catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`demo: timed out after ${timeoutMs / 1000}s waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
 
 function metricValue(text: string, name: string, label = ''): number {
   let sum = 0;

@@ -29,6 +29,7 @@ import { createLogger } from '../../src/platform/logger.ts';
 import { createAuthority, issueCertificate } from '../../src/tls/pki.ts';
 import { installCrds } from '../lab/apply.ts';
 import { startLab, type Lab } from '../lab/index.ts';
+import { waitFor } from '../lab/wait.ts';
 
 export const G = { group: 'valet.dev', version: 'v1alpha1' };
 const root = join(import.meta.dirname, '..', '..');
@@ -94,20 +95,6 @@ export async function freePort(): Promise<number> {
   });
 }
 
-export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined && v !== false) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000}s waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 export function metric(text: string, name: string, labels = ''): number {
   const re = new RegExp(`^${name}${labels ? `\\{[^}]*${labels}[^}]*\\}` : '(\\{[^}]*\\})?'} (\\S+)$`, 'gm');
@@ -400,3 +387,5 @@ export async function startWorld(opts: WorldOptions): Promise<World> {
 }
 
 export type RestartableSidecar = SidecarProcess & { restart: () => Promise<void> };
+
+export { waitFor };

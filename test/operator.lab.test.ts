@@ -14,6 +14,7 @@ import { startLab, type Lab } from './lab/index.ts';
 import { allocatePorts, startProcess, type ServerProcess } from './lab/process.ts';
 import { useLabLogs } from './lab/vitest.ts';
 import { waitFor as until } from './lab/wait.ts';
+import { createLabStore } from './lab/valet.ts';
 
 const root = join(import.meta.dirname, '..');
 const G = { group: 'valet.dev', version: 'v1alpha1' };
@@ -49,33 +50,8 @@ beforeAll(async () => {
     body: { metadata: { name: 'trainer-0' }, spec: { serviceAccountName: 'trainer', containers: [{ name: 'app', image: 'example.invalid/app:1' }] } },
   });
   podUid = pod.metadata?.uid ?? '';
-  await lab.core.createNamespacedSecret({
-    namespace: NS,
-    body: { metadata: { name: 'minio-issuer' }, stringData: { accessKeyId: lab.s3.issuer.accessKeyId, secretAccessKey: lab.s3.issuer.secretAccessKey } },
-  });
+  await createLabStore(lab, NS, { allowedPrefixes: ['imagenet/'], allowedVerbs: ['read', 'list'] });
   const custom = lab.kubeConfig.makeApiClient(CustomObjectsApi);
-  await custom.createNamespacedCustomObject({
-    ...G,
-    namespace: NS,
-    plural: 'datasetstores',
-    body: {
-      apiVersion: 'valet.dev/v1alpha1',
-      kind: 'DatasetStore',
-      metadata: { name: 'lab', namespace: NS },
-      spec: {
-        provider: 's3',
-        bucket: lab.s3.bucket,
-        region: lab.s3.region,
-        endpoint: lab.s3.endpoint,
-        stsEndpoint: lab.s3.endpoint,
-        roleArn: lab.s3.roleArn,
-        auth: { mode: 'secret', secretRef: { name: 'minio-issuer' } },
-        allowedPrefixes: ['imagenet/'],
-        allowedVerbs: ['read', 'list'],
-        maxSessionDurationSeconds: 3600,
-      },
-    },
-  });
   await custom.createNamespacedCustomObject({
     ...G,
     namespace: NS,

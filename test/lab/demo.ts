@@ -14,6 +14,7 @@ import { installCrds } from './apply.ts';
 import { cleanEnv, startLab, type Lab } from './index.ts';
 import { allocatePorts, startProcess, waitReady, type ServerProcess } from './process.ts';
 import { waitFor as until } from './wait.ts';
+import { createLabStore } from './valet.ts';
 
 const root = join(import.meta.dirname, '..', '..');
 const G = { group: 'valet.dev', version: 'v1alpha1' };
@@ -45,32 +46,7 @@ async function createObjects(lab: Lab): Promise<void> {
   await lab.core.createNamespace({ body: { metadata: { name: 'valet-system' } } });
   await lab.core.createNamespace({ body: { metadata: { name: NS, labels: { team: 'ml' } } } });
   await lab.core.createNamespacedServiceAccount({ namespace: NS, body: { metadata: { name: 'trainer' } } });
-  await lab.core.createNamespacedSecret({
-    namespace: NS,
-    body: { metadata: { name: 'minio-issuer' }, stringData: { accessKeyId: lab.s3.issuer.accessKeyId, secretAccessKey: lab.s3.issuer.secretAccessKey } },
-  });
-  await custom.createNamespacedCustomObject({
-    ...G,
-    namespace: NS,
-    plural: 'datasetstores',
-    body: {
-      apiVersion: 'valet.dev/v1alpha1',
-      kind: 'DatasetStore',
-      metadata: { name: 'lab-minio', namespace: NS },
-      spec: {
-        provider: 's3',
-        bucket: lab.s3.bucket,
-        region: lab.s3.region,
-        endpoint: lab.s3.endpoint,
-        stsEndpoint: lab.s3.endpoint,
-        roleArn: lab.s3.roleArn,
-        auth: { mode: 'secret', secretRef: { name: 'minio-issuer' } },
-        allowedPrefixes: ['imagenet/', 'checkpoints/'],
-        allowedVerbs: ['read', 'list', 'write'],
-        maxSessionDurationSeconds: 3600,
-      },
-    },
-  });
+  await createLabStore(lab, NS, { name: 'lab-minio', allowedVerbs: ['read', 'list', 'write'] });
   const access = (name: string, prefix: string, verbs: string[]) =>
     custom.createNamespacedCustomObject({
       ...G,

@@ -30,6 +30,7 @@ import { createAuthority, issueCertificate } from '../../src/tls/pki.ts';
 import { installCrds } from '../lab/apply.ts';
 import { startLab, type Lab } from '../lab/index.ts';
 import { waitFor } from '../lab/wait.ts';
+import { createLabStore } from '../lab/valet.ts';
 
 export const G = { group: 'valet.dev', version: 'v1alpha1' };
 const root = join(import.meta.dirname, '..', '..');
@@ -171,32 +172,7 @@ export async function startWorld(opts: WorldOptions): Promise<World> {
     await installCrds(lab.kubeConfig, join(root, 'crds'));
     await lab.core.createNamespace({ body: { metadata: { name: ns, labels: { team: ns } } } });
     await lab.core.createNamespacedServiceAccount({ namespace: ns, body: { metadata: { name: 'trainer' } } });
-    await lab.core.createNamespacedSecret({
-      namespace: ns,
-      body: { metadata: { name: 'minio-issuer' }, stringData: { accessKeyId: lab.s3.issuer.accessKeyId, secretAccessKey: lab.s3.issuer.secretAccessKey } },
-    });
-    await clients.customObjects.createNamespacedCustomObject({
-      ...G,
-      namespace: ns,
-      plural: 'datasetstores',
-      body: {
-        apiVersion: 'valet.dev/v1alpha1',
-        kind: 'DatasetStore',
-        metadata: { name: 'lab', namespace: ns },
-        spec: {
-          provider: 's3',
-          bucket: lab.s3.bucket,
-          region: lab.s3.region,
-          endpoint: lab.s3.endpoint,
-          stsEndpoint: lab.s3.endpoint,
-          roleArn: lab.s3.roleArn,
-          auth: { mode: 'secret', secretRef: { name: 'minio-issuer' } },
-          allowedPrefixes: ['imagenet/', 'checkpoints/'],
-          allowedVerbs: ['read', 'list', 'write', 'delete'],
-          maxSessionDurationSeconds: 3600,
-        },
-      },
-    });
+    await createLabStore(lab, ns);
 
     world.createAccess = async (name, spec, inNs = ns) => {
       await clients.customObjects.createNamespacedCustomObject({

@@ -486,15 +486,21 @@ describe('under load', () => {
   });
 
   it(`gives ${PODS} pods of one service account one shared session for a sharedSession access`, async () => {
+    // Keys handed out without an STS call of their own: merged into the one in flight, or served
+    // from the shared session's cache (which depends on timing; together they must be the rest).
+    const reused = async () => {
+      const text = await registry.getSingleMetricAsString('valet_issuer_keys_issued_total');
+      return [...text.matchAll(/source="(?:merged|cache)"\} (\d+)/g)].reduce((n, m) => n + Number(m[1]), 0);
+    };
     const before = stsCalls.length;
+    const reusedBefore = await reused();
     const replies = await Promise.all(tokens.map((t) => keys(t, ['shared'])));
     for (const r of replies) expect(remember(r).status, r.body).toBe(200);
     const ids = new Set(replies.map((r) => r.json().keys[0]?.credentials.AccessKeyId));
     process.stdout.write(`${PODS} pods, sharedSession: ${stsCalls.length - before} STS call(s), ${ids.size} distinct key(s)\n`);
     expect(stsCalls.length - before).toBe(1);
     expect(ids.size).toBe(1);
-    const metrics = await registry.getSingleMetricAsString('valet_issuer_keys_issued_total');
-    expect(metrics).toMatch(/source="cache"/);
+    expect((await reused()) - reusedBefore).toBe(PODS - 1);
   });
 });
 

@@ -15,19 +15,16 @@ import type { K8sClients } from '../src/k8s/clients.ts';
 import { EventRecorder } from '../src/k8s/events.ts';
 import { InformerGrantSource } from '../src/k8s/grants.ts';
 import { createPodAuthenticator } from '../src/k8s/identity.ts';
-import { writeAccessStatus } from '../src/k8s/status.ts';
 import { AwsSts, createIssuerApp, startIssuerServer } from '../src/issuer/index.ts';
 import type { AssumeRoleParams, IssuerServer, KeysResponse, Sts } from '../src/issuer/index.ts';
-import { createControllerMetrics } from '../src/metrics/controller.ts';
 import { createIssuerMetrics } from '../src/metrics/issuer.ts';
-import { systemClock } from '../src/platform/clock.ts';
 import { createLogger } from '../src/platform/logger.ts';
 import { createAuthority, issueCertificate } from '../src/tls/pki.ts';
 import { installCrds } from './lab/apply.ts';
 import { cleanEnv, SEED_OBJECTS, startLab, type Lab } from './lab/index.ts';
 import { useLabLogs } from './lab/vitest.ts';
 import { waitFor } from './lab/wait.ts';
-import { createLabStore } from './lab/valet.ts';
+import { createLabStore, startInProcessController } from './lab/valet.ts';
 
 const root = join(import.meta.dirname, '..');
 const G = { group: 'valet.dev', version: 'v1alpha1' };
@@ -162,18 +159,7 @@ beforeAll(async () => {
   await createAccess('shared', { verbs: ['read'], subjects: { serviceAccounts: ['worker'] }, sharedSession: true });
 
   // The real controller renders the policies and writes status, in-process.
-  controller = new DatasetAccessController({
-    clients,
-    status: { write: (access, status) => writeAccessStatus(clients.customObjects, access, status) },
-    events: new EventRecorder({ core: clients.core, logger }),
-    clock: systemClock,
-    logger: logger.child({ component: 'controller' }),
-    metrics: createControllerMetrics(new Registry()),
-    workers: 2,
-    resyncSeconds: 5,
-  });
-  controller.start();
-  controllerRun = controller.lead(stopController.signal);
+  ({ controller, run: controllerRun } = startInProcessController(clients, logger, stopController.signal));
   for (const name of ['imagenet', 'labelled', 'doomed', 'per-pod', 'shared']) await waitFor(`${name} Ready`, async () => (await readyOf(name))?.status === 'True');
   await waitFor('coco not Ready', async () => (await readyOf('coco'))?.reason === 'PrefixNotAllowed');
 

@@ -13,15 +13,11 @@ import { parseSidecarConfig } from '../src/config/sidecar.ts';
 import { DatasetAccessController } from '../src/controller/controller.ts';
 import { createK8sClients } from '../src/k8s/clients.ts';
 import type { K8sClients } from '../src/k8s/clients.ts';
-import { EventRecorder } from '../src/k8s/events.ts';
 import { InformerGrantSource } from '../src/k8s/grants.ts';
 import { createPodAuthenticator } from '../src/k8s/identity.ts';
-import { writeAccessStatus } from '../src/k8s/status.ts';
 import { AwsSts, createIssuerApp, startIssuerServer } from '../src/issuer/index.ts';
 import type { IssuerServer } from '../src/issuer/index.ts';
-import { createControllerMetrics } from '../src/metrics/controller.ts';
 import { createIssuerMetrics } from '../src/metrics/issuer.ts';
-import { systemClock } from '../src/platform/clock.ts';
 import { createLogger } from '../src/platform/logger.ts';
 import { startSidecar } from '../src/sidecar/index.ts';
 import type { Sidecar } from '../src/sidecar/index.ts';
@@ -30,7 +26,7 @@ import { installCrds } from './lab/apply.ts';
 import { cleanEnv, SEED_OBJECTS, startLab, type Lab, type RunResult } from './lab/index.ts';
 import { useLabLogs } from './lab/vitest.ts';
 import { waitFor } from './lab/wait.ts';
-import { createLabStore } from './lab/valet.ts';
+import { createLabStore, startInProcessController } from './lab/valet.ts';
 
 const root = join(import.meta.dirname, '..');
 const G = { group: 'valet.dev', version: 'v1alpha1' };
@@ -166,18 +162,7 @@ beforeAll(async () => {
   await createAccess('imagenet', { prefix: 'imagenet/', verbs: ['read', 'list'], presign: { enabled: true, maxExpirySeconds: 600 } });
   await createAccess('checkpoints', { prefix: 'checkpoints/', verbs: ['read', 'list', 'write'], presign: { enabled: true, maxExpirySeconds: 600 } });
 
-  controller = new DatasetAccessController({
-    clients,
-    status: { write: (access, status) => writeAccessStatus(clients.customObjects, access, status) },
-    events: new EventRecorder({ core: clients.core, logger }),
-    clock: systemClock,
-    logger: logger.child({ component: 'controller' }),
-    metrics: createControllerMetrics(new Registry()),
-    workers: 2,
-    resyncSeconds: 5,
-  });
-  controller.start();
-  controllerRun = controller.lead(stopController.signal);
+  ({ controller, run: controllerRun } = startInProcessController(clients, logger, stopController.signal));
   for (const name of ['imagenet', 'checkpoints']) await waitFor(`${name} Ready`, () => isReady(name));
 
   const issuerRegistry = new Registry();

@@ -78,20 +78,7 @@ export async function inBatches<T, R>(items: readonly T[], concurrency: number, 
 }
 
 /** Polls `fn` until it returns something other than undefined/false, or throws after `timeoutMs`. */
-export async function until<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs: number, everyMs = 100): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined && v !== false) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000}s waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await sleep(everyMs);
-  }
-}
+export { waitFor as until } from '../../test/lab/wait.ts';
 
 /** CPU seconds (user + system) a process has used so far, from /proc/<pid>/stat; NaN if gone. */
 export async function cpuSecondsOf(pid: number): Promise<number> {

@@ -19,18 +19,15 @@ import type { K8sClients } from '../../src/k8s/clients.ts';
 import { EventRecorder } from '../../src/k8s/events.ts';
 import { InformerGrantSource } from '../../src/k8s/grants.ts';
 import { createPodAuthenticator } from '../../src/k8s/identity.ts';
-import { writeAccessStatus } from '../../src/k8s/status.ts';
 import { AwsSts, createIssuerApp, startIssuerServer } from '../../src/issuer/index.ts';
 import type { AssumeRoleParams, IssuerServer, Sts } from '../../src/issuer/index.ts';
-import { createControllerMetrics } from '../../src/metrics/controller.ts';
 import { createIssuerMetrics } from '../../src/metrics/issuer.ts';
-import { systemClock } from '../../src/platform/clock.ts';
 import { createLogger } from '../../src/platform/logger.ts';
 import { createAuthority, issueCertificate } from '../../src/tls/pki.ts';
 import { installCrds } from '../lab/apply.ts';
 import { startLab, type Lab } from '../lab/index.ts';
 import { waitFor } from '../lab/wait.ts';
-import { createLabStore } from '../lab/valet.ts';
+import { createLabStore, startInProcessController } from '../lab/valet.ts';
 
 export const G = { group: 'valet.dev', version: 'v1alpha1' };
 const root = join(import.meta.dirname, '..', '..');
@@ -194,18 +191,7 @@ export async function startWorld(opts: WorldOptions): Promise<World> {
     };
     for (const [name, spec] of Object.entries(opts.accesses)) await world.createAccess(name, spec);
 
-    controller = new DatasetAccessController({
-      clients,
-      status: { write: (access, status) => writeAccessStatus(clients.customObjects, access, status) },
-      events: new EventRecorder({ core: clients.core, logger }),
-      clock: systemClock,
-      logger: logger.child({ component: 'controller' }),
-      metrics: createControllerMetrics(new Registry()),
-      workers: 2,
-      resyncSeconds: 5,
-    });
-    controller.start();
-    controllerRun = controller.lead(stopController.signal);
+    ({ controller, run: controllerRun } = startInProcessController(clients, logger, stopController.signal));
     for (const name of Object.keys(opts.accesses)) await waitFor(`${name} Ready`, async () => (await world.readyOf?.(name))?.status === 'True');
 
     const registry = new Registry();

@@ -4,7 +4,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { AnyDatasetStore, DatasetAccess, DatasetStore } from '../api/v1alpha1/index.ts';
+import type { AnyDatasetStore, DatasetAccess } from '../api/v1alpha1/index.ts';
 import { WEBHOOK_DEFAULTS } from '../config/webhook.ts';
 import { applyPatch } from '../injection/index.ts';
 import type { AccessLookup, JsonPatchOp, Pod } from '../injection/index.ts';
@@ -15,25 +15,10 @@ import type { MutateDeps } from './mutate.ts';
 import { podWebhookConfiguration } from './registration.ts';
 import { BadReviewError } from './review.ts';
 import { createWebhookHandler } from './server.ts';
+import { store } from './testdata/fixtures.ts';
 
 const settings = { ...WEBHOOK_DEFAULTS.injection, image: 'valet:test', issuerUrl: 'https://issuer.valet-system.svc:8443' };
 
-const store: DatasetStore = {
-  apiVersion: 'valet.dev/v1alpha1',
-  kind: 'DatasetStore',
-  metadata: { name: 'minio', namespace: 'ml' },
-  spec: {
-    provider: 's3',
-    bucket: 'data',
-    region: 'us-east-1',
-    endpoint: 'http://minio.storage.svc:9000',
-    roleArn: 'arn:aws:iam::123456789012:role/valet',
-    auth: { mode: 'defaultChain' },
-    allowedPrefixes: ['imagenet/'],
-    allowedVerbs: ['read'],
-    maxSessionDurationSeconds: 3600,
-  },
-};
 const access = (name: string, serviceAccounts: string[]): DatasetAccess => ({
   apiVersion: 'valet.dev/v1alpha1',
   kind: 'DatasetAccess',

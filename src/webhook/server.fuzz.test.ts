@@ -11,34 +11,19 @@ import type { AddressInfo } from 'node:net';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Registry } from 'prom-client';
-import type { AnyDatasetStore, DatasetAccess, DatasetStore } from '../api/v1alpha1/index.ts';
+import type { AnyDatasetStore, DatasetAccess } from '../api/v1alpha1/index.ts';
 import { WEBHOOK_DEFAULTS } from '../config/webhook.ts';
 import { applyPatch } from '../injection/index.ts';
 import type { AccessLookup, JsonPatchOp } from '../injection/index.ts';
 import { createWebhookMetrics } from '../metrics/webhook.ts';
 import { memoryLogger } from '../platform/logger.ts';
 import { createWebhookHandler } from './server.ts';
+import { store } from './testdata/fixtures.ts';
 
 const RUNS = 400;
 const LIMIT = 64 * 1024;
 const PLANTED = 'PLANTEDstaticAWSsecretKEY';
 
-const store: DatasetStore = {
-  apiVersion: 'valet.dev/v1alpha1',
-  kind: 'DatasetStore',
-  metadata: { name: 'minio', namespace: 'ml' },
-  spec: {
-    provider: 's3',
-    bucket: 'data',
-    region: 'us-east-1',
-    endpoint: 'http://minio.storage.svc:9000',
-    roleArn: 'arn:aws:iam::123456789012:role/valet',
-    auth: { mode: 'defaultChain' },
-    allowedPrefixes: ['imagenet/'],
-    allowedVerbs: ['read'],
-    maxSessionDurationSeconds: 3600,
-  },
-};
 const access: DatasetAccess = {
   apiVersion: 'valet.dev/v1alpha1',
   kind: 'DatasetAccess',

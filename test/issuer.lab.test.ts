@@ -16,7 +16,7 @@ import { EventRecorder } from '../src/k8s/events.ts';
 import { InformerGrantSource } from '../src/k8s/grants.ts';
 import { createPodAuthenticator } from '../src/k8s/identity.ts';
 import { AwsSts, createIssuerApp, startIssuerServer } from '../src/issuer/index.ts';
-import type { AssumeRoleParams, IssuerServer, KeysResponse, Sts } from '../src/issuer/index.ts';
+import type { AssumeRoleParams, IssuerServer, S3IssuedKey, Sts } from '../src/issuer/index.ts';
 import { createIssuerMetrics } from '../src/metrics/issuer.ts';
 import { createLogger } from '../src/platform/logger.ts';
 import { createAuthority, issueCertificate } from '../src/tls/pki.ts';
@@ -58,7 +58,7 @@ interface Reply {
   status: number;
   headers: Record<string, string | string[] | undefined>;
   body: string;
-  json: () => KeysResponse & { error?: { code: string; message: string; reasons?: { access: string; reason: string; message: string }[] } };
+  json: () => { keys: S3IssuedKey[] } & { error?: { code: string; message: string; reasons?: { access: string; reason: string; message: string }[] } };
   ms: number;
 }
 

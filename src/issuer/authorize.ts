@@ -4,7 +4,7 @@
 // closed on a stale status: a changed store or access is never minted with yesterday's policy).
 import { CONDITION_TYPES, KINDS } from '../api/v1alpha1/index.ts';
 import type { AnyDatasetStore, DatasetAccess } from '../api/v1alpha1/index.ts';
-import { matchLabelSelector, renderSessionPolicy, subjectsMatch } from '../policy/index.ts';
+import { matchLabelSelector, renderGrant, subjectsMatch } from '../policy/index.ts';
 import { IssuerError } from './errors.ts';
 import type { AccessRefusal, RefusalReason } from './errors.ts';
 import type { PodIdentity } from './ports.ts';
@@ -12,7 +12,7 @@ import type { PodIdentity } from './ports.ts';
 export interface Grant {
   access: DatasetAccess;
   store: AnyDatasetStore;
-  /** The session policy (status.sessionPolicy, equal to a fresh render). */
+  /** The rendered grant (status.sessionPolicy, equal to a fresh render): s3's session policy, or azureBlob's and gcs's signing scope. */
   policy: string;
 }
 
@@ -62,7 +62,7 @@ function judge(
   if (status?.store !== undefined && status.store !== `${store.kind}/${store.metadata.name}`) {
     return no('StaleStatus', `status names store ${JSON.stringify(status.store)}, the access now uses ${store.kind}/${store.metadata.name}`);
   }
-  const rendered = renderSessionPolicy(store, access);
+  const rendered = renderGrant(store, access);
   if (!rendered.ok) return no('StaleStatus', `the session policy no longer renders: ${rendered.reason}`);
   if (!status?.sessionPolicy || rendered.policy !== status.sessionPolicy) {
     return no('StaleStatus', 'status.sessionPolicy differs from the policy the access and its store give now; waiting for the controller');

@@ -49,12 +49,12 @@ export const ISSUER_ERRORS = {
   BadRequest: {
     status: 400,
     message: 'the request body is not valid',
-    when: 'The body is not JSON, or not `{"accesses"?: string[]}`.',
+    when: 'The body is not JSON, or not the documented shape: `{"accesses"?: string[]}` for /v1/keys, `{"access", "method", "keys", "expiresSeconds"?}` for /v1/sign, `{"access", "prefix"?, "continuationToken"?, "maxResults"?}` for /v1/list.',
   },
   PayloadTooLarge: {
     status: 413,
     message: 'the request body is too large',
-    when: 'The body exceeds 16 KiB.',
+    when: 'The body exceeds 16 KiB (POST /v1/sign: 512 KiB).',
   },
   UnsupportedMediaType: {
     status: 415,
@@ -69,7 +69,7 @@ export const ISSUER_ERRORS = {
   MethodNotAllowed: {
     status: 405,
     message: 'method not allowed',
-    when: 'Another method than POST on `/v1/keys` (the `Allow` header names the allowed one).',
+    when: 'Another method than POST on `/v1/keys`, `/v1/sign` or `/v1/list` (the `Allow` header names the allowed one).',
   },
   RateLimited: {
     status: 429,
@@ -109,8 +109,29 @@ export const ISSUER_ERRORS = {
   StoreCredentialsUnavailable: {
     status: 503,
     message: 'the issuer cannot read the credentials of the store',
-    when: 'The store uses secret auth and its Secret is missing, lacks a key, or cannot be read.',
+    when: 'The store uses secret auth (s3), an account key (azureBlob) or a signing key (gcs), and its Secret is missing, lacks a key, holds an unusable key, or cannot be read.',
     retryAfterSeconds: 10,
+  },
+  WrongProvider: {
+    status: 409,
+    message: 'the access\'s store is of another provider than this endpoint serves',
+    when: 'POST /v1/sign or /v1/list for an access on an s3 store (its pods use the STS keys of /v1/keys), or /v1/list on a provider that has no listing (gcs).',
+  },
+  VerbNotGranted: {
+    status: 403,
+    message: 'the access does not grant the verb this method needs',
+    when: 'POST /v1/sign with a method whose verb (GET and HEAD: read, PUT: write, DELETE: delete) is not in the access\'s spec.verbs, or /v1/list without list.',
+  },
+  ObjectOutsideGrant: {
+    status: 403,
+    message: 'an object key is not inside the access\'s prefix',
+    when: 'POST /v1/sign naming a key outside the granted folder, or one that is not a plain key (`..`, a leading `/`, an encoded escape); POST /v1/list with a prefix outside the folder. Nothing is signed.',
+  },
+  StoreListFailed: {
+    status: 502,
+    message: 'listing the store failed',
+    when: 'The storage service refused or failed the issuer\'s own list call (POST /v1/list on an azureBlob store).',
+    retryAfterSeconds: 5,
   },
   KubernetesUnavailable: {
     status: 503,
@@ -190,7 +211,7 @@ export function renderErrorsMarkdown(): string {
     '',
     '<!-- Generated from src/issuer/errors.ts (ISSUER_ERRORS); src/issuer/errors.test.ts fails when they differ. -->',
     '',
-    'Every refusal of `POST /v1/keys` has this JSON body, with a stable `code` to match on:',
+    'Every refusal of `POST /v1/keys`, `/v1/sign` and `/v1/list` has this JSON body, with a stable `code` to match on:',
     '',
     '```json',
     '{"error": {"code": "NoGrant", "message": "no DatasetAccess grants this pod",',

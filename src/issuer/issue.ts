@@ -1,7 +1,9 @@
 // One POST /v1/keys, without HTTP: authenticate the token, authorize against the namespace's
 // DatasetAccess objects, mint a key per grant, and audit the outcome (one line per key issued, one
 // per refusal). Errors are IssuerErrors from the table in errors.ts.
+import { LIMITS } from '../api/v1alpha1/index.ts';
 import type { Verb } from '../api/v1alpha1/index.ts';
+import { azureServiceUrl, gcsOrigin, s3Source } from '../policy/index.ts';
 import type { Clock } from '../platform/clock.ts';
 import type { Logger } from '../platform/logger.ts';
 import type { IssuerMetrics } from '../metrics/issuer.ts';
@@ -14,8 +16,10 @@ import { storeId } from './minter.ts';
 import type { Authenticator, GrantSource, PodIdentity } from './ports.ts';
 import type { KeysRequest } from './request.ts';
 
-/** The container-credentials shape the AWS SDKs read, plus what the key is for. */
-export interface IssuedKey {
+/** An s3 key: the container-credentials shape the AWS SDKs read, plus what the key is for. */
+export interface S3IssuedKey {
+  /** Absent (older issuers) or s3. */
+  provider?: 's3';
   access: string;
   bucket: string;
   prefix: string;
@@ -27,6 +31,30 @@ export interface IssuedKey {
   /** Seconds until Expiration on the issuer's clock (so a sidecar with a skewed clock still refreshes in time). */
   expiresInSeconds: number;
 }
+
+/**
+ * An azureBlob or gcs grant: no credentials (the issuer keeps the signing key and signs each URL
+ * through POST /v1/sign), only what the grant is and how long it holds before the sidecar asks
+ * again (a revoked access then stops being served within one refresh, as for s3).
+ */
+export interface SignedGrantKey {
+  provider: 'azureBlob' | 'gcs';
+  access: string;
+  /** The container (azureBlob) or bucket (gcs). */
+  bucket: string;
+  prefix: string;
+  verbs: Verb[];
+  /** The blob service URL (azureBlob) or signed-URL origin (gcs). */
+  endpoint: string;
+  /** Always enabled: per-object URLs are how these providers are used. */
+  presign: { enabled: true; maxExpirySeconds: number };
+  /** Seconds until the grant should be checked again (the access's sessionDurationSeconds). */
+  expiresInSeconds: number;
+  /** When the grant lapses, RFC 3339. */
+  expiration: string;
+}
+
+export type IssuedKey = S3IssuedKey | SignedGrantKey;
 
 export interface KeysResponse {
   keys: IssuedKey[];
@@ -85,11 +113,18 @@ export class KeyIssuer {
         }
         throw auth.error;
       }
-      const minted = await Promise.all(auth.grants.map((g) => this.mintOne(pod as PodIdentity, g, ctx)));
+      const s3Grants = auth.grants.filter((g) => g.store.spec.provider === 's3');
+      const minted = await Promise.all(s3Grants.map((g) => this.mintOne(pod as PodIdentity, g, ctx)));
       // The caller has had its 504 already: do not record keys it never received as issued.
       if (ctx.signal.aborted) throw new IssuerError('Timeout');
       const now = clock.now();
-      const keys = minted.map(({ grant, key }) => {
+      const signed = auth.grants.filter((g) => g.store.spec.provider !== 's3').map((g) => {
+        const k = toSignedGrantKey(g, now);
+        this.d.logger?.info('grant issued', { requestId: ctx.requestId, namespace: pod?.namespace, pod: pod?.podName, datasetAccess: k.access, store: storeId(g.store), provider: k.provider, expiresInSeconds: k.expiresInSeconds });
+        this.d.metrics?.keysIssued.inc({ store: storeId(g.store), source: 'grant' });
+        return k;
+      });
+      const keys: IssuedKey[] = minted.map(({ grant, key }) => {
         const k = toIssuedKey(grant, key, now);
         audit.issued({
           code: 'OK',
@@ -109,6 +144,8 @@ export class KeyIssuer {
         this.d.metrics?.keysIssued.inc({ store: storeId(grant.store), source: key.source });
         return k;
       });
+      keys.push(...signed);
+      keys.sort((a, b) => a.access.localeCompare(b.access));
       return { keys };
     } catch (err) {
       const e = ctx.signal.aborted && !(err instanceof IssuerError) ? new IssuerError('Timeout', undefined, { cause: err }) : toIssuerError(err);
@@ -151,20 +188,39 @@ export class KeyIssuer {
   }
 }
 
-export function toIssuedKey(grant: Grant, key: MintedKey, nowMs: number): IssuedKey {
+export function toIssuedKey(grant: Grant, key: MintedKey, nowMs: number): S3IssuedKey {
   const { access, store } = grant;
-  const out: IssuedKey = {
+  const s3 = s3Source(store.spec);
+  if (!s3) throw new IssuerError('Internal', undefined, { cause: new Error(`store ${storeId(store)} is not a complete s3 store`) });
+  const out: S3IssuedKey = {
     access: access.metadata.name,
-    bucket: store.spec.bucket,
+    bucket: s3.bucket,
     prefix: access.spec.prefix,
     verbs: [...access.spec.verbs],
-    region: store.spec.region,
+    region: s3.region,
     credentials: { AccessKeyId: key.accessKeyId, SecretAccessKey: key.secretAccessKey, SessionToken: key.sessionToken, Expiration: rfc3339(key.expiration) },
     expiresInSeconds: Math.max(0, Math.floor((key.expiration.getTime() - nowMs) / 1000)),
   };
-  if (store.spec.endpoint) out.endpoint = store.spec.endpoint;
+  if (s3.endpoint) out.endpoint = s3.endpoint;
   if (access.spec.presign?.enabled) {
     out.presign = { enabled: true, maxExpirySeconds: Math.min(access.spec.presign.maxExpirySeconds ?? out.expiresInSeconds, out.expiresInSeconds) };
   }
   return out;
+}
+
+/** The grant of an azureBlob or gcs access, as the sidecar holds it. */
+export function toSignedGrantKey(grant: Grant, nowMs: number): SignedGrantKey {
+  const { access, store } = grant;
+  const spec = store.spec;
+  const session = access.spec.sessionDurationSeconds ?? LIMITS.defaultSessionDurationSeconds;
+  const base = { access: access.metadata.name, prefix: access.spec.prefix, verbs: [...access.spec.verbs] };
+  const presign = { enabled: true as const, maxExpirySeconds: Math.min(access.spec.presign?.maxExpirySeconds ?? session, session) };
+  const expiration = rfc3339(new Date(nowMs + session * 1000));
+  if (spec.provider === 'azureBlob' && spec.azureBlob) {
+    return { provider: 'azureBlob', ...base, bucket: spec.azureBlob.container, endpoint: azureServiceUrl(spec.azureBlob), presign, expiresInSeconds: session, expiration };
+  }
+  if (spec.provider === 'gcs' && spec.gcs) {
+    return { provider: 'gcs', ...base, bucket: spec.gcs.bucket, endpoint: gcsOrigin(spec.gcs), presign, expiresInSeconds: session, expiration };
+  }
+  throw new IssuerError('Internal', undefined, { cause: new Error(`store ${storeId(store)} has provider ${spec.provider} without its fields`) });
 }

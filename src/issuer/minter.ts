@@ -3,6 +3,7 @@
 // and access, reused until half its lifetime has passed.
 import { createHash } from 'node:crypto';
 import { LIMITS } from '../api/v1alpha1/index.ts';
+import { s3Source } from '../policy/index.ts';
 import type { AnyDatasetStore } from '../api/v1alpha1/index.ts';
 import type { IssuerMetrics } from '../metrics/issuer.ts';
 import type { Clock } from '../platform/clock.ts';
@@ -65,7 +66,8 @@ export function storeId(store: AnyDatasetStore): string {
 /** The STS parameters for a grant (without the issuer's credentials). */
 export function assumeRoleParams(pod: PodIdentity, grant: Grant): Omit<AssumeRoleParams, 'credentials'> {
   const { access, store } = grant;
-  const spec = store.spec;
+  const spec = s3Source(store.spec);
+  if (!spec) throw new IssuerError('Internal', undefined, { cause: new Error(`store ${storeId(store)} is not a complete s3 store`) });
   const shared = access.spec.sharedSession === true;
   const params: Omit<AssumeRoleParams, 'credentials'> = {
     region: spec.region,

@@ -27,6 +27,12 @@ export interface StaticCredentials {
   secretAccessKey: string;
 }
 
+/** A long-term signing key of an azureBlob or gcs store, from its Secret. A secret: never log it. */
+export type SigningKey =
+  | { kind: 'azureAccountKey'; accountKey: string }
+  | { kind: 'gcsServiceAccount'; clientEmail: string; privateKeyPem: string }
+  | { kind: 'gcsHmac'; accessId: string; secret: string };
+
 export interface GrantSource {
   /** The DatasetAccess objects of a namespace, as cached (informer). */
   accesses(namespace: string): readonly DatasetAccess[];
@@ -37,6 +43,11 @@ export interface GrantSource {
    * default AWS chain. Throws a ValetError with code StoreCredentialsUnavailable.
    */
   storeCredentials(store: AnyDatasetStore): Promise<StaticCredentials | 'defaultChain'>;
+  /**
+   * The key an azureBlob or gcs store signs per-object URLs with, from the store's Secret. Throws a
+   * ValetError with code StoreCredentialsUnavailable.
+   */
+  signingKey(store: AnyDatasetStore): Promise<SigningKey>;
   /**
    * The labels of a namespace, or undefined when it is not known. A ClusterDatasetStore grants a
    * pod only when its namespaceSelector selects the pod's namespace now: the issuer checks this

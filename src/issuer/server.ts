@@ -1,6 +1,7 @@
-// The issuer's HTTP face: POST /v1/keys (Bearer token, optional JSON body) → keys, /healthz,
-// /readyz. A global limit on concurrent requests answers 503 Overloaded when reached; every request
-// has a deadline and is answered by then (504 Timeout at worst). Responses are never cached.
+// The issuer's HTTP face: POST /v1/keys (Bearer token, optional JSON body) → keys; POST /v1/sign
+// and /v1/list for azureBlob and gcs accesses (sign.ts); /healthz, /readyz. A global limit on
+// concurrent requests answers 503 Overloaded when reached; every request has a deadline and is
+// answered by then (504 Timeout at worst). Responses are never cached.
 import { randomUUID } from 'node:crypto';
 import { createServer as createHttpServer } from 'node:http';
 import type { Server } from 'node:http';
@@ -17,11 +18,13 @@ import { createAuditor } from './audit.ts';
 import type { Auditor } from './audit.ts';
 import { IssuerError, errorBody, toIssuerError } from './errors.ts';
 import { KeyIssuer } from './issue.ts';
+import type { RequestContext } from './issue.ts';
 import { Minter } from './minter.ts';
 import type { MinterOptions } from './minter.ts';
 import { systemTimers } from './ports.ts';
 import type { Authenticator, EventSink, GrantSource, Timers } from './ports.ts';
 import { parseKeysRequest } from './request.ts';
+import { UrlSigner, parseListRequest, parseSignRequest } from './sign.ts';
 import type { Sts } from './sts.ts';
 
 export interface IssuerSettings {
@@ -31,6 +34,8 @@ export interface IssuerSettings {
   maxConcurrentRequests: number;
   /** Largest request body. Default 16 KiB. */
   bodyLimitBytes: number;
+  /** Largest POST /v1/sign body (up to 1,000 keys). Default 512 KiB. */
+  signBodyLimitBytes: number;
   /** Per store: STS calls per second, burst, and how many may queue. */
   rateLimit: MinterOptions['rateLimit'];
   backoff: MinterOptions['backoff'];
@@ -44,6 +49,7 @@ export const ISSUER_DEFAULTS: IssuerSettings = {
   requestTimeoutMs: 10_000,
   maxConcurrentRequests: 2000,
   bodyLimitBytes: 16 * 1024,
+  signBodyLimitBytes: 512 * 1024,
   rateLimit: { ratePerSecond: 20, burst: 40, maxQueue: 1000 },
   backoff: { baseMs: 100, maxMs: 2000, minAttemptMs: 250 },
   stsAttemptTimeoutMs: 5000,
@@ -98,6 +104,7 @@ export function createIssuerApp(deps: IssuerAppDeps): express.Express {
     attemptTimeoutMs: settings.stsAttemptTimeoutMs,
   });
   const issuer = new KeyIssuer({ authenticator: deps.authenticator, grants: deps.grants, minter, audit, clock, logger, metrics });
+  const signer = new UrlSigner({ authenticator: deps.authenticator, grants: deps.grants, audit, clock, logger, metrics });
   let inflight = 0;
 
   const app = express();
@@ -122,79 +129,102 @@ export function createIssuerApp(deps: IssuerAppDeps): express.Express {
     });
   }
 
-  const json = express.json({ limit: settings.bodyLimitBytes, strict: true, type: 'application/json' });
+  const keysJson = express.json({ limit: settings.bodyLimitBytes, strict: true, type: 'application/json' });
+  const signJson = express.json({ limit: settings.signBodyLimitBytes, strict: true, type: 'application/json' });
 
-  app.post('/v1/keys', (req: Request, res: Response) => {
-    const started = clock.monotonic();
-    const requestId = randomUUID();
-    const remoteAddress = req.socket.remoteAddress;
-    const finish = (code: string) => {
-      metrics?.requests.inc({ code });
-      metrics?.requestSeconds.observe({ code }, (clock.monotonic() - started) / 1000);
-    };
-    const refuse = (err: IssuerError) => {
-      audit.refused({ code: err.code, latencyMs: clock.monotonic() - started, requestId, remoteAddress, message: err.message });
-      finish(err.code);
-      send(res, err);
-    };
-    if (inflight >= settings.maxConcurrentRequests) {
-      req.resume();
-      return refuse(new IssuerError('Overloaded', `the issuer is handling ${inflight} requests; retry later`));
-    }
-    const bearer = bearerOf(req.get('authorization'));
-    if (!bearer || bearer.length > 16 * 1024) {
-      req.resume();
-      return refuse(new IssuerError('Unauthenticated'));
-    }
-    const hasBody = Number(req.get('content-length') ?? 0) > 0 || req.get('transfer-encoding') !== undefined;
-    if (hasBody && !req.is('application/json')) {
-      req.resume();
-      return refuse(new IssuerError('UnsupportedMediaType'));
-    }
+  /**
+   * One authenticated JSON POST: the global concurrency limit, the bearer, the content type, the
+   * body (parsed with `limit`), a deadline, and one metric and (for refusals before `run`) one
+   * audit line per answer. `run` audits its own outcomes.
+   */
+  const post =
+    <T>(route: 'keys' | 'sign' | 'list', json: typeof keysJson, limit: number, run: (bearer: string, body: unknown, ctx: RequestContext) => Promise<T>) =>
+    (req: Request, res: Response) => {
+      const started = clock.monotonic();
+      const requestId = randomUUID();
+      const remoteAddress = req.socket.remoteAddress;
+      const finish = (code: string) => {
+        if (route === 'keys') {
+          metrics?.requests.inc({ code });
+          metrics?.requestSeconds.observe({ code }, (clock.monotonic() - started) / 1000);
+        } else metrics?.signRequests.inc({ route, code });
+      };
+      const refuse = (err: IssuerError) => {
+        audit.refused({ code: err.code, latencyMs: clock.monotonic() - started, requestId, remoteAddress, message: err.message });
+        finish(err.code);
+        send(res, err);
+      };
+      if (inflight >= settings.maxConcurrentRequests) {
+        req.resume();
+        return refuse(new IssuerError('Overloaded', `the issuer is handling ${inflight} requests; retry later`));
+      }
+      const bearer = bearerOf(req.get('authorization'));
+      if (!bearer || bearer.length > 16 * 1024) {
+        req.resume();
+        return refuse(new IssuerError('Unauthenticated'));
+      }
+      const hasBody = Number(req.get('content-length') ?? 0) > 0 || req.get('transfer-encoding') !== undefined;
+      if (hasBody && !req.is('application/json')) {
+        req.resume();
+        return refuse(new IssuerError('UnsupportedMediaType'));
+      }
 
-    inflight++;
-    metrics?.inflight.set(inflight);
-    let done = false;
-    const controller = new AbortController();
-    const timer = timers.setTimeout(() => controller.abort(new IssuerError('Timeout')), settings.requestTimeoutMs);
-    const release = () => {
-      if (done) return;
-      done = true;
-      timers.clearTimeout(timer);
-      inflight--;
+      inflight++;
       metrics?.inflight.set(inflight);
-    };
-    res.once('close', release);
+      let done = false;
+      const controller = new AbortController();
+      const timer = timers.setTimeout(() => controller.abort(new IssuerError('Timeout')), settings.requestTimeoutMs);
+      const release = () => {
+        if (done) return;
+        done = true;
+        timers.clearTimeout(timer);
+        inflight--;
+        metrics?.inflight.set(inflight);
+      };
+      res.once('close', release);
 
-    json(req, res, (parseErr?: unknown) => {
-      void (async () => {
-        try {
-          if (parseErr) throw bodyError(parseErr);
-          const request = parseKeysRequest(req.body);
-          const ctx = { requestId, remoteAddress, started, deadline: started + settings.requestTimeoutMs, signal: controller.signal };
-          const out = await raceDeadline(issuer.issue(bearer, request, ctx), controller.signal);
-          finish('OK');
-          res.status(200).json(out);
-        } catch (err) {
-          const e = toIssuerError(err);
-          // Errors thrown inside issue() were audited there; body errors are audited here.
-          if (e.code === 'BadRequest' || e.code === 'PayloadTooLarge' || e.code === 'UnsupportedMediaType') {
-            audit.refused({ code: e.code, latencyMs: clock.monotonic() - started, requestId, remoteAddress, message: e.message });
+      json(req, res, (parseErr?: unknown) => {
+        void (async () => {
+          try {
+            if (parseErr) throw bodyError(parseErr, limit);
+            const ctx = { requestId, remoteAddress, started, deadline: started + settings.requestTimeoutMs, signal: controller.signal };
+            const out = await raceDeadline(run(bearer, req.body, ctx), controller.signal);
+            finish('OK');
+            res.status(200).json(out);
+          } catch (err) {
+            const e = toIssuerError(err);
+            // Errors thrown inside run() were audited there; body errors are audited here.
+            if (e.code === 'BadRequest' || e.code === 'PayloadTooLarge' || e.code === 'UnsupportedMediaType') {
+              audit.refused({ code: e.code, latencyMs: clock.monotonic() - started, requestId, remoteAddress, message: e.message });
+            }
+            if (e.code === 'Timeout' && !controller.signal.aborted) controller.abort(e);
+            finish(e.code);
+            send(res, e);
+          } finally {
+            release();
           }
-          if (e.code === 'Timeout' && !controller.signal.aborted) controller.abort(e);
-          finish(e.code);
-          send(res, e);
-        } finally {
-          release();
-        }
-      })();
-    });
-  });
+        })();
+      });
+    };
 
-  app.all('/v1/keys', (_req, res) => {
-    res.set('Allow', 'POST');
-    send(res, new IssuerError('MethodNotAllowed'));
-  });
+  app.post(
+    '/v1/keys',
+    post('keys', keysJson, settings.bodyLimitBytes, (bearer, body, ctx) => issuer.issue(bearer, parseKeysRequest(body), ctx)),
+  );
+  app.post(
+    '/v1/sign',
+    post('sign', signJson, settings.signBodyLimitBytes, (bearer, body, ctx) => signer.sign(bearer, parseSignRequest(body), ctx)),
+  );
+  app.post(
+    '/v1/list',
+    post('list', keysJson, settings.bodyLimitBytes, (bearer, body, ctx) => signer.list(bearer, parseListRequest(body), ctx)),
+  );
+  for (const path of ['/v1/keys', '/v1/sign', '/v1/list']) {
+    app.all(path, (_req, res) => {
+      res.set('Allow', 'POST');
+      send(res, new IssuerError('MethodNotAllowed'));
+    });
+  }
   app.use((_req, res) => send(res, new IssuerError('NotFound')));
   app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
     const e = toIssuerError(err);
@@ -204,9 +234,9 @@ export function createIssuerApp(deps: IssuerAppDeps): express.Express {
   return app;
 }
 
-function bodyError(err: unknown): IssuerError {
+function bodyError(err: unknown, limit: number): IssuerError {
   const type = (err as { type?: unknown }).type;
-  if (type === 'entity.too.large') return new IssuerError('PayloadTooLarge');
+  if (type === 'entity.too.large') return new IssuerError('PayloadTooLarge', `the request body exceeds ${Math.round(limit / 1024)} KiB`);
   if (type === 'entity.parse.failed') return new IssuerError('BadRequest', 'the request body is not valid JSON');
   if (type === 'encoding.unsupported' || type === 'charset.unsupported') return new IssuerError('UnsupportedMediaType');
   return new IssuerError('BadRequest', 'the request body could not be read');

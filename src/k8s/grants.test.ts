@@ -14,7 +14,7 @@ const clusterStore: ClusterDatasetStore = {
   apiVersion: 'valet.dev/v1alpha1',
   kind: 'ClusterDatasetStore',
   metadata: { name: 'shared' },
-  spec: { ...nsStore.spec, auth: { mode: 'secret', secretRef: { name: 'shared-creds', namespace: 'valet-system', accessKeyIdKey: 'id', secretAccessKeyKey: 'key' } }, namespaceSelector: {} },
+  spec: { ...(nsStore.spec as Omit<DatasetStore['spec'], 'azureBlob' | 'gcs'>), auth: { mode: 'secret', secretRef: { name: 'shared-creds', namespace: 'valet-system', accessKeyIdKey: 'id', secretAccessKeyKey: 'key' } }, namespaceSelector: {} },
 };
 const access = (name: string, kind: 'DatasetStore' | 'ClusterDatasetStore', store: string): DatasetAccess => ({
   apiVersion: 'valet.dev/v1alpha1',

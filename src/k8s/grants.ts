@@ -25,6 +25,12 @@ export interface StoreKey {
   secretAccessKey: string;
 }
 
+/** A long-term signing key of an azureBlob or gcs store. A secret: never log it. */
+export type SigningKey =
+  | { kind: 'azureAccountKey'; accountKey: string }
+  | { kind: 'gcsServiceAccount'; clientEmail: string; privateKeyPem: string }
+  | { kind: 'gcsHmac'; accessId: string; secret: string };
+
 /** Read-only views of the caches the grant source needs; informers fit, tests pass maps. */
 export interface GrantCaches {
   accesses(namespace: string): readonly DatasetAccess[];
@@ -51,7 +57,7 @@ export class GrantSourceOverCaches {
   private readonly o: SecretGrantSourceOptions;
   private readonly clock: Clock;
   private readonly ttlMs: number;
-  private readonly secrets = new Map<string, { value: Promise<StoreKey>; expires: number }>();
+  private readonly secrets = new Map<string, { value: Promise<Record<string, string>>; expires: number }>();
 
   constructor(opts: SecretGrantSourceOptions) {
     this.o = opts;
@@ -76,14 +82,54 @@ export class GrantSourceOverCaches {
 
   async storeCredentials(store: AnyDatasetStore): Promise<StoreKey | 'defaultChain'> {
     const auth = store.spec.auth;
+    const what = `${store.kind} ${store.metadata.name}`;
+    if (store.spec.provider !== 's3' || !auth) throw unavailable(`${what} is a ${store.spec.provider} store; it has no STS credentials`);
     if (auth.mode === 'defaultChain') return 'defaultChain';
     const ref = auth.secretRef;
-    const namespace = store.kind === KINDS.ClusterDatasetStore ? store.spec.auth.secretRef?.namespace : store.metadata.namespace;
-    const what = `${store.kind} ${store.metadata.name}`;
+    const namespace = store.kind === KINDS.ClusterDatasetStore ? store.spec.auth?.secretRef?.namespace : store.metadata.namespace;
     if (auth.mode !== 'secret' || !ref || !namespace) throw unavailable(`${what} has auth mode ${JSON.stringify(auth.mode)} without a usable secretRef`);
     const idKey = ref.accessKeyIdKey ?? 'accessKeyId';
     const secretKey = ref.secretAccessKeyKey ?? 'secretAccessKey';
-    const cacheKey = `${namespace}\0${ref.name}\0${idKey}\0${secretKey}`;
+    const v = await this.secretValues(what, namespace, ref.name, [idKey, secretKey]);
+    return { accessKeyId: v[idKey] ?? '', secretAccessKey: v[secretKey] ?? '' };
+  }
+
+  /** The long-term key an azureBlob or gcs store signs URLs with, from the store's Secret. */
+  async signingKey(store: AnyDatasetStore): Promise<SigningKey> {
+    const what = `${store.kind} ${store.metadata.name}`;
+    const spec = store.spec;
+    const source = spec.provider === 'azureBlob' ? spec.azureBlob : spec.provider === 'gcs' ? spec.gcs : undefined;
+    const ref = source?.auth.secretRef as { name: string; namespace?: string } | undefined;
+    const namespace = store.kind === KINDS.ClusterDatasetStore ? ref?.namespace : store.metadata.namespace;
+    if (!source || !ref || !namespace) throw unavailable(`${what} has no usable secretRef for provider ${JSON.stringify(spec.provider)}`);
+    if (spec.provider === 'azureBlob' && spec.azureBlob) {
+      const k = spec.azureBlob.auth.secretRef.accountKeyKey ?? 'accountKey';
+      const v = await this.secretValues(what, namespace, ref.name, [k]);
+      return { kind: 'azureAccountKey', accountKey: v[k] ?? '' };
+    }
+    if (spec.gcs?.auth.mode === 'hmac') {
+      const idKey = spec.gcs.auth.secretRef.accessIdKey ?? 'accessId';
+      const secretKey = spec.gcs.auth.secretRef.secretKey ?? 'secret';
+      const v = await this.secretValues(what, namespace, ref.name, [idKey, secretKey]);
+      return { kind: 'gcsHmac', accessId: v[idKey] ?? '', secret: v[secretKey] ?? '' };
+    }
+    const k = spec.gcs?.auth.secretRef.serviceAccountKeyKey ?? 'key.json';
+    const v = await this.secretValues(what, namespace, ref.name, [k]);
+    let parsed: { client_email?: unknown; private_key?: unknown };
+    try {
+      parsed = JSON.parse(v[k] ?? '') as typeof parsed;
+    } catch {
+      throw unavailable(`Secret ${namespace}/${ref.name} of ${what}: key ${JSON.stringify(k)} is not a service-account JSON key`);
+    }
+    if (typeof parsed.client_email !== 'string' || typeof parsed.private_key !== 'string') {
+      throw unavailable(`Secret ${namespace}/${ref.name} of ${what}: key ${JSON.stringify(k)} lacks client_email or private_key`);
+    }
+    return { kind: 'gcsServiceAccount', clientEmail: parsed.client_email, privateKeyPem: parsed.private_key };
+  }
+
+  /** The named values of a Secret, each non-empty; cached for the TTL with concurrent reads merged. */
+  private secretValues(what: string, namespace: string, name: string, keys: string[]): Promise<Record<string, string>> {
+    const cacheKey = [namespace, name, ...keys].join('\0');
     const now = this.clock.now();
     const hit = this.secrets.get(cacheKey);
     if (hit && hit.expires > now) {
@@ -91,7 +137,7 @@ export class GrantSourceOverCaches {
       return hit.value;
     }
     this.o.metrics?.cacheLookups.inc({ cache: 'secret', result: 'miss' });
-    const value = this.readKey(what, namespace, ref.name, idKey, secretKey);
+    const value = this.readSecret(what, namespace, name, keys);
     const entry = { value, expires: Infinity };
     this.secrets.set(cacheKey, entry);
     value.then(
@@ -101,7 +147,7 @@ export class GrantSourceOverCaches {
     return value;
   }
 
-  private async readKey(what: string, namespace: string, name: string, idKey: string, secretKey: string): Promise<StoreKey> {
+  private async readSecret(what: string, namespace: string, name: string, keys: string[]): Promise<Record<string, string>> {
     let secret: V1Secret;
     try {
       secret = await this.o.core.readNamespacedSecret({ namespace, name });
@@ -114,10 +160,13 @@ export class GrantSourceOverCaches {
       const b64 = secret.data?.[k];
       return b64 === undefined ? secret.stringData?.[k] : Buffer.from(b64, 'base64').toString('utf8');
     };
-    const accessKeyId = decode(idKey)?.trim();
-    const secretAccessKey = decode(secretKey)?.trim();
-    if (!accessKeyId || !secretAccessKey) throw unavailable(`Secret ${namespace}/${name} of ${what} lacks key ${JSON.stringify(accessKeyId ? secretKey : idKey)}`);
-    return { accessKeyId, secretAccessKey };
+    const out: Record<string, string> = {};
+    for (const k of keys) {
+      const v = decode(k)?.trim();
+      if (!v) throw unavailable(`Secret ${namespace}/${name} of ${what} lacks key ${JSON.stringify(k)}`);
+      out[k] = v;
+    }
+    return out;
   }
 }
 

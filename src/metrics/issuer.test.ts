@@ -17,9 +17,11 @@ describe('issuer metrics', () => {
       'valet_issuer_ratelimit_queue_depth',
       'valet_issuer_request_duration_seconds',
       'valet_issuer_requests_total',
+      'valet_issuer_sign_requests_total',
       'valet_issuer_sts_calls_total',
       'valet_issuer_sts_duration_seconds',
       'valet_issuer_tokenreview_duration_seconds',
+      'valet_issuer_urls_signed_total',
     ]);
   });
 });

@@ -24,6 +24,10 @@ export interface IssuerMetrics {
   rateLimitQueueDepth: Gauge<'store'>;
   /** valet_issuer_inflight_requests: requests being handled. */
   inflight: Gauge;
+  /** valet_issuer_sign_requests_total{route, code}: POST /v1/sign and /v1/list answers (azureBlob and gcs stores), by code. */
+  signRequests: Counter<'route' | 'code'>;
+  /** valet_issuer_urls_signed_total{provider, store, method}: per-object URLs signed for azureBlob and gcs stores. */
+  urlsSigned: Counter<'provider' | 'store' | 'method'>;
 }
 
 const LATENCY = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
@@ -42,5 +46,7 @@ export function createIssuerMetrics(registry: Registry, prefix = 'valet_'): Issu
     keysIssued: new Counter({ name: `${p}keys_issued_total`, help: 'Keys handed out, by store and source (sts, merged, cache).', labelNames: ['store', 'source'], registers }),
     rateLimitQueueDepth: new Gauge({ name: `${p}ratelimit_queue_depth`, help: "Calls waiting for a store's STS rate limit.", labelNames: ['store'], registers }),
     inflight: new Gauge({ name: `${p}inflight_requests`, help: 'POST /v1/keys requests being handled.', registers }),
+    signRequests: new Counter({ name: `${p}sign_requests_total`, help: 'POST /v1/sign and /v1/list answers (azureBlob and gcs stores), by route and code.', labelNames: ['route', 'code'], registers }),
+    urlsSigned: new Counter({ name: `${p}urls_signed_total`, help: 'Per-object URLs signed for azureBlob and gcs stores, by provider, store and method.', labelNames: ['provider', 'store', 'method'], registers }),
   };
 }

@@ -7,7 +7,7 @@ import { parseAllDocuments } from 'yaml';
 import { GROUP, PLURALS } from '../api/v1alpha1/index.ts';
 import type { AnyDatasetStore, DatasetAccess, Kind } from '../api/v1alpha1/index.ts';
 import { checkPrefix } from './prefix.ts';
-import { renderSessionPolicy } from './session-policy.ts';
+import { renderGrant } from './grant.ts';
 import { validateAccess } from './validate.ts';
 
 interface Schema {
@@ -128,7 +128,7 @@ describe('examples/', () => {
     const a = valet.find((o) => o.obj.metadata.name === 'imagenet-read')?.obj as unknown as DatasetAccess;
     const s = valet.find((o) => o.obj.metadata.name === 'minio')?.obj as unknown as AnyDatasetStore;
     const golden = JSON.parse(readFileSync(new URL('./testdata/read-list-imagenet.json', import.meta.url), 'utf8')) as { expected: { policy: unknown } };
-    const r = renderSessionPolicy(s, a);
+    const r = renderGrant(s, a);
     expect(r.ok && r.policy).toBe(JSON.stringify(golden.expected.policy));
   });
 });

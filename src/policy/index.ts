@@ -7,6 +7,8 @@ export type { KeyReason } from './key.ts';
 export { matchLabelSelector } from './selector.ts';
 export { ACTIONS, renderSessionPolicy, s3Partition } from './session-policy.ts';
 export type { PolicyAccessInput, PolicyStatement, PolicyStoreInput, RenderResult, SessionPolicy } from './session-policy.ts';
+export { AZURE_SAS_PERMISSIONS, GCS_METHODS, azureServiceUrl, describeGrant, gcsOrigin, renderGrant, s3Source, sasPermissions } from './grant.ts';
+export type { AzureBlobScope, GcsScope, GrantAccessInput, GrantRenderResult, GrantStoreInput } from './grant.ts';
 export { validateAccess } from './validate.ts';
 export type { AccessValidation, ConditionResult } from './validate.ts';
 export { subjectsMatch } from './subjects.ts';

@@ -1,7 +1,7 @@
 // The inline session policy passed to STS AssumeRole. The key can do only what both the role's
 // own policy and this policy allow, so this policy is the grant: least privilege, one folder.
 import { LIMITS, PATTERNS, VERBS } from '../api/v1alpha1/index.ts';
-import type { DatasetAccessSpec, StoreSpec, Verb } from '../api/v1alpha1/index.ts';
+import type { DatasetAccessSpec, S3Source, Verb } from '../api/v1alpha1/index.ts';
 import { checkPrefix } from './prefix.ts';
 import { quote } from './result.ts';
 
@@ -53,7 +53,7 @@ export type RenderResult =
 
 /** What rendering reads from a store and an access; the full objects fit. */
 export interface PolicyStoreInput {
-  spec: Pick<StoreSpec, 'bucket' | 'roleArn'>;
+  spec: Pick<S3Source, 'bucket' | 'roleArn'>;
 }
 export interface PolicyAccessInput {
   spec: Pick<DatasetAccessSpec, 'prefix' | 'verbs'>;

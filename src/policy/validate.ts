@@ -6,7 +6,7 @@ import type { AnyDatasetStore, ConditionStatus, ConditionType, DatasetAccess, Re
 import { checkPrefix, findAllowedPrefix } from './prefix.ts';
 import { quote, quoteList } from './result.ts';
 import { matchLabelSelector } from './selector.ts';
-import { renderSessionPolicy } from './session-policy.ts';
+import { describeGrant, renderGrant } from './grant.ts';
 
 /** A condition without its bookkeeping (time, generation): see mergeConditions. */
 export interface ConditionResult {
@@ -23,7 +23,7 @@ export interface AccessValidation {
   conditions: ConditionResult[];
   /** The resolved store, "Kind/name"; set once StoreResolved is True. */
   store?: string;
-  /** The compact JSON session policy; set only when ready (fail closed). */
+  /** The compact JSON grant (s3: the session policy; azureBlob, gcs: the signing scope); set only when ready (fail closed). */
   policy?: string;
   /** The rendered policy's length, set whenever it rendered (also when too large). */
   packedSize?: number;
@@ -123,11 +123,11 @@ export function validateAccess(
   let packedSize: number | undefined;
   if (!resolved) policyCondition = unknown(T.PolicyRendered);
   else {
-    const rendered = renderSessionPolicy(resolved, access);
+    const rendered = renderGrant(resolved, access);
     if (rendered.ok) {
       policy = rendered.policy;
       packedSize = rendered.packedSize;
-      policyCondition = ok(T.PolicyRendered, `session policy is ${rendered.packedSize} of ${LIMITS.maxSessionPolicyChars} characters`);
+      policyCondition = ok(T.PolicyRendered, describeGrant(resolved.spec.provider, rendered.packedSize));
     } else if (rendered.reason === 'PolicyTooLarge') {
       packedSize = rendered.packedSize;
       policyCondition = no(T.PolicyRendered, R.PolicyTooLarge, rendered.message);

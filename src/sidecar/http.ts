@@ -8,7 +8,8 @@ import type { Registry } from 'prom-client';
 import type { SidecarMetrics } from '../metrics/sidecar.ts';
 import type { Logger } from '../platform/logger.ts';
 import { authorizationMatches } from './auth.ts';
-import type { KeyCache } from './keys.ts';
+import type { HeldKey, KeyCache, SignedHeldKey } from './keys.ts';
+import { RemoteSignError } from './sign-client.ts';
 import { manifestChunks } from './manifest.ts';
 import type { ManifestDeps, ManifestStats } from './manifest.ts';
 import { parseQuery, planManifest, planPresign } from './presign.ts';
@@ -24,7 +25,7 @@ export interface LoopbackDeps extends ManifestDeps {
   presignDefaultSeconds: number;
 }
 
-type Route = 'credentials' | 'presign' | 'manifest' | 'healthz' | 'readyz' | 'metrics' | 'other';
+type Route = 'credentials' | 'presign' | 'manifest' | 'sas' | 'list' | 'healthz' | 'readyz' | 'metrics' | 'other';
 
 const NO_STORE = { 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' };
 
@@ -53,7 +54,7 @@ function pathParts(pathname: string): { what: string; access?: string } | undefi
 }
 
 export function createLoopbackHandler(d: LoopbackDeps): (req: IncomingMessage, res: ServerResponse) => void {
-  const { cache, metrics, logger } = d;
+  const { cache, metrics } = d;
   return (req, res) => {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
     let route: Route = 'other';
@@ -63,7 +64,7 @@ export function createLoopbackHandler(d: LoopbackDeps): (req: IncomingMessage, r
       return probe(res, route as 'healthz' | 'readyz', () => cache.ready());
     }
     const parts = pathParts(url.pathname);
-    if (parts && (parts.what === 'credentials' || parts.what === 'presign' || parts.what === 'manifest')) route = parts.what;
+    if (parts && (parts.what === 'credentials' || parts.what === 'presign' || parts.what === 'manifest' || parts.what === 'sas' || parts.what === 'list')) route = parts.what;
     // Everything else needs the token, whatever the path: no probing of routes without it.
     if (!authorizationMatches(req.headers.authorization, d.authToken)) {
       req.resume();
@@ -79,29 +80,42 @@ export function createLoopbackHandler(d: LoopbackDeps): (req: IncomingMessage, r
     if (route === 'other' || (route === 'presign' && parts.access !== undefined && q.params.has('access'))) {
       return sendError(res, { status: 404, code: 'NotFound', message: 'no such endpoint' });
     }
-    if (route === 'manifest' && accessName === undefined) return sendError(res, { status: 404, code: 'NotFound', message: 'use /v1/manifest/<access>' });
+    if ((route === 'manifest' || route === 'sas' || route === 'list') && accessName === undefined) return sendError(res, { status: 404, code: 'NotFound', message: `use /v1/${route}/<access>` });
     const access = accessName || cache.defaultAccess();
     if (access === undefined) return sendError(res, { status: 503, code: 'KeyUnavailable', message: 'no key yet' }, { 'retry-after': '1' });
     const found = cache.lookup(access);
     if (!found.ok) return sendError(res, found, found.status === 503 ? { 'retry-after': '1' } : {});
     const key = found.key;
 
+    const remaining = cache.remainingSeconds(key);
+    if (key.provider !== 's3') return void serveSigned(d, key, route, q.params, remaining, req, res);
+    if (route === 'sas' || route === 'list') {
+      return sendError(res, { status: 409, code: 'WrongProvider', message: `access ${JSON.stringify(key.access)} is an s3 access: use /v1/credentials, /v1/presign or /v1/manifest` });
+    }
     if (route === 'credentials') {
       return sendJson(res, 200, { AccessKeyId: key.accessKeyId, SecretAccessKey: key.secretAccessKey, Token: key.sessionToken, Expiration: cache.expirationOf(key) });
     }
-    const remaining = cache.remainingSeconds(key);
     const credentials = { accessKeyId: key.accessKeyId, secretAccessKey: key.secretAccessKey, sessionToken: key.sessionToken };
     const target = { bucket: key.bucket, region: key.region, ...(key.endpoint ? { endpoint: key.endpoint } : {}) };
     if (route === 'presign') {
       const plan = planPresign(key, q.params, remaining, d.presignDefaultSeconds);
       if (!plan.ok) return sendError(res, plan.error);
+      if (plan.method === 'DELETE') return sendError(res, { status: 400, code: 'BadMethod', message: 'method must be GET, PUT or HEAD' });
       const now = d.clock.now();
       const signed = d.presigner.presign({ credentials, target, key: plan.objectKey, method: plan.method, expiresSeconds: plan.expiresSeconds, now });
       metrics?.presigns.inc({ method: plan.method });
       return sendJson(res, 200, { url: signed, expiresAt: rfc3339(now + plan.expiresSeconds * 1000), method: plan.method, access: key.access, key: plan.objectKey });
     }
 
-    const plan = planManifest(key, q.params, remaining, d.presignDefaultSeconds);
+    return serveManifest(d, key, q.params, remaining, res);
+  };
+}
+
+/** GET /v1/manifest/<access>: streamed, for s3 (listed and signed here) and azureBlob (by the issuer). */
+function serveManifest(d: LoopbackDeps, key: HeldKey, params: ReadonlyMap<string, string>, remaining: number, res: ServerResponse): void {
+  const { logger } = d;
+  {
+    const plan = planManifest(key, params, remaining, d.presignDefaultSeconds);
     if (!plan.ok) return sendError(res, plan.error);
     const abort = new AbortController();
     res.once('close', () => abort.abort());
@@ -113,6 +127,7 @@ export function createLoopbackHandler(d: LoopbackDeps): (req: IncomingMessage, r
         first = await chunks.next();
       } catch (err) {
         logger.warn('manifest listing failed', { access: key.access, reason: (err as Error).message });
+        if (err instanceof RemoteSignError) return sendError(res, err);
         return sendError(res, { status: 502, code: 'ListFailed', message: `listing ${plan.prefix} failed: ${(err as Error).name}` });
       }
       res.writeHead(200, { ...NO_STORE, 'content-type': plan.format === 'jsonl' ? 'application/x-ndjson' : 'text/plain; charset=utf-8' });
@@ -129,7 +144,56 @@ export function createLoopbackHandler(d: LoopbackDeps): (req: IncomingMessage, r
         res.destroy(err as Error);
       }
     })();
-  };
+  }
+}
+
+/**
+ * An azureBlob or gcs access: nothing is signed here (the issuer holds the key). /v1/presign and
+ * /v1/sas sign one object through the issuer's POST /v1/sign after the same checks as for s3;
+ * /v1/list pages through the issuer's listing (azureBlob); /v1/manifest streams both.
+ */
+async function serveSigned(d: LoopbackDeps, key: SignedHeldKey, route: Route, params: ReadonlyMap<string, string>, remaining: number, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const remote = d.remote;
+  const abort = new AbortController();
+  res.once('close', () => abort.abort());
+  if (route === 'credentials') {
+    return sendError(res, { status: 409, code: 'WrongProvider', message: `access ${JSON.stringify(key.access)} is a ${key.provider} access, which has no AWS credentials: use /v1/presign${key.provider === 'azureBlob' ? ', /v1/sas, /v1/list' : ''} or /v1/manifest` });
+  }
+  if (route === 'manifest') return serveManifest(d, key, params, remaining, res);
+  if (!remote) return sendError(res, { status: 503, code: 'IssuerUnavailable', message: 'this sidecar has no issuer signing client' });
+  if (route === 'sas' && key.provider !== 'azureBlob') {
+    return sendError(res, { status: 409, code: 'WrongProvider', message: `access ${JSON.stringify(key.access)} is a ${key.provider} access; /v1/sas is for azureBlob (use /v1/presign)` });
+  }
+  try {
+    if (route === 'list') {
+      if (key.provider !== 'azureBlob') return sendError(res, { status: 409, code: 'WrongProvider', message: `access ${JSON.stringify(key.access)} is a ${key.provider} access, which has no listing` });
+      if (!key.verbs.includes('list')) return sendError(res, { status: 403, code: 'VerbNotGranted', message: `access ${JSON.stringify(key.access)} does not grant list` });
+      const prefix = params.get('prefix') ?? key.prefix;
+      const page = await remote.list(key.access, prefix, params.get('continuationToken') || undefined, abort.signal);
+      return sendJson(res, 200, { access: key.access, prefix, ...page });
+    }
+    const plan = planPresign(key, params, remaining, d.presignDefaultSeconds);
+    if (!plan.ok) return sendError(res, plan.error);
+    const signed = await remote.sign(key.access, plan.method, [plan.objectKey], plan.expiresSeconds, abort.signal);
+    const url = signed.urls[0]?.url ?? '';
+    d.metrics?.presigns.inc({ method: plan.method });
+    const body: Record<string, unknown> = { url, expiresAt: signed.expiresAt, method: plan.method, access: key.access, key: plan.objectKey };
+    if (route === 'sas') {
+      const u = new URL(url);
+      body.containerUrl = `${key.endpoint}/${key.bucket}`;
+      body.sas = u.search.slice(1);
+    }
+    return sendJson(res, 200, body);
+  } catch (err) {
+    if (err instanceof RemoteSignError) {
+      d.logger.warn('the issuer did not sign', { access: key.access, route, status: err.status, code: err.code });
+      return sendError(res, err, err.status === 503 ? { 'retry-after': '1' } : {});
+    }
+    d.logger.warn('signing through the issuer failed', { access: key.access, route, reason: (err as Error).message });
+    return sendError(res, { status: 502, code: 'SignFailed', message: 'signing through the issuer failed' });
+  } finally {
+    void req;
+  }
 }
 
 export function createMetricsHandler(d: { registry: Registry; cache: KeyCache; metrics?: SidecarMetrics }): (req: IncomingMessage, res: ServerResponse) => void {

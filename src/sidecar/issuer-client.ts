@@ -99,27 +99,36 @@ export function parseKeysBody(text: string): { ok: true; keys: WireKey[] } | { o
   const keys = (body as { keys?: unknown } | null)?.keys;
   if (!Array.isArray(keys)) return { ok: false, message: 'the issuer answered 200 without a "keys" list' };
   for (const [i, k] of keys.entries()) {
-    const key = k as Partial<WireKey> | null;
-    const c = key?.credentials;
-    const ok =
-      key !== null &&
-      typeof key === 'object' &&
+    const key = k as Record<string, unknown> | null;
+    if (key === null || typeof key !== 'object') return { ok: false, message: `key ${i} in the issuer's answer does not have the documented shape` };
+    const presign = key.presign as { enabled?: unknown } | undefined;
+    const common =
       isStr(key.access) &&
       isStr(key.bucket) &&
       isStr(key.prefix) &&
-      isStr(key.region) &&
       Array.isArray(key.verbs) &&
-      key.verbs.every((v) => (VERBS as readonly string[]).includes(v)) &&
-      (key.endpoint === undefined || isStr(key.endpoint)) &&
-      (key.presign === undefined || (typeof key.presign === 'object' && typeof key.presign.enabled === 'boolean')) &&
+      key.verbs.every((v) => (VERBS as readonly string[]).includes(v as string)) &&
+      (presign === undefined || (typeof presign === 'object' && presign !== null && typeof presign.enabled === 'boolean')) &&
       typeof key.expiresInSeconds === 'number' &&
       Number.isFinite(key.expiresInSeconds) &&
-      key.expiresInSeconds >= 0 &&
-      c !== undefined &&
-      isStr(c.AccessKeyId) &&
-      isStr(c.SecretAccessKey) &&
-      isStr(c.SessionToken) &&
-      isStr(c.Expiration);
+      key.expiresInSeconds >= 0;
+    let ok: boolean;
+    if (key.provider === 'azureBlob' || key.provider === 'gcs') {
+      ok = common && isStr(key.endpoint) && isStr(key.expiration) && key.credentials === undefined;
+    } else {
+      const c = key.credentials as Record<string, unknown> | undefined;
+      ok =
+        common &&
+        (key.provider === undefined || key.provider === 's3') &&
+        isStr(key.region) &&
+        (key.endpoint === undefined || isStr(key.endpoint)) &&
+        typeof c === 'object' &&
+        c !== null &&
+        isStr(c.AccessKeyId) &&
+        isStr(c.SecretAccessKey) &&
+        isStr(c.SessionToken) &&
+        isStr(c.Expiration);
+    }
     if (!ok) return { ok: false, message: `key ${i} in the issuer's answer does not have the documented shape` };
   }
   return { ok: true, keys: keys as WireKey[] };

@@ -74,7 +74,7 @@ function setup(settings: Partial<KeyCacheSettings> = {}, opts: { wallOffsetMs?: 
   metrics.track(() => ({ ready: cache.ready(), expiries: cache.expiries() }));
   const akid = (access = 'imagenet') => {
     const r = cache.lookup(access);
-    return r.ok ? r.key.accessKeyId : r.code;
+    return r.ok && r.key.provider === 's3' ? r.key.accessKeyId : r.ok ? r.key.provider : r.code;
   };
   return { fc, clock, timers, issuer, logger, registry, cache, akid };
 }

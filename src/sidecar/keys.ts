@@ -13,22 +13,39 @@ import { clockSkewSeconds, isServable, podExpiration, refreshAt, retryDelay, ser
 import type { HeldTiming } from './refresh.ts';
 import type { Timers } from './ports.ts';
 
-/** A key the sidecar holds: what the issuer said, with its timing on the monotonic clock. */
-export interface HeldKey extends HeldTiming {
+interface HeldBase extends HeldTiming {
   access: string;
   bucket: string;
   prefix: string;
   verbs: readonly Verb[];
-  region: string;
   endpoint?: string;
   presign?: { enabled: boolean; maxExpirySeconds?: number };
+  /** The issuer's Expiration, as received. */
+  issuerExpiration: string;
+}
+
+/** An s3 key the sidecar holds: what the issuer said, with its timing on the monotonic clock. */
+export interface S3HeldKey extends HeldBase {
+  provider: 's3';
+  region: string;
   accessKeyId: string;
   /** A secret: never logged. */
   secretAccessKey: string;
   /** A secret: never logged. */
   sessionToken: string;
-  /** The issuer's Expiration, as received. */
-  issuerExpiration: string;
+}
+
+/** An azureBlob or gcs grant: no secret; URLs are signed by the issuer (POST /v1/sign). */
+export interface SignedHeldKey extends HeldBase {
+  provider: 'azureBlob' | 'gcs';
+  endpoint: string;
+}
+
+export type HeldKey = S3HeldKey | SignedHeldKey;
+
+/** Whether the issuer sent an azureBlob or gcs grant (no credentials) rather than an s3 key. */
+export function isSignedGrant(k: WireKey): k is Extract<WireKey, { provider: 'azureBlob' | 'gcs' }> {
+  return k.provider === 'azureBlob' || k.provider === 'gcs';
 }
 
 export type Lookup =
@@ -131,7 +148,7 @@ export class KeyCache {
     if (key && isServable(key, this.d.clock.monotonic(), this.s.expiryMarginMs)) return { ok: true, key };
     if (key) {
       this.held.delete(access);
-      this.d.logger.warn('key expired before it could be refreshed; no longer served', { access, accessKeyId: key.accessKeyId });
+      this.d.logger.warn('key expired before it could be refreshed; no longer served', { access, ...(key.provider === 's3' ? { accessKeyId: key.accessKeyId } : { provider: key.provider }) });
       if (group) this.kick(group);
       return { ok: false, status: 503, code: 'KeyExpired', message: `the key of access ${JSON.stringify(access)} expired and the issuer has not given a new one yet` };
     }
@@ -225,7 +242,8 @@ export class KeyCache {
         const held = this.hold(k, sent);
         next = Math.min(next, refreshAt(held, { fraction: this.s.refreshFraction, jitter: this.s.refreshJitter, marginMs: this.s.expiryMarginMs, minDelayMs: this.s.minRefreshDelayMs }, this.d.random()));
         const log = previous === 'ok' ? logger.debug : logger.info;
-        log.call(logger, 'key received', { access: k.access, accessKeyId: k.credentials.AccessKeyId, expiresInSeconds: k.expiresInSeconds, latencyMs: Math.round(seconds * 1000) });
+        const id = isSignedGrant(k) ? { provider: k.provider } : { accessKeyId: k.credentials.AccessKeyId };
+        log.call(logger, 'key received', { access: k.access, ...id, expiresInSeconds: k.expiresInSeconds, latencyMs: Math.round(seconds * 1000) });
       }
       this.schedule(g, next - clock.monotonic());
       return;
@@ -266,23 +284,22 @@ export class KeyCache {
   }
 
   private hold(k: WireKey, sent: number): HeldKey {
-    const held: HeldKey = {
-      access: k.access,
-      bucket: k.bucket,
-      prefix: k.prefix,
-      verbs: [...k.verbs],
-      region: k.region,
-      ...(k.endpoint ? { endpoint: k.endpoint } : {}),
-      ...(k.presign ? { presign: { ...k.presign } } : {}),
-      accessKeyId: k.credentials.AccessKeyId,
-      secretAccessKey: k.credentials.SecretAccessKey,
-      sessionToken: k.credentials.SessionToken,
-      issuerExpiration: k.credentials.Expiration,
-      obtainedAt: sent,
-      expiresAt: sent + k.expiresInSeconds * 1000,
-    };
+    const timing = { obtainedAt: sent, expiresAt: sent + k.expiresInSeconds * 1000 };
+    const base = { access: k.access, bucket: k.bucket, prefix: k.prefix, verbs: [...k.verbs], ...(k.presign ? { presign: { ...k.presign } } : {}), ...timing };
+    const held: HeldKey = isSignedGrant(k)
+        ? { ...base, provider: k.provider, endpoint: k.endpoint, issuerExpiration: k.expiration }
+        : {
+            ...base,
+            provider: 's3',
+            region: k.region,
+            ...(k.endpoint ? { endpoint: k.endpoint } : {}),
+            accessKeyId: k.credentials.AccessKeyId,
+            secretAccessKey: k.credentials.SecretAccessKey,
+            sessionToken: k.credentials.SessionToken,
+            issuerExpiration: k.credentials.Expiration,
+          };
     this.held.set(k.access, held);
-    const skew = clockSkewSeconds(k.credentials.Expiration, this.d.clock.now(), k.expiresInSeconds);
+    const skew = clockSkewSeconds(held.issuerExpiration, this.d.clock.now(), k.expiresInSeconds);
     if (skew !== undefined) {
       this.d.metrics?.clockSkewSeconds.set(skew);
       const far = Math.abs(skew) > this.s.clockSkewWarnSeconds;

@@ -13,6 +13,7 @@ import type { Clock } from '../platform/clock.ts';
 import type { Logger } from '../platform/logger.ts';
 import { validateObjectKey } from '../policy/index.ts';
 import type { HeldKey, KeyCache } from './keys.ts';
+import type { RemoteSigner } from './sign-client.ts';
 import type { Timers } from './ports.ts';
 import { planManifest } from './presign.ts';
 import { retryDelay, rfc3339 } from './refresh.ts';
@@ -20,6 +21,8 @@ import { retryDelay, rfc3339 } from './refresh.ts';
 export interface ManifestDeps {
   lister: ObjectLister;
   presigner: Presigner;
+  /** Signs and lists through the issuer, for azureBlob and gcs accesses. */
+  remote?: RemoteSigner;
   clock: Clock;
   metrics?: SidecarMetrics;
 }
@@ -38,6 +41,10 @@ export interface ManifestStats {
 
 /** The manifest as text chunks (one per listed page). `stats` is filled in as it goes. */
 export async function* manifestChunks(key: HeldKey, spec: ManifestSpec, deps: ManifestDeps, stats: ManifestStats, signal?: AbortSignal): AsyncGenerator<string> {
+  if (key.provider !== 's3') {
+    yield* remoteManifestChunks(key, spec, deps, stats, signal);
+    return;
+  }
   const now = deps.clock.now();
   const expiresAt = rfc3339(now + spec.expiresSeconds * 1000);
   const credentials = { accessKeyId: key.accessKeyId, secretAccessKey: key.secretAccessKey, sessionToken: key.sessionToken };
@@ -59,6 +66,38 @@ export async function* manifestChunks(key: HeldKey, spec: ManifestSpec, deps: Ma
     if (signed > 0) deps.metrics?.presigns.inc({ method: 'GET' }, signed);
     if (out) yield out;
   }
+}
+
+/** The same for an azureBlob access: the issuer lists inside the folder and signs each page. */
+async function* remoteManifestChunks(key: HeldKey, spec: ManifestSpec, deps: ManifestDeps, stats: ManifestStats, signal?: AbortSignal): AsyncGenerator<string> {
+  const remote = deps.remote;
+  if (!remote) throw new Error(`no issuer signing client for ${key.provider} access ${JSON.stringify(key.access)}`);
+  let token: string | undefined;
+  do {
+    const page = await remote.list(key.access, spec.prefix, token, signal);
+    token = page.continuationToken;
+    const objects = page.objects.filter((o) => {
+      const keep = !o.key.endsWith('/') && validateObjectKey(o.key, key.prefix).ok;
+      if (!keep) stats.skipped++;
+      return keep;
+    });
+    if (objects.length === 0) continue;
+    const signed = await remote.sign(
+      key.access,
+      'GET',
+      objects.map((o) => o.key),
+      spec.expiresSeconds,
+      signal,
+    );
+    let out = '';
+    for (const [i, o] of objects.entries()) {
+      const url = signed.urls[i]?.url ?? '';
+      out += spec.format === 'urls' ? `${url}\n` : `${JSON.stringify({ key: o.key, size: o.size, url, expiresAt: signed.expiresAt })}\n`;
+    }
+    stats.objects += objects.length;
+    deps.metrics?.presigns.inc({ method: 'GET' }, objects.length);
+    yield out;
+  } while (token);
 }
 
 /** Writes `chunks` to `path` atomically: a temporary file in the same folder, then rename. */

@@ -54,7 +54,7 @@ function parseExpires(v: string | undefined): { ok: true; value: number | undefi
   return { ok: true, value: Number(v) };
 }
 
-export type PresignPlan = { ok: true; objectKey: string; method: PresignMethod; expiresSeconds: number } | { ok: false; error: SidecarError };
+export type PresignPlan = { ok: true; objectKey: string; method: PresignMethod | 'DELETE'; expiresSeconds: number } | { ok: false; error: SidecarError };
 
 function presignAllowed(key: HeldKey): SidecarError | undefined {
   if (!key.presign?.enabled) return { status: 403, code: 'PresignDisabled', message: `presigning is not enabled for access ${JSON.stringify(key.access)} (spec.presign.enabled)` };
@@ -65,11 +65,13 @@ export function planPresign(key: HeldKey, params: ReadonlyMap<string, string>, r
   const disabled = presignAllowed(key);
   if (disabled) return { ok: false, error: disabled };
   const methodRaw = params.get('method') ?? 'GET';
-  if (methodRaw !== 'GET' && methodRaw !== 'PUT' && methodRaw !== 'HEAD') {
-    return { ok: false, error: { status: 400, code: 'BadMethod', message: 'method must be GET, PUT or HEAD' } };
+  // DELETE URLs exist for azureBlob (a SAS with d); S3 presigning here serves GET, PUT and HEAD.
+  const deletable = key.provider === 'azureBlob';
+  if (methodRaw !== 'GET' && methodRaw !== 'PUT' && methodRaw !== 'HEAD' && !(deletable && methodRaw === 'DELETE')) {
+    return { ok: false, error: { status: 400, code: 'BadMethod', message: deletable ? 'method must be GET, PUT, HEAD or DELETE' : 'method must be GET, PUT or HEAD' } };
   }
-  const method: PresignMethod = methodRaw;
-  const verb = METHOD_VERB[method];
+  const method = methodRaw;
+  const verb = method === 'DELETE' ? 'delete' : METHOD_VERB[method];
   if (!key.verbs.includes(verb)) {
     return { ok: false, error: { status: 403, code: 'VerbNotGranted', message: `access ${JSON.stringify(key.access)} does not grant ${verb}, which ${method} needs` } };
   }

@@ -20,6 +20,8 @@ import { createLoopbackHandler, createMetricsHandler } from './http.ts';
 import { createIssuerClient } from './issuer-client.ts';
 import type { KeySource, Transport } from './issuer-client.ts';
 import { KeyCache } from './keys.ts';
+import { createRemoteSigner } from './sign-client.ts';
+import type { RemoteSigner } from './sign-client.ts';
 import { ManifestFileKeeper } from './manifest.ts';
 import { systemTimers } from './ports.ts';
 import type { Timers } from './ports.ts';
@@ -35,6 +37,8 @@ export interface SidecarDeps {
   transport?: Transport;
   lister?: ObjectLister;
   presigner?: Presigner;
+  /** Replaces the issuer's signing client for azureBlob and gcs accesses (tests). */
+  remote?: RemoteSigner;
   /** The loopback Authorization value; generated when absent. */
   authToken?: string;
 }
@@ -98,13 +102,14 @@ export async function startSidecar(config: SidecarConfig, deps: SidecarDeps): Pr
   );
   metrics.track(() => ({ ready: cache.ready(), expiries: cache.expiries() }));
   const presigner = deps.presigner ?? createPresigner();
+  const remote = deps.remote ?? createRemoteSigner({ url: config.issuerUrl, caFile: config.issuerCaFile, tokenFile: config.tokenFile, timeoutMs: config.requestTimeoutSeconds * 1000, transport: deps.transport });
   const lister = deps.lister ?? listObjects;
 
   const authToken = deps.authToken ?? generateAuthToken();
   await writeAuthTokenFile(config.authTokenFile, authToken, config.authTokenFileMode);
 
   const loopback = createServer(
-    createLoopbackHandler({ cache, authToken, logger: logger.child({ component: 'loopback' }), presignDefaultSeconds: config.presignDefaultExpirySeconds, lister, presigner, clock, metrics }),
+    createLoopbackHandler({ cache, authToken, logger: logger.child({ component: 'loopback' }), presignDefaultSeconds: config.presignDefaultExpirySeconds, lister, presigner, remote, clock, metrics }),
   );
   loopback.keepAliveTimeout = 5_000;
   loopback.headersTimeout = 10_000;
@@ -128,7 +133,7 @@ export async function startSidecar(config: SidecarConfig, deps: SidecarDeps): Pr
     (m) =>
       new ManifestFileKeeper(
         { access: m.access, path: m.path, format: m.format, expiresSeconds: config.manifestExpirySeconds, rewriteFraction: config.refreshFraction, retryBaseMs: config.retryBaseSeconds * 1000, retryMaxMs: config.retryMaxSeconds * 1000 },
-        { cache, lister, presigner, clock, metrics, timers, random, logger: logger.child({ component: 'manifest' }) },
+        { cache, lister, presigner, remote, clock, metrics, timers, random, logger: logger.child({ component: 'manifest' }) },
       ),
   );
   for (const m of manifests) m.start();

@@ -2,6 +2,7 @@
 // versions the suites will run against, and after the run make sure no lab process is left behind.
 import { randomUUID } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
+import { azuriteVersion } from './azurite.ts';
 import { ensureBuilt } from './build.ts';
 import { findRunProcesses } from './reaper.ts';
 
@@ -13,6 +14,7 @@ export default async function setup(): Promise<() => Promise<void>> {
     'kube-apiserver': line(bins.kubeApiserver, ['--version']),
     etcd: line(bins.etcd, ['--version']),
     minio: line(bins.minio, ['--version']),
+    azurite: azuriteVersion(),
     'boto3/awscli': line(bins.python, ['-c', 'import boto3, awscli; print("boto3", boto3.__version__, "awscli", awscli.__version__)']),
   };
   process.stdout.write(`lab versions: ${Object.entries(versions).map(([k, v]) => `${k}=${v}`).join('; ')}\n`);

@@ -1,6 +1,6 @@
-// The lab harness: `startLab()` builds what is missing, starts etcd, kube-apiserver and MinIO on free
-// loopback ports in a temporary folder, and returns clients and helpers; `stop()` stops every
-// process and removes the folder. Nothing here is a mock.
+// The lab harness: `startLab()` builds what is missing, starts etcd, kube-apiserver and MinIO (and,
+// when asked, Azurite) on free loopback ports in a temporary folder, and returns clients and
+// helpers; `stop()` stops every process and removes the folder. Nothing here is a mock.
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, rmSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -8,8 +8,9 @@ import { join } from 'node:path';
 import { CoreV1Api, KubeConfig, VersionApi } from '@kubernetes/client-node';
 import { ensureBuilt, LabError, type LabBinaries } from './build.ts';
 import { startApiserver, startEtcd, writeKubeFiles, type KubeFiles } from './kube.ts';
-import { LAB_BUCKET, LAB_REGION, LAB_ROLE_ARN, newCredentials, setUpMinio, startMinio, type AccessKey, type MinioCredentials } from './minio.ts';
+import { LAB_BUCKET, LAB_REGION, LAB_ROLE_ARN, newCredentials, SEED_OBJECTS, setUpMinio, startMinio, type AccessKey, type MinioCredentials } from './minio.ts';
 import { allocatePorts, tail, type ServerProcess } from './process.ts';
+import { seedAzurite, startAzurite } from './azurite.ts';
 
 export { LabError } from './build.ts';
 export { LAB_BUCKET, LAB_REGION, SEED_OBJECTS } from './minio.ts';
@@ -22,6 +23,8 @@ export interface LabOptions {
   kube?: boolean;
   /** Start MinIO (default true). */
   minio?: boolean;
+  /** Start Azurite's blob service (default false); its container LAB_BUCKET holds SEED_OBJECTS too. */
+  azurite?: boolean;
   /** Fixed ports; any not given are picked free. A taken port is a clear error. */
   ports?: Partial<Record<PortName, number>>;
   /** Let the servers outlive this process (for `npm run lab -- up`). */
@@ -47,11 +50,23 @@ export interface S3Lab {
   root: AccessKey;
 }
 
+export interface AzureLab {
+  /** Blob service URL with the account path: http://127.0.0.1:PORT/devstoreaccount1. */
+  endpoint: string;
+  accountName: string;
+  /** The account key (base64): the long-term key Valet's issuer holds, never a pod. */
+  accountKey: string;
+  /** The container seeded like the S3 bucket (LAB_BUCKET, SEED_OBJECTS). */
+  container: string;
+  version: string;
+}
+
 export interface LabVersions {
   node: string;
   kubeApiserver?: string;
   etcd?: string;
   minio?: string;
+  azurite?: string;
   boto3: string;
   awscli: string;
 }
@@ -72,6 +87,8 @@ export interface Lab {
   readonly core: CoreV1Api;
   readonly caPem: string;
   readonly s3: S3Lab;
+  /** Present when the lab was started with `azurite: true`. */
+  readonly azure?: AzureLab;
   readonly processes: () => ServerProcess[];
   versions(): Promise<LabVersions>;
   /** A projected-style service-account token from the real TokenRequest API. */
@@ -118,21 +135,23 @@ function runChild(cmd: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs
 export async function startLab(opts: LabOptions = {}): Promise<Lab> {
   const wantKube = opts.kube ?? true;
   const wantMinio = opts.minio ?? true;
+  const wantAzurite = opts.azurite ?? false;
   const binaries = await ensureBuilt();
   const ports = await allocatePorts(PORTS, opts.ports);
   const dir = mkdtempSync(join(tmpdir(), 'valet-lab-'));
   const logsDir = join(dir, 'logs');
   mkdirSync(logsDir);
   const runEnv: NodeJS.ProcessEnv = { VALET_LAB_DIR: dir };
-  const procs: Partial<Record<'etcd' | 'apiserver' | 'minio', ServerProcess>> = {};
+  const procs: Partial<Record<'etcd' | 'apiserver' | 'minio' | 'azurite', ServerProcess>> = {};
   const timeoutMs = opts.timeoutMs;
   const credentials: MinioCredentials = newCredentials();
   let files: KubeFiles | undefined;
   let minioVersion: string | undefined;
+  let azure: AzureLab | undefined;
 
   const stopAll = async () => {
     // Reverse order of dependence: the apiserver before its etcd.
-    for (const name of ['apiserver', 'minio', 'etcd'] as const) await procs[name]?.stop();
+    for (const name of ['apiserver', 'minio', 'azurite', 'etcd'] as const) await procs[name]?.stop();
   };
 
   const bootApiserver = async () => {
@@ -161,6 +180,12 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
       await bootMinio();
       minioVersion = await setUpMinio({ adminBinary: binaries.minioAdmin, dir, port: ports.minio, credentials });
     }
+    if (wantAzurite) {
+      const server = await startAzurite({ dir, logsDir, env: runEnv, detached: opts.detached, timeoutMs });
+      procs.azurite = server.process;
+      azure = { endpoint: server.endpoint, accountName: server.accountName, accountKey: server.accountKey, container: LAB_BUCKET, version: server.version };
+      await seedAzurite(server, LAB_BUCKET, SEED_OBJECTS);
+    }
   } catch (err) {
     await stopAll();
     if (!opts.detached) rmSync(dir, { recursive: true, force: true });
@@ -188,6 +213,7 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
       issuer: credentials.issuer,
       root: credentials.root,
     },
+    ...(azure ? { azure } : {}),
     processes: () => Object.values(procs).filter((p): p is ServerProcess => p !== undefined),
     async versions() {
       const py = await runChild(binaries.python, ['-c', 'import boto3, awscli; print(boto3.__version__, awscli.__version__)'], cleanEnv());
@@ -197,6 +223,7 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
       const etcd = spawnSync(binaries.etcd, ['--version'], { encoding: 'utf8' }).stdout;
       v.etcd = /etcd Version: (\S+)/.exec(etcd)?.[1];
       v.minio = minioVersion;
+      v.azurite = azure?.version;
       return v;
     },
     async token(namespace, serviceAccount, t = {}) {

@@ -54,6 +54,8 @@ export interface StartOptions {
   cwd?: string;
   /** Keep running after this Node process exits (for `npm run lab -- up`). */
   detached?: boolean;
+  /** argv[0] of the child, when it should differ from `command` (reaper.ts matches on it). */
+  argv0?: string;
 }
 
 export function startProcess(opts: StartOptions): ServerProcess {
@@ -64,6 +66,7 @@ export function startProcess(opts: StartOptions): ServerProcess {
     env: { ...process.env, ...opts.env },
     stdio: ['ignore', fd, fd],
     detached: opts.detached ?? false,
+    argv0: opts.argv0,
   });
   closeSync(fd);
   if (child.pid === undefined) throw new LabError(`could not start ${opts.name} (${opts.command})`);

@@ -18,7 +18,7 @@ import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import type { AnyDatasetStore, ClusterDatasetStore, DatasetAccess, DatasetStore } from '../../src/api/v1alpha1/index.ts';
 import { authorize } from '../../src/issuer/authorize.ts';
 import { GrantSourceOverCaches } from '../../src/k8s/grants.ts';
-import { renderSessionPolicy } from '../../src/policy/index.ts';
+import { renderGrant } from '../../src/policy/index.ts';
 import { cleanEnv, SEED_OBJECTS, type RunResult } from '../lab/index.ts';
 import { useLabLogs } from '../lab/vitest.ts';
 import { G, leaks, metric, startWorld, stopAndListLeftovers } from './world.ts';
@@ -108,7 +108,7 @@ describe('a forged Ready status (written by a principal allowed to update datase
   const pod = { namespace: 'team-a', serviceAccount: 'trainer', podName: 'trainer-0', podUid: 'uid', labels: {} };
   const spec = { provider: 's3', bucket: 'datasets', region: 'us-east-1', roleArn: 'arn:aws:iam::123456789012:role/valet', auth: { mode: 'defaultChain' }, allowedPrefixes: ['coco/'], allowedVerbs: ['read', 'list'], maxSessionDurationSeconds: 3600 } as DatasetStore['spec'];
   const teamBStore: DatasetStore = { apiVersion: 'valet.dev/v1alpha1', kind: 'DatasetStore', metadata: { name: 'private', namespace: 'team-b' }, spec };
-  const clusterStore: ClusterDatasetStore = { apiVersion: 'valet.dev/v1alpha1', kind: 'ClusterDatasetStore', metadata: { name: 'team-b-only' }, spec: { ...spec, auth: { mode: 'defaultChain' }, namespaceSelector: { matchLabels: { team: 'team-b' } } } };
+  const clusterStore: ClusterDatasetStore = { apiVersion: 'valet.dev/v1alpha1', kind: 'ClusterDatasetStore', metadata: { name: 'team-b-only' }, spec: { ...(spec as Omit<DatasetStore['spec'], 'azureBlob' | 'gcs'>), auth: { mode: 'defaultChain' }, namespaceSelector: { matchLabels: { team: 'team-b' } } } };
   const forged = (storeRef: DatasetAccess['spec']['storeRef'], store: AnyDatasetStore): DatasetAccess => {
     const a: DatasetAccess = {
       apiVersion: 'valet.dev/v1alpha1',
@@ -116,7 +116,7 @@ describe('a forged Ready status (written by a principal allowed to update datase
       metadata: { name: 'forged', namespace: 'team-a', generation: 1 },
       spec: { storeRef, prefix: 'coco/', verbs: ['read', 'list'], subjects: { serviceAccounts: ['trainer'] }, sessionDurationSeconds: 900 },
     };
-    const rendered = renderSessionPolicy(store, a);
+    const rendered = renderGrant(store, a);
     if (!rendered.ok) throw new Error('the policy does not render');
     a.status = { observedGeneration: 1, store: `${store.kind}/${store.metadata.name}`, sessionPolicy: rendered.policy, conditions: [{ type: 'Ready', status: 'True', reason: 'Valid', message: '', observedGeneration: 1, lastTransitionTime: '2026-01-01T00:00:00Z' }] };
     return a;

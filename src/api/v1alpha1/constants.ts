@@ -23,8 +23,22 @@ export const PLURALS = {
 export const VERBS = ['read', 'list', 'write', 'delete'] as const;
 export type Verb = (typeof VERBS)[number];
 
-export const PROVIDERS = ['s3'] as const;
+/** s3: STS keys the pod's SDK uses directly. azureBlob and gcs: the issuer signs per-object URLs (ADR 0006). */
+export const PROVIDERS = ['s3', 'azureBlob', 'gcs'] as const;
 export type Provider = (typeof PROVIDERS)[number];
+
+export const AZURE_AUTH_MODES = ['accountKey'] as const;
+export type AzureAuthMode = (typeof AZURE_AUTH_MODES)[number];
+
+export const GCS_AUTH_MODES = ['serviceAccountKey', 'hmac'] as const;
+export type GcsAuthMode = (typeof GCS_AUTH_MODES)[number];
+
+/** The verbs each provider can grant (gcs: V4 signed URLs for GET, HEAD and PUT). */
+export const PROVIDER_VERBS: Readonly<Record<Provider, readonly Verb[]>> = {
+  s3: VERBS,
+  azureBlob: VERBS,
+  gcs: ['read', 'write'],
+};
 
 export const AUTH_MODES = ['defaultChain', 'secret'] as const;
 export type AuthMode = (typeof AUTH_MODES)[number];

@@ -47,6 +47,8 @@ const storeStatus = {
 } as const satisfies FieldTree<StoreStatus>;
 
 const secretKeys = { name: true, accessKeyIdKey: true, secretAccessKeyKey: true } as const;
+const azureSecret = { name: true, accountKeyKey: true } as const;
+const gcsSecret = { name: true, serviceAccountKeyKey: true, accessIdKey: true, secretKey: true } as const;
 
 export const datasetStoreSpecFields = {
   provider: true,
@@ -57,6 +59,8 @@ export const datasetStoreSpecFields = {
   roleArn: true,
   externalId: true,
   auth: { mode: true, secretRef: secretKeys },
+  azureBlob: { accountName: true, container: true, endpoint: true, auth: { mode: true, secretRef: azureSecret } },
+  gcs: { bucket: true, endpoint: true, auth: { mode: true, secretRef: gcsSecret } },
   allowedPrefixes: true,
   allowedVerbs: true,
   maxSessionDurationSeconds: true,
@@ -66,6 +70,8 @@ export const datasetStoreSpecFields = {
 export const clusterDatasetStoreSpecFields = {
   ...datasetStoreSpecFields,
   auth: { mode: true, secretRef: { ...secretKeys, namespace: true } },
+  azureBlob: { ...datasetStoreSpecFields.azureBlob, auth: { mode: true, secretRef: { ...azureSecret, namespace: true } } },
+  gcs: { ...datasetStoreSpecFields.gcs, auth: { mode: true, secretRef: { ...gcsSecret, namespace: true } } },
   namespaceSelector: labelSelector,
 } as const satisfies FieldTree<ClusterDatasetStoreSpec>;
 

@@ -202,10 +202,12 @@ describe('limits and patterns shared with src/policy', () => {
     expect(prop(stores[1] ?? {}, 'auth', 'secretRef', 'namespace').pattern).toBe(PATTERNS.dnsLabel);
   });
 
-  it('the two store CRDs differ only by namespaceSelector and the secret namespace', () => {
+  it('the two store CRDs differ only by namespaceSelector and the secret namespaces', () => {
     const [ns, cluster] = stores.map((s) => schemaPaths(s).sort());
     const extra = (cluster ?? []).filter((p) => !(ns ?? []).includes(p));
-    expect(extra.every((p) => p.startsWith('namespaceSelector.') || p === 'auth.secretRef.namespace')).toBe(true);
+    const secretNamespaces = ['auth.secretRef.namespace', 'azureBlob.auth.secretRef.namespace', 'gcs.auth.secretRef.namespace'];
+    expect(extra.filter((p) => !p.startsWith('namespaceSelector.') && !secretNamespaces.includes(p))).toEqual([]);
+    expect(secretNamespaces.every((p) => extra.includes(p))).toBe(true);
     expect((ns ?? []).filter((p) => !(cluster ?? []).includes(p))).toEqual([]);
   });
 

@@ -1,7 +1,7 @@
 // TypeScript shapes of the valet.dev/v1alpha1 kinds. They mirror crds/*.yaml field for field:
 // fields.ts lists the same fields (tsc holds the list to these types), and schema.test.ts holds
 // the list to the CRD schemas.
-import type { AuthMode, Provider, StoreKind, Verb } from './constants.ts';
+import type { AuthMode, AzureAuthMode, GcsAuthMode, Provider, StoreKind, Verb } from './constants.ts';
 
 /** The subset of metav1.ObjectMeta that Valet reads. */
 export interface ObjectMeta {
@@ -64,8 +64,48 @@ export interface StoreAuth<Ref extends SecretKeysRef = SecretKeysRef> {
   secretRef?: Ref;
 }
 
-interface StoreSpecBase<Ref extends SecretKeysRef> {
-  provider: Provider;
+/** A Secret holding an Azure storage account key (the cluster store names its namespace). */
+export interface AzureSecretRef {
+  name: string;
+  /** Key in the Secret's data; default `accountKey`. */
+  accountKeyKey?: string;
+}
+
+export interface ClusterAzureSecretRef extends AzureSecretRef {
+  namespace: string;
+}
+
+export interface AzureBlobSource<Ref extends AzureSecretRef = AzureSecretRef> {
+  accountName: string;
+  container: string;
+  /** Blob service URL; absent means https://<accountName>.blob.core.windows.net. */
+  endpoint?: string;
+  auth: { mode: AzureAuthMode; secretRef: Ref };
+}
+
+/** A Secret holding a GCS service-account JSON key or an HMAC key (the cluster store names its namespace). */
+export interface GcsSecretRef {
+  name: string;
+  /** Key in the Secret's data holding the service account's JSON key; default `key.json`. */
+  serviceAccountKeyKey?: string;
+  /** Keys in the Secret's data holding an HMAC key; defaults `accessId` and `secret`. */
+  accessIdKey?: string;
+  secretKey?: string;
+}
+
+export interface ClusterGcsSecretRef extends GcsSecretRef {
+  namespace: string;
+}
+
+export interface GcsSource<Ref extends GcsSecretRef = GcsSecretRef> {
+  bucket: string;
+  /** Host of the signed URLs; absent means https://storage.googleapis.com. */
+  endpoint?: string;
+  auth: { mode: GcsAuthMode; secretRef: Ref };
+}
+
+/** The S3 fields of a store, present (and required by the CRD) iff provider is s3. */
+export interface S3Source<Ref extends SecretKeysRef = SecretKeysRef> {
   bucket: string;
   region: string;
   /** S3 endpoint of an S3-compatible store; absent for AWS. */
@@ -75,17 +115,25 @@ interface StoreSpecBase<Ref extends SecretKeysRef> {
   roleArn: string;
   externalId?: string;
   auth: StoreAuth<Ref>;
-  /** Folders (each ending in `/`) inside which a DatasetAccess may choose its prefix. */
-  allowedPrefixes: string[];
-  allowedVerbs: Verb[];
-  maxSessionDurationSeconds: number;
   /** Pass namespace, service account and pod as STS session tags. */
   sessionTags?: boolean;
 }
 
-export type DatasetStoreSpec = StoreSpecBase<SecretKeysRef>;
+interface StoreSpecBase<Ref extends SecretKeysRef, AzRef extends AzureSecretRef, GcsRef extends GcsSecretRef> extends Partial<S3Source<Ref>> {
+  provider: Provider;
+  /** Required iff provider is azureBlob. */
+  azureBlob?: AzureBlobSource<AzRef>;
+  /** Required iff provider is gcs. */
+  gcs?: GcsSource<GcsRef>;
+  /** Folders (each ending in `/`) inside which a DatasetAccess may choose its prefix. */
+  allowedPrefixes: string[];
+  allowedVerbs: Verb[];
+  maxSessionDurationSeconds: number;
+}
 
-export interface ClusterDatasetStoreSpec extends StoreSpecBase<ClusterSecretKeysRef> {
+export type DatasetStoreSpec = StoreSpecBase<SecretKeysRef, AzureSecretRef, GcsSecretRef>;
+
+export interface ClusterDatasetStoreSpec extends StoreSpecBase<ClusterSecretKeysRef, ClusterAzureSecretRef, ClusterGcsSecretRef> {
   /** Namespaces whose DatasetAccess objects may use this store; `{}` selects every namespace. */
   namespaceSelector: LabelSelector;
 }

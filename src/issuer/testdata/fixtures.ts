@@ -1,7 +1,7 @@
 // Fixtures for this folder's tests: a store, a Ready access whose status holds the policy the
 // controller would render, a pod, and small fakes of the issuer's ports.
 import type { DatasetAccess, DatasetStore } from '../../api/v1alpha1/index.ts';
-import { renderSessionPolicy } from '../../policy/index.ts';
+import { renderGrant } from '../../policy/index.ts';
 import type { GrantSource, PodIdentity, StaticCredentials } from '../ports.ts';
 import type { AssumeRoleParams, AssumedKey, Sts } from '../sts.ts';
 
@@ -43,7 +43,7 @@ export function readyAccess(name: string, spec: Partial<DatasetAccess['spec']> =
     },
   };
   const observed = opts.statusGeneration ?? a.metadata.generation;
-  const rendered = renderSessionPolicy(s, a);
+  const rendered = renderGrant(s, a);
   const ready = opts.ready !== false && rendered.ok;
   a.status = {
     observedGeneration: observed,
@@ -68,6 +68,7 @@ export function grantSource(accesses: DatasetAccess[], s: DatasetStore = store()
     accesses: (ns) => accesses.filter((a) => a.metadata.namespace === ns),
     store: (a) => (a.spec.storeRef.name === s.metadata.name ? s : undefined),
     storeCredentials: async () => creds,
+    signingKey: () => Promise.reject(new Error('the s3 fixture store has no signing key')),
     namespaceLabels: () => ({}),
   };
 }

@@ -1,0 +1,239 @@
+// POST /v1/sign and POST /v1/list, without HTTP: the issuer's side of the azureBlob and gcs
+// providers (ADR 0006). Neither Azure SAS nor GCS signed URLs can be narrowed to a folder by a
+// token the pod could sign with itself (Azure's directory SAS needs a hierarchical-namespace
+// account; GCS has no scoped signing key), so the issuer keeps the long-term key and signs each
+// object URL for the pod: authenticate the token, authorize the one access named, check every key
+// is inside the access's folder, then sign. One refused key refuses the whole request: nothing is
+// half signed. Listing (azureBlob) is done by the issuer with the account key, inside the folder
+// only, so a pod never holds a container-wide list permission.
+import type { Provider } from '../api/v1alpha1/index.ts';
+import type { IssuerMetrics } from '../metrics/issuer.ts';
+import type { Clock } from '../platform/clock.ts';
+import type { Logger } from '../platform/logger.ts';
+import { AZURE_SAS_PERMISSIONS, azureServiceUrl, checkPrefix, gcsOrigin, isInsidePrefix, validateObjectKey } from '../policy/index.ts';
+import type { Auditor } from './audit.ts';
+import { authorize } from './authorize.ts';
+import type { Grant } from './authorize.ts';
+import { listBlobPage, signBlobSas } from './azure-blob.ts';
+import { IssuerError, toIssuerError } from './errors.ts';
+import { signGcsUrl } from './gcs-sign.ts';
+import type { RequestContext } from './issue.ts';
+import { rfc3339 } from './issue.ts';
+import { storeId } from './minter.ts';
+import type { Authenticator, GrantSource, PodIdentity, SigningKey } from './ports.ts';
+
+export const SIGN_METHODS = ['GET', 'HEAD', 'PUT', 'DELETE'] as const;
+export type SignMethod = (typeof SIGN_METHODS)[number];
+export const METHOD_VERBS: Readonly<Record<SignMethod, 'read' | 'write' | 'delete'>> = { GET: 'read', HEAD: 'read', PUT: 'write', DELETE: 'delete' };
+
+/** Keys one POST /v1/sign may name. */
+export const MAX_SIGN_KEYS = 1000;
+/** GCS V4 and Azure both cap a URL at seven days; the access's own caps are far lower. */
+export const MAX_SIGN_SECONDS = 604_800;
+/** A SAS starts a minute back, so a storage server whose clock is a little behind accepts it. */
+export const SAS_START_SKEW_MS = 60_000;
+
+export interface SignRequest {
+  access: string;
+  method: SignMethod;
+  keys: string[];
+  expiresSeconds?: number;
+}
+
+export interface ListRequest {
+  access: string;
+  prefix?: string;
+  continuationToken?: string;
+  maxResults?: number;
+}
+
+export interface SignedUrl {
+  key: string;
+  url: string;
+}
+
+export interface SignResponse {
+  access: string;
+  provider: Exclude<Provider, 's3'>;
+  method: SignMethod;
+  expiresAt: string;
+  expiresInSeconds: number;
+  urls: SignedUrl[];
+}
+
+export interface ListResponse {
+  access: string;
+  prefix: string;
+  objects: { key: string; size: number; lastModified: string; etag?: string }[];
+  continuationToken?: string;
+}
+
+const NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const bad = (message: string) => new IssuerError('BadRequest', message);
+
+function object(body: unknown, allowed: readonly string[]): Record<string, unknown> {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw bad('the request body must be a JSON object');
+  const unknown = Object.keys(body).filter((k) => !allowed.includes(k));
+  if (unknown.length > 0) throw bad(`unknown field ${JSON.stringify(unknown[0]?.slice(0, 64))}; the body may contain ${allowed.map((a) => JSON.stringify(a)).join(', ')}`);
+  return body as Record<string, unknown>;
+}
+
+function accessName(v: unknown): string {
+  if (typeof v !== 'string' || v.length > 253 || !NAME.test(v)) throw bad('"access" must be the name of a DatasetAccess in the pod\'s namespace');
+  return v;
+}
+
+export function parseSignRequest(body: unknown): SignRequest {
+  const o = object(body, ['access', 'method', 'keys', 'expiresSeconds']);
+  const access = accessName(o.access);
+  if (typeof o.method !== 'string' || !(SIGN_METHODS as readonly string[]).includes(o.method)) throw bad(`"method" must be one of ${SIGN_METHODS.join(', ')}`);
+  if (!Array.isArray(o.keys) || o.keys.length === 0 || o.keys.length > MAX_SIGN_KEYS) throw bad(`"keys" must be a list of 1 to ${MAX_SIGN_KEYS} object keys`);
+  for (const k of o.keys) if (typeof k !== 'string') throw bad('"keys" must hold strings');
+  const out: SignRequest = { access, method: o.method as SignMethod, keys: o.keys as string[] };
+  if (o.expiresSeconds !== undefined) {
+    if (typeof o.expiresSeconds !== 'number' || !Number.isInteger(o.expiresSeconds) || o.expiresSeconds < 1 || o.expiresSeconds > MAX_SIGN_SECONDS) {
+      throw bad(`"expiresSeconds" must be a whole number from 1 to ${MAX_SIGN_SECONDS}`);
+    }
+    out.expiresSeconds = o.expiresSeconds;
+  }
+  return out;
+}
+
+export function parseListRequest(body: unknown): ListRequest {
+  const o = object(body, ['access', 'prefix', 'continuationToken', 'maxResults']);
+  const out: ListRequest = { access: accessName(o.access) };
+  if (o.prefix !== undefined) {
+    if (typeof o.prefix !== 'string') throw bad('"prefix" must be a string');
+    out.prefix = o.prefix;
+  }
+  if (o.continuationToken !== undefined) {
+    if (typeof o.continuationToken !== 'string' || o.continuationToken.length === 0 || o.continuationToken.length > 2048) throw bad('"continuationToken" must be the string a previous page returned');
+    out.continuationToken = o.continuationToken;
+  }
+  if (o.maxResults !== undefined) {
+    if (typeof o.maxResults !== 'number' || !Number.isInteger(o.maxResults) || o.maxResults < 1 || o.maxResults > 5000) throw bad('"maxResults" must be a whole number from 1 to 5000');
+    out.maxResults = o.maxResults;
+  }
+  return out;
+}
+
+export interface UrlSignerDeps {
+  authenticator: Authenticator;
+  grants: GrantSource;
+  audit: Auditor;
+  clock: Clock;
+  logger?: Logger;
+  metrics?: IssuerMetrics;
+}
+
+export class UrlSigner {
+  private readonly d: UrlSignerDeps;
+
+  constructor(deps: UrlSignerDeps) {
+    this.d = deps;
+  }
+
+  async sign(bearer: string, req: SignRequest, ctx: RequestContext): Promise<SignResponse> {
+    return this.audited(bearer, ctx, 'sign', req.access, async (pod, grant, provider) => {
+      const verb = METHOD_VERBS[req.method];
+      if (!grant.access.spec.verbs.includes(verb)) {
+        throw new IssuerError('VerbNotGranted', `access ${JSON.stringify(req.access)} does not grant ${verb}, which ${req.method} needs`);
+      }
+      const prefix = grant.access.spec.prefix;
+      for (const [i, key] of req.keys.entries()) {
+        const check = validateObjectKey(key, prefix);
+        if (!check.ok) throw new IssuerError('ObjectOutsideGrant', `keys[${i}]: ${check.message}`);
+      }
+      const session = grant.access.spec.sessionDurationSeconds ?? 3600;
+      const cap = Math.min(grant.access.spec.presign?.maxExpirySeconds ?? session, session, MAX_SIGN_SECONDS);
+      const expiresSeconds = Math.min(req.expiresSeconds ?? cap, cap);
+      const key = await this.signingKey(grant);
+      const now = this.d.clock.now();
+      const urls = req.keys.map((k) => ({ key: k, url: this.signOne(grant, key, k, req.method, now, expiresSeconds) }));
+      const id = storeId(grant.store);
+      this.d.metrics?.urlsSigned.inc({ provider, store: id, method: req.method }, urls.length);
+      this.d.logger?.info('urls signed', { requestId: ctx.requestId, namespace: pod.namespace, pod: pod.podName, datasetAccess: req.access, store: id, provider, method: req.method, count: urls.length, expiresInSeconds: expiresSeconds });
+      return { access: req.access, provider, method: req.method, expiresAt: rfc3339(new Date(now + expiresSeconds * 1000)), expiresInSeconds: expiresSeconds, urls };
+    });
+  }
+
+  async list(bearer: string, req: ListRequest, ctx: RequestContext): Promise<ListResponse> {
+    return this.audited(bearer, ctx, 'list', req.access, async (_pod, grant, provider) => {
+      const spec = grant.store.spec;
+      if (provider !== 'azureBlob' || !spec.azureBlob) throw new IssuerError('WrongProvider', `access ${JSON.stringify(req.access)} is on a ${provider} store, which has no listing through the issuer`);
+      if (!grant.access.spec.verbs.includes('list')) throw new IssuerError('VerbNotGranted', `access ${JSON.stringify(req.access)} does not grant list`);
+      const granted = grant.access.spec.prefix;
+      const prefix = req.prefix ?? granted;
+      const p = checkPrefix(prefix, 'prefix');
+      if (!p.ok) throw new IssuerError('ObjectOutsideGrant', p.message);
+      if (!isInsidePrefix(prefix, granted)) throw new IssuerError('ObjectOutsideGrant', `prefix ${JSON.stringify(prefix.slice(0, 200))} is outside the granted prefix ${JSON.stringify(granted)}`);
+      const key = await this.signingKey(grant);
+      if (key.kind !== 'azureAccountKey') throw new IssuerError('StoreCredentialsUnavailable');
+      let page: Awaited<ReturnType<typeof listBlobPage>>;
+      try {
+        page = await listBlobPage(
+          { accountName: spec.azureBlob.accountName, accountKey: key.accountKey, endpoint: azureServiceUrl(spec.azureBlob) },
+          spec.azureBlob.container,
+          prefix,
+          { ...(req.continuationToken ? { continuationToken: req.continuationToken } : {}), maxResults: req.maxResults ?? 1000, signal: ctx.signal },
+        );
+      } catch (err) {
+        if (ctx.signal.aborted) throw new IssuerError('Timeout', undefined, { cause: err });
+        this.d.logger?.warn('listing an azureBlob store failed', { store: storeId(grant.store), error: (err as Error).name, status: (err as { statusCode?: number }).statusCode });
+        throw new IssuerError('StoreListFailed', `listing ${JSON.stringify(prefix)} in store ${storeId(grant.store)} failed`, { cause: err });
+      }
+      // Defence in depth: the service was asked for the prefix; never pass on a name outside it.
+      const objects = page.blobs.filter((b) => b.name.startsWith(granted)).map((b) => ({ key: b.name, size: b.size, lastModified: b.lastModified, ...(b.etag ? { etag: b.etag } : {}) }));
+      return { access: req.access, prefix, objects, ...(page.continuationToken ? { continuationToken: page.continuationToken } : {}) };
+    });
+  }
+
+  private signOne(grant: Grant, key: SigningKey, objectKey: string, method: SignMethod, now: number, expiresSeconds: number): string {
+    const spec = grant.store.spec;
+    if (spec.provider === 'azureBlob' && spec.azureBlob && key.kind === 'azureAccountKey') {
+      return signBlobSas({
+        account: { accountName: spec.azureBlob.accountName, accountKey: key.accountKey, endpoint: azureServiceUrl(spec.azureBlob) },
+        container: spec.azureBlob.container,
+        blob: objectKey,
+        permissions: AZURE_SAS_PERMISSIONS[METHOD_VERBS[method]],
+        startsOn: new Date(now - SAS_START_SKEW_MS),
+        expiresOn: new Date(now + expiresSeconds * 1000),
+      }).url;
+    }
+    if (spec.provider === 'gcs' && spec.gcs && (key.kind === 'gcsServiceAccount' || key.kind === 'gcsHmac') && method !== 'DELETE') {
+      const credentials = key.kind === 'gcsHmac' ? { kind: 'hmac' as const, accessId: key.accessId, secret: key.secret } : { kind: 'serviceAccount' as const, clientEmail: key.clientEmail, privateKeyPem: key.privateKeyPem };
+      return signGcsUrl({ credentials, bucket: spec.gcs.bucket, key: objectKey, method, expiresSeconds, now, endpoint: gcsOrigin(spec.gcs) });
+    }
+    throw new IssuerError('StoreCredentialsUnavailable', `store ${storeId(grant.store)} has no signing key for ${spec.provider} ${method}`);
+  }
+
+  private async signingKey(grant: Grant): Promise<SigningKey> {
+    try {
+      return await this.d.grants.signingKey(grant.store);
+    } catch (err) {
+      const e = toIssuerError(err);
+      throw e.code === 'Internal' ? new IssuerError('StoreCredentialsUnavailable', undefined, { cause: err }) : e;
+    }
+  }
+
+  /** Authenticates, authorizes the one access (an azureBlob or gcs one), runs `fn`, and audits a refusal. */
+  private async audited<T>(bearer: string, ctx: RequestContext, route: 'sign' | 'list', access: string, fn: (pod: PodIdentity, grant: Grant, provider: Exclude<Provider, 's3'>) => Promise<T>): Promise<T> {
+    let pod: PodIdentity | undefined;
+    try {
+      pod = await this.d.authenticator.authenticate(bearer, ctx.signal);
+      const p = pod;
+      const auth = authorize(p, this.d.grants.accesses(p.namespace), (a) => this.d.grants.store(a), [access], (ns) => this.d.grants.namespaceLabels(ns));
+      if (!auth.ok) throw auth.error;
+      const grant = auth.grants.find((g) => g.access.metadata.name === access);
+      if (!grant) throw new IssuerError('NoGrant');
+      const provider = grant.store.spec.provider;
+      if (provider === 's3') throw new IssuerError('WrongProvider', `access ${JSON.stringify(access)} is on an s3 store: its pods use the STS keys of POST /v1/keys`);
+      return await fn(p, grant, provider);
+    } catch (err) {
+      const e = ctx.signal.aborted && !(err instanceof IssuerError) ? new IssuerError('Timeout', undefined, { cause: err }) : toIssuerError(err);
+      if (e.code === 'Internal') this.d.logger?.error(`POST /v1/${route} failed`, { requestId: ctx.requestId, err: e.cause });
+      this.d.audit.refused({ code: e.code, latencyMs: this.d.clock.monotonic() - ctx.started, requestId: ctx.requestId, remoteAddress: ctx.remoteAddress, pod, message: e.message, reasons: e.refusals });
+      throw e;
+    }
+  }
+}

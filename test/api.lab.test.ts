@@ -59,6 +59,28 @@ const clusterStore = (spec: Record<string, unknown> = {}): Obj => ({
   metadata: { name: 'bad' },
   spec: { ...storeSpec, namespaceSelector: {}, ...spec },
 });
+const azureSource = { accountName: 'mlteamdatasets', container: 'datasets', auth: { mode: 'accountKey', secretRef: { name: 'azure-key' } } };
+const gcsSource = { bucket: 'ml-shared-features', auth: { mode: 'hmac', secretRef: { name: 'gcs-key' } } };
+/** The spec of a store of another provider: storeSpec without its S3 fields. */
+const otherSpec = { allowedPrefixes: ['imagenet/'], allowedVerbs: ['read'], maxSessionDurationSeconds: 3600 };
+const azureStore = (spec: Record<string, unknown> = {}): Obj => ({
+  apiVersion: 'valet.dev/v1alpha1',
+  kind: 'DatasetStore',
+  metadata: { name: 'bad', namespace: ns },
+  spec: { provider: 'azureBlob', azureBlob: azureSource, ...otherSpec, allowedVerbs: ['read', 'list'], ...spec },
+});
+const gcsStore = (spec: Record<string, unknown> = {}): Obj => ({
+  apiVersion: 'valet.dev/v1alpha1',
+  kind: 'DatasetStore',
+  metadata: { name: 'bad', namespace: ns },
+  spec: { provider: 'gcs', gcs: gcsSource, ...otherSpec, ...spec },
+});
+const gcsClusterStore = (spec: Record<string, unknown> = {}): Obj => ({
+  apiVersion: 'valet.dev/v1alpha1',
+  kind: 'ClusterDatasetStore',
+  metadata: { name: 'bad' },
+  spec: { provider: 'gcs', gcs: { ...gcsSource, auth: { mode: 'serviceAccountKey', secretRef: { name: 'gcs-key', namespace: 'valet-system' } } }, ...otherSpec, namespaceSelector: {}, ...spec },
+});
 const without = (o: Obj, field: string): Obj => {
   const spec = { ...o.spec };
   delete spec[field];
@@ -97,7 +119,27 @@ const INVALID: [string, Obj, string][] = [
   ['a maximum session below STS minimum', store({ maxSessionDurationSeconds: 10 }), 'spec.maxSessionDurationSeconds'],
   ['secret auth without a secret', store({ auth: { mode: 'secret' } }), 'spec.auth'],
   ['an endpoint that is not http(s)', store({ endpoint: 'ftp://minio:9000' }), 'spec.endpoint'],
-  ['an unknown provider', store({ provider: 'gcs' }), 'spec.provider'],
+  ['an unknown provider', store({ provider: 'ftp' }), 'spec.provider'],
+  ['an s3 store without a role', without(store(), 'roleArn'), 'spec.roleArn'],
+  ['an s3 store without a bucket', without(store(), 'bucket'), 'spec.bucket'],
+  ['an s3 store with spec.azureBlob', store({ azureBlob: azureSource }), 'spec.azureBlob'],
+  ['an s3 store with spec.gcs', store({ gcs: gcsSource }), 'spec.gcs'],
+  ['an azureBlob store without spec.azureBlob', without(azureStore(), 'azureBlob'), 'spec.azureBlob'],
+  ['an azureBlob store with spec.gcs', azureStore({ gcs: gcsSource }), 'spec.gcs'],
+  ['an azureBlob store with an S3 bucket', azureStore({ bucket: 'datasets' }), 'spec.bucket'],
+  // The CRD's message lists the S3 fields as "spec.bucket, region, roleArn, ..." (one rule, no fieldPath).
+  ['an azureBlob store with an S3 role', azureStore({ roleArn: storeSpec.roleArn }), 'roleArn'],
+  ['an azureBlob store with secret auth (for STS)', azureStore({ auth: { mode: 'secret', secretRef: { name: 'minio-key' } } }), 'spec.auth'],
+  ['an Azure container name with capitals and _', azureStore({ azureBlob: { ...azureSource, container: 'Bad_Container' } }), 'spec.azureBlob.container'],
+  ['an Azure container name with --', azureStore({ azureBlob: { ...azureSource, container: 'a--b' } }), 'spec.azureBlob.container'],
+  ['an Azure account name with capitals and -', azureStore({ azureBlob: { ...azureSource, accountName: 'Bad-Account' } }), 'spec.azureBlob.accountName'],
+  ['an Azure auth mode that does not exist', azureStore({ azureBlob: { ...azureSource, auth: { mode: 'sharedKey', secretRef: { name: 'k' } } } }), 'spec.azureBlob.auth.mode'],
+  ['a gcs store without spec.gcs', without(gcsStore(), 'gcs'), 'spec.gcs'],
+  ['a gcs store that allows list', gcsStore({ allowedVerbs: ['read', 'list'] }), 'spec.allowedVerbs'],
+  ['a gcs store that allows delete', gcsStore({ allowedVerbs: ['write', 'delete'] }), 'spec.allowedVerbs'],
+  ['a gcs store without auth.secretRef', gcsStore({ gcs: { ...gcsSource, auth: { mode: 'hmac' } } }), 'spec.gcs.auth.secretRef'],
+  ['a gcs auth mode that does not exist', gcsStore({ gcs: { ...gcsSource, auth: { mode: 'workloadIdentity', secretRef: { name: 'k' } } } }), 'spec.gcs.auth.mode'],
+  ['a gcs cluster store whose secretRef has no namespace', gcsClusterStore({ gcs: gcsSource }), 'spec.gcs.auth.secretRef.namespace'],
   ['an unknown allowed verb', clusterStore({ allowedVerbs: ['read', 'fly'] }), 'spec.allowedVerbs'],
   ['a cluster store without a namespace selector', without(clusterStore(), 'namespaceSelector'), 'spec.namespaceSelector'],
 ];
@@ -119,6 +161,27 @@ describe('the valet.dev CRDs', () => {
     expect(created.spec.sessionDurationSeconds).toBe(3600);
   });
 
+  it('accept a valid azureBlob store, gcs store and gcs cluster store, and apply their defaults', async () => {
+    const api = KubernetesObjectApi.makeApiClient(lab.kubeConfig);
+    const named = (o: Obj, name: string): Obj => ({ ...o, metadata: { ...o.metadata, name } });
+    const azure = (await api.create(named(azureStore(), 'valid-azure'))) as Obj;
+    expect(azure.spec.provider).toBe('azureBlob');
+    expect(azure.spec.azureBlob).toEqual({ ...azureSource, auth: { mode: 'accountKey', secretRef: { name: 'azure-key', accountKeyKey: 'accountKey' } } });
+    const gcsKeys = { serviceAccountKeyKey: 'key.json', accessIdKey: 'accessId', secretKey: 'secret' };
+    const gcs = (await api.create(named(gcsStore({ allowedVerbs: ['read', 'write'] }), 'valid-gcs'))) as Obj;
+    expect(gcs.spec.gcs).toEqual({ ...gcsSource, auth: { mode: 'hmac', secretRef: { name: 'gcs-key', ...gcsKeys } } });
+    expect(gcs.spec.allowedVerbs).toEqual(['read', 'write']);
+    const cluster = (await api.create(named(gcsClusterStore(), 'valid-gcs'))) as Obj;
+    expect(cluster.spec.gcs).toEqual({ ...gcsSource, auth: { mode: 'serviceAccountKey', secretRef: { name: 'gcs-key', namespace: 'valet-system', ...gcsKeys } } });
+    // The store's own defaults still apply; the S3 ones that are no field of another provider's store stay off.
+    for (const o of [azure, gcs, cluster]) {
+      expect(o.spec.maxSessionDurationSeconds).toBe(3600);
+      expect(o.spec.sessionTags).toBe(false);
+      expect(o.spec.bucket).toBeUndefined();
+      expect(o.spec.roleArn).toBeUndefined();
+    }
+  });
+
   it(`refuse ${INVALID.length} invalid objects, each with a message naming the field`, async () => {
     const api = KubernetesObjectApi.makeApiClient(lab.kubeConfig);
     const wrong: string[] = [];
@@ -131,6 +194,7 @@ describe('the valet.dev CRDs', () => {
         const e = err as { code?: number; body?: unknown };
         const body = typeof e.body === 'string' ? (JSON.parse(e.body) as { message?: string }) : ((e.body ?? {}) as { message?: string });
         const message = body.message ?? String(err);
+        console.log('TMPMSG', what, '=>', message);
         if (e.code !== 422) wrong.push(`${what}: HTTP ${e.code}, not 422: ${message}`);
         else if (!message.includes(field)) wrong.push(`${what}: message does not name ${field}: ${message}`);
       }

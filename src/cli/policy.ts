@@ -1,20 +1,26 @@
-// `valet policy -f store.yaml -f access.yaml [--namespace-labels k=v,...]`: the session policy a
-// DatasetAccess would get, rendered offline, or every reason it would be refused.
+// `valet policy -f store.yaml -f access.yaml [--namespace-labels k=v,...]`: what a DatasetAccess
+// would be granted, rendered offline, or every reason it would be refused. For an s3 store that is
+// the STS session policy; for azureBlob and gcs it is the scope the issuer signs URLs within (a
+// per-blob SAS, a V4 signed URL), summed up per verb and followed by the JSON the controller
+// writes to status.sessionPolicy.
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import { KINDS } from '../api/v1alpha1/index.ts';
-import type { AnyDatasetStore, DatasetAccess } from '../api/v1alpha1/index.ts';
-import { validateAccess } from '../policy/index.ts';
+import { KINDS, LIMITS, PROVIDERS, VERBS } from '../api/v1alpha1/index.ts';
+import type { AnyDatasetStore, DatasetAccess, Provider, Verb } from '../api/v1alpha1/index.ts';
+import { AZURE_SAS_PERMISSIONS, GCS_METHODS, azureServiceUrl, validateAccess } from '../policy/index.ts';
+import type { AzureBlobScope, GcsScope } from '../policy/index.ts';
 
 const HELP = `Usage: valet policy -f FILE|DIR [-f FILE|DIR ...] [--namespace-labels k=v,k=v] [--access NAME]
 
 Namespace labels (for a ClusterDatasetStore's namespaceSelector) come from a Namespace object in
 the files, or from --namespace-labels.
 
-Renders, without a cluster, the session policy each DatasetAccess in the files would get from the
-store it names (also in the files), or says why it would be refused. Exit status 0 when every
-access would be Ready, 1 when any would not, 2 for bad input.
+Renders, without a cluster, what each DatasetAccess in the files would be granted by the store it
+names (also in the files), or says why it would be refused: for an s3 store the STS session
+policy; for azureBlob the per-blob SAS scope (the SAS permissions each verb gets); for gcs the V4
+signed-URL scope (the HTTP methods each verb gets). Exit status 0 when every access would be
+Ready, 1 when any would not, 2 for bad input.
 `;
 
 interface Parsed {
@@ -41,6 +47,64 @@ function parseArgs(argv: readonly string[]): Parsed | string {
   }
   if (out.files.length === 0) return 'give at least one -f FILE';
   return out;
+}
+
+/**
+ * A store as the API server would hold it: the CRD's defaults applied (provider s3, a maximum
+ * session of an hour), so a file written before spec.provider existed renders as it would apply.
+ * A message instead when the store is not one the API server would accept this far.
+ */
+function withDefaults(store: AnyDatasetStore): AnyDatasetStore | string {
+  if (!store.metadata?.name) return `a ${store.kind} without metadata.name`;
+  const named = `${store.kind} '${store.metadata.name}'`;
+  const spec = (store.spec ?? {}) as Partial<AnyDatasetStore['spec']>;
+  const provider = spec.provider ?? 's3';
+  if (!(PROVIDERS as readonly string[]).includes(provider)) return `${named}: spec.provider '${String(provider)}' is not one of ${PROVIDERS.join(', ')}`;
+  if (!Array.isArray(spec.allowedPrefixes) || !Array.isArray(spec.allowedVerbs)) return `${named}: spec.allowedPrefixes and spec.allowedVerbs must be lists`;
+  const defaulted = { ...spec, provider, maxSessionDurationSeconds: spec.maxSessionDurationSeconds ?? LIMITS.defaultSessionDurationSeconds };
+  const metadata = store.kind === KINDS.DatasetStore ? { ...store.metadata, namespace: store.metadata.namespace ?? 'default' } : store.metadata;
+  return { ...store, metadata, spec: defaulted } as AnyDatasetStore;
+}
+
+/** The verbs of an access, deduplicated, in canonical order. */
+const granted = (verbs: readonly string[]): Verb[] => VERBS.filter((v) => verbs.includes(v));
+
+/** `#   label  value` lines with the values aligned. */
+function table(rows: readonly (readonly [string, string])[]): string {
+  const width = Math.max(...rows.map(([k]) => k.length)) + 1;
+  return rows.map(([k, v]) => `#   ${`${k}:`.padEnd(width + 1)}${v}\n`).join('');
+}
+
+function describeAzure(scope: AzureBlobScope, verbs: readonly Verb[], endpoint: string): string {
+  const perVerb = verbs.map((v): [string, string] => [v, v === 'list' ? 'no SAS; the issuer lists for the pod, inside the prefix only' : `sp=${AZURE_SAS_PERMISSIONS[v]}`]);
+  return (
+    `# azureBlob: per-blob SAS scope (sr=b). The issuer signs one service SAS per blob inside the prefix;\n` +
+    `# no SAS opens the container or lists it.\n` +
+    table([
+      ['account', `${scope.account} (${endpoint})`],
+      ['container', scope.container],
+      ['prefix', scope.prefix],
+      ['protocol', scope.protocol],
+      ['permissions', scope.permissions === '' ? '(none)' : `sp=${scope.permissions}`],
+    ]) +
+    `# per verb:\n` +
+    table(perVerb)
+  );
+}
+
+function describeGcs(scope: GcsScope, verbs: readonly Verb[]): string {
+  return (
+    `# gcs: V4 signed-URL scope. The issuer signs one URL per object inside the prefix; there is no listing.\n` +
+    table([
+      ['bucket', scope.bucket],
+      ['prefix', scope.prefix],
+      ['host', scope.host],
+      ['algorithm', scope.algorithm],
+      ['methods', scope.methods.join(', ')],
+    ]) +
+    `# per verb:\n` +
+    table(verbs.map((v): [string, string] => [v, GCS_METHODS[v].join(', ')]))
+  );
 }
 
 export function policyCommand(argv: readonly string[], write: (s: string) => void, writeErr: (s: string) => void): number {
@@ -78,7 +142,15 @@ export function policyCommand(argv: readonly string[], write: (s: string) => voi
       if (o && typeof o === 'object') objects.push(o);
     }
   }
-  const stores = objects.filter((o) => o.kind === KINDS.DatasetStore || o.kind === KINDS.ClusterDatasetStore) as AnyDatasetStore[];
+  const stores: AnyDatasetStore[] = [];
+  for (const o of objects.filter((o) => o.kind === KINDS.DatasetStore || o.kind === KINDS.ClusterDatasetStore) as AnyDatasetStore[]) {
+    const s = withDefaults(o);
+    if (typeof s === 'string') {
+      writeErr(`valet policy: ${s}\n`);
+      return 2;
+    }
+    stores.push(s);
+  }
   const accesses = (objects.filter((o) => o.kind === KINDS.DatasetAccess) as DatasetAccess[]).filter((a) => !args.only || a.metadata.name === args.only);
   if (accesses.length === 0) {
     writeErr('valet policy: no DatasetAccess in the files' + (args.only ? ` named '${args.only}'` : '') + '\n');
@@ -90,6 +162,10 @@ export function policyCommand(argv: readonly string[], write: (s: string) => voi
       writeErr(`valet policy: a DatasetAccess without metadata.name or spec.storeRef\n`);
       return 2;
     }
+    if (!Array.isArray(access.spec.verbs) || typeof access.spec.prefix !== 'string') {
+      writeErr(`valet policy: DatasetAccess '${access.metadata.name}': spec.prefix must be a string and spec.verbs a list\n`);
+      return 2;
+    }
     const ns = access.metadata.namespace ?? 'default';
     const withNs = { ...access, metadata: { ...access.metadata, namespace: ns } };
     const ref = access.spec.storeRef;
@@ -97,11 +173,17 @@ export function policyCommand(argv: readonly string[], write: (s: string) => voi
     // Namespace labels: a Namespace object in the files, overridden by --namespace-labels.
     const nsObject = objects.find((o) => o.kind === 'Namespace' && o.metadata?.name === ns) as { metadata?: { labels?: Record<string, string> } } | undefined;
     const labels = { ...nsObject?.metadata?.labels, ...args.labels };
-    const v = validateAccess(withNs, store && store.kind === KINDS.DatasetStore ? { ...store, metadata: { ...store.metadata, namespace: store.metadata.namespace ?? 'default' } } : store, labels);
+    const v = validateAccess(withNs, store, labels);
     write(`# DatasetAccess ${ns}/${access.metadata.name}: ${v.ready ? 'Ready' : 'would be refused'}\n`);
-    if (v.ready && v.policy) {
-      write(JSON.stringify(JSON.parse(v.policy), null, 2) + '\n');
-      write(`# packed size: ${v.packedSize} of 2048 characters\n`);
+    if (v.ready && v.policy && store) {
+      const provider: Provider = store.spec.provider;
+      const document = JSON.parse(v.policy) as unknown;
+      const verbs = granted(access.spec.verbs);
+      if (provider === 'azureBlob' && store.spec.azureBlob) write(describeAzure(document as AzureBlobScope, verbs, azureServiceUrl(store.spec.azureBlob)));
+      else if (provider === 'gcs') write(describeGcs(document as GcsScope, verbs));
+      write(JSON.stringify(document, null, 2) + '\n');
+      if (provider === 's3') write(`# packed size: ${v.packedSize} of ${LIMITS.maxSessionPolicyChars} characters\n`);
+      else write(`# status.sessionPolicy: ${v.packedSize} of ${LIMITS.maxSessionPolicyChars} characters\n`);
     } else {
       failed = true;
       for (const c of v.conditions.slice(1)) if (c.status !== 'True') write(`#   ${c.type}: ${c.reason}: ${c.message}\n`);

@@ -149,7 +149,15 @@ export class UrlSigner {
       const expiresSeconds = Math.min(req.expiresSeconds ?? cap, cap);
       const key = await this.signingKey(grant);
       const now = this.d.clock.now();
-      const urls = req.keys.map((k) => ({ key: k, url: this.signOne(grant, key, k, req.method, now, expiresSeconds) }));
+      // All or nothing: a key the signer refuses (a name Azure or GCS would read differently) fails the batch.
+      const urls = req.keys.map((k, i) => {
+        try {
+          return { key: k, url: this.signOne(grant, key, k, req.method, now, expiresSeconds) };
+        } catch (err) {
+          if (err instanceof TypeError || err instanceof RangeError) throw new IssuerError('BadRequest', `keys[${i}]: ${err.message}`);
+          throw err;
+        }
+      });
       const id = storeId(grant.store);
       this.d.metrics?.urlsSigned.inc({ provider, store: id, method: req.method }, urls.length);
       this.d.logger?.info('urls signed', { requestId: ctx.requestId, namespace: pod.namespace, pod: pod.podName, datasetAccess: req.access, store: id, provider, method: req.method, count: urls.length, expiresInSeconds: expiresSeconds });

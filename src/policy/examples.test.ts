@@ -4,8 +4,8 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
-import { GROUP, PLURALS } from '../api/v1alpha1/index.ts';
-import type { AnyDatasetStore, DatasetAccess, Kind } from '../api/v1alpha1/index.ts';
+import { GROUP, PLURALS, PROVIDER_VERBS } from '../api/v1alpha1/index.ts';
+import type { AnyDatasetStore, DatasetAccess, Kind, Provider } from '../api/v1alpha1/index.ts';
 import { checkPrefix } from './prefix.ts';
 import { renderGrant } from './grant.ts';
 import { validateAccess } from './validate.ts';
@@ -111,6 +111,32 @@ describe('examples/', () => {
     }
   });
 
+  it('has a store, and an access on it, for every provider', () => {
+    const stores = valet.filter((o) => o.obj.kind !== 'DatasetAccess').map((o) => o.obj);
+    expect(new Set(stores.map((s) => s.spec.provider))).toEqual(new Set(['s3', 'azureBlob', 'gcs']));
+    const used = valet
+      .filter((o) => o.obj.kind === 'DatasetAccess')
+      .map((o) => (o.obj.spec as unknown as DatasetAccess['spec']).storeRef)
+      .map((ref) => stores.find((s) => s.kind === ref.kind && s.metadata.name === ref.name)?.spec.provider);
+    expect(new Set(used)).toEqual(new Set(['s3', 'azureBlob', 'gcs']));
+  });
+
+  it.each(valet.filter((o) => o.obj.kind !== 'DatasetAccess').map((o) => [o.file, o.obj] as const))('%s passes the CRD provider rules (as the CEL rules on spec state them)', (_file, obj) => {
+    const spec = obj.spec as { provider?: Provider; azureBlob?: { container: string }; gcs?: unknown; allowedVerbs: string[] } & Record<string, unknown>;
+    const provider = spec.provider ?? 's3';
+    const s3Fields = ['bucket', 'region', 'roleArn', 'endpoint', 'stsEndpoint', 'externalId'].filter((f) => f in spec);
+    if (provider === 's3') expect(s3Fields).toEqual(expect.arrayContaining(['bucket', 'region', 'roleArn']));
+    else {
+      expect(s3Fields).toEqual([]);
+      expect(spec.sessionTags ?? false).toBe(false);
+      expect((spec.auth as { mode?: string } | undefined)?.mode ?? 'defaultChain').toBe('defaultChain');
+    }
+    expect('azureBlob' in spec).toBe(provider === 'azureBlob');
+    expect('gcs' in spec).toBe(provider === 'gcs');
+    if (spec.azureBlob) expect(spec.azureBlob.container).not.toContain('--');
+    for (const v of spec.allowedVerbs) expect(PROVIDER_VERBS[provider]).toContain(v);
+  });
+
   it('every example DatasetAccess is Ready against the example stores and namespace', () => {
     const namespaces = new Map(objects.filter((o) => o.obj.kind === 'Namespace').map((o) => [o.obj.metadata.name, o.obj.metadata.labels ?? {}]));
     const stores = valet.filter((o) => o.obj.kind !== 'DatasetAccess').map((o) => o.obj as unknown as AnyDatasetStore);
@@ -130,5 +156,40 @@ describe('examples/', () => {
     const golden = JSON.parse(readFileSync(new URL('./testdata/read-list-imagenet.json', import.meta.url), 'utf8')) as { expected: { policy: unknown } };
     const r = renderGrant(s, a);
     expect(r.ok && r.policy).toBe(JSON.stringify(golden.expected.policy));
+  });
+
+  it('the Azure example renders the per-blob SAS scope: r for read, list served by the issuer, https only', () => {
+    const a = valet.find((o) => o.obj.metadata.name === 'scans-read')?.obj as unknown as DatasetAccess;
+    const s = valet.find((o) => o.obj.metadata.name === 'team-azure')?.obj as unknown as AnyDatasetStore;
+    expect(a.spec.storeRef).toEqual({ kind: 'DatasetStore', name: 'team-azure' });
+    expect(validateAccess(a, s, undefined).ready).toBe(true);
+    const r = renderGrant(s, a);
+    expect(r.ok && JSON.parse(r.policy)).toEqual({
+      provider: 'azureBlob',
+      resource: 'blob',
+      account: 'mlteamdatasets',
+      container: 'datasets',
+      prefix: 'scans/',
+      permissions: 'r',
+      list: true,
+      protocol: 'https',
+    });
+  });
+
+  it('the GCS example renders the V4 signed-URL scope: GET, HEAD and PUT, signed with the HMAC key', () => {
+    const a = valet.find((o) => o.obj.metadata.name === 'features-readwrite')?.obj as unknown as DatasetAccess;
+    const s = valet.find((o) => o.obj.kind === 'ClusterDatasetStore' && o.obj.metadata.name === 'gcs')?.obj as unknown as AnyDatasetStore;
+    expect(a.spec.storeRef).toEqual({ kind: 'ClusterDatasetStore', name: 'gcs' });
+    const labels = objects.find((o) => o.obj.kind === 'Namespace' && o.obj.metadata.name === a.metadata.namespace)?.obj.metadata.labels;
+    expect(validateAccess(a, s, labels).ready).toBe(true);
+    const r = renderGrant(s, a);
+    expect(r.ok && JSON.parse(r.policy)).toEqual({
+      provider: 'gcs',
+      bucket: 'ml-shared-features',
+      prefix: 'features/',
+      methods: ['GET', 'HEAD', 'PUT'],
+      algorithm: 'GOOG4-HMAC-SHA256',
+      host: 'storage.googleapis.com',
+    });
   });
 });

@@ -46,6 +46,13 @@ export class DatasetAccessController {
     this.clusterStores = custom<ClusterDatasetStore>(PLURALS.ClusterDatasetStore);
     this.namespaces = new RestartableInformer<NamespaceLike>({ name: 'namespaces', kubeConfig: clients.kubeConfig, ...namespaceSource(clients.core), logger, onRestart: onRestart('namespaces') });
 
+    metrics.trackAccesses(() =>
+      this.accesses.list().map((a) => {
+        const ref = a.spec.storeRef;
+        const store = ref.kind === KINDS.ClusterDatasetStore ? this.clusterStores.get(undefined, ref.name) : this.stores.get(a.metadata.namespace, ref.name);
+        return { provider: store?.spec.provider ?? 'unknown', ready: a.status?.conditions?.find((c) => c.type === 'Ready')?.status ?? 'Unknown' };
+      }),
+    );
     const enqueue = (key: string) => this.queue?.add(key);
     const keyOf = (a: DatasetAccess) => `${a.metadata.namespace}/${a.metadata.name}`;
     for (const ev of ['add', 'update', 'delete'] as const) {

@@ -77,4 +77,35 @@ describe('the informer-backed grant source', () => {
     await expect(g.storeCredentials(nsStore)).rejects.toMatchObject({ code: 'StoreCredentialsUnavailable', message: expect.stringContaining('lacks key "secretAccessKey"') });
     await expect(g.storeCredentials(clusterStore)).rejects.toMatchObject({ code: 'StoreCredentialsUnavailable', message: expect.stringContaining('not found') });
   });
+
+  it("reads an azureBlob store's account key and a gcs store's service-account or HMAC key from their Secrets", async () => {
+    const sa = JSON.stringify({ type: 'service_account', client_email: 'signer@p.iam.gserviceaccount.com', private_key: '-----BEGIN PRIVATE KEY-----\nMII\n-----END PRIVATE KEY-----\n' });
+    const { g, reads } = setup({
+      'team-a/az': { data: { accountKey: b64('YWNjb3VudC1rZXk=') } },
+      'valet-system/gcs-sa': { data: { 'sa.json': b64(sa) } },
+      'team-a/hmac': { stringData: { accessId: 'GOOG1E', secret: 'hmac-secret' } },
+    });
+    const az: DatasetStore = { ...nsStore, spec: { provider: 'azureBlob', azureBlob: { accountName: 'acct', container: 'data', auth: { mode: 'accountKey', secretRef: { name: 'az' } } }, allowedPrefixes: ['a/'], allowedVerbs: ['read'], maxSessionDurationSeconds: 3600 } };
+    const gcsSa: ClusterDatasetStore = {
+      ...clusterStore,
+      spec: { provider: 'gcs', gcs: { bucket: 'b-1', auth: { mode: 'serviceAccountKey', secretRef: { name: 'gcs-sa', namespace: 'valet-system', serviceAccountKeyKey: 'sa.json' } } }, allowedPrefixes: ['a/'], allowedVerbs: ['read'], maxSessionDurationSeconds: 3600, namespaceSelector: {} },
+    };
+    const gcsHmac: DatasetStore = { ...nsStore, spec: { provider: 'gcs', gcs: { bucket: 'b-1', auth: { mode: 'hmac', secretRef: { name: 'hmac' } } }, allowedPrefixes: ['a/'], allowedVerbs: ['read'], maxSessionDurationSeconds: 3600 } };
+    expect(await g.signingKey(az)).toEqual({ kind: 'azureAccountKey', accountKey: 'YWNjb3VudC1rZXk=' });
+    expect(await g.signingKey(gcsSa)).toMatchObject({ kind: 'gcsServiceAccount', clientEmail: 'signer@p.iam.gserviceaccount.com' });
+    expect(await g.signingKey(gcsHmac)).toEqual({ kind: 'gcsHmac', accessId: 'GOOG1E', secret: 'hmac-secret' });
+    expect(reads).toEqual(['team-a/az', 'valet-system/gcs-sa', 'team-a/hmac']);
+    // An s3 store has no signing key, and an azureBlob store no STS credentials.
+    await expect(g.signingKey(nsStore)).rejects.toMatchObject({ code: 'StoreCredentialsUnavailable' });
+    await expect(g.storeCredentials(az)).rejects.toMatchObject({ code: 'StoreCredentialsUnavailable', message: expect.stringContaining('azureBlob store') });
+  });
+
+  it('refuses a gcs key that is not a service-account JSON key, without echoing it', async () => {
+    const { g } = setup({ 'team-a/bad': { data: { 'key.json': b64('not json: super-secret-material') } }, 'team-a/half': { data: { 'key.json': b64('{"client_email":"x@y"}') } } });
+    const store = (name: string): DatasetStore => ({ ...nsStore, spec: { provider: 'gcs', gcs: { bucket: 'b-1', auth: { mode: 'serviceAccountKey', secretRef: { name } } }, allowedPrefixes: ['a/'], allowedVerbs: ['read'], maxSessionDurationSeconds: 3600 } });
+    const bad = (await g.signingKey(store('bad')).then(() => undefined, (e: unknown) => e)) as Error & { code: string };
+    expect(bad).toMatchObject({ code: 'StoreCredentialsUnavailable', message: expect.stringContaining('not a service-account JSON key') });
+    expect(bad.message).not.toContain('super-secret-material');
+    await expect(g.signingKey(store('half'))).rejects.toMatchObject({ message: expect.stringContaining('lacks client_email or private_key') });
+  });
 });

@@ -31,4 +31,24 @@ describe('controller metrics', () => {
     depth = 0;
     expect(await registry.metrics()).toContain('valet_controller_workqueue_depth 0');
   });
+
+  it('counts accesses by provider and Ready status at scrape time', async () => {
+    const registry = new Registry();
+    const m = createControllerMetrics(registry);
+    let list = [
+      { provider: 's3', ready: 'True' },
+      { provider: 'azureBlob', ready: 'True' },
+      { provider: 'azureBlob', ready: 'True' },
+      { provider: 'unknown', ready: 'False' },
+    ];
+    m.trackAccesses(() => list);
+    let text = await registry.metrics();
+    expect(text).toContain('valet_controller_accesses{provider="azureBlob",ready="True"} 2');
+    expect(text).toContain('valet_controller_accesses{provider="s3",ready="True"} 1');
+    expect(text).toContain('valet_controller_accesses{provider="unknown",ready="False"} 1');
+    list = [{ provider: 'gcs', ready: 'Unknown' }];
+    text = await registry.metrics();
+    expect(text).toContain('valet_controller_accesses{provider="gcs",ready="Unknown"} 1');
+    expect(text).not.toContain('provider="azureBlob"');
+  });
 });

@@ -17,12 +17,17 @@ export interface ControllerMetrics {
   informerRestarts: Counter<'informer'>;
   /** valet_controller_leader: 1 while this replica holds the leader lease. */
   leader: Gauge;
+  /** valet_controller_accesses{provider, ready}: DatasetAccess objects by their store's provider (unknown: store not found) and Ready status. */
+  accesses: Gauge<'provider' | 'ready'>;
   /** Reads the queue depth at scrape time from `depth` (instead of setting the gauge yourself). */
   trackQueueDepth(depth: (() => number) | undefined): void;
+  /** Counts the accesses at scrape time from `list`. */
+  trackAccesses(list: (() => readonly { provider: string; ready: string }[]) | undefined): void;
 }
 
 export function createControllerMetrics(registry: Registry, prefix = 'valet_'): ControllerMetrics {
   let depthSource: (() => number) | undefined;
+  let accessSource: (() => readonly { provider: string; ready: string }[]) | undefined;
   const registers = [registry];
   return {
     reconciles: new Counter({ name: `${prefix}controller_reconciles_total`, help: 'Reconciles, by kind and result.', labelNames: ['kind', 'result'], registers }),
@@ -44,8 +49,27 @@ export function createControllerMetrics(registry: Registry, prefix = 'valet_'): 
     }),
     informerRestarts: new Counter({ name: `${prefix}controller_informer_restarts_total`, help: 'Informer restarts after list or watch errors.', labelNames: ['informer'], registers }),
     leader: new Gauge({ name: `${prefix}controller_leader`, help: '1 while this replica holds the leader lease, else 0.', registers }),
+    accesses: new Gauge({
+      name: `${prefix}controller_accesses`,
+      help: "DatasetAccess objects, by their store's provider and Ready status.",
+      labelNames: ['provider', 'ready'],
+      registers,
+      collect() {
+        if (!accessSource) return;
+        this.reset();
+        const counts = new Map<string, number>();
+        for (const a of accessSource()) counts.set(`${a.provider}\0${a.ready}`, (counts.get(`${a.provider}\0${a.ready}`) ?? 0) + 1);
+        for (const [k, n] of counts) {
+          const [provider = '', ready = ''] = k.split('\0');
+          this.set({ provider, ready }, n);
+        }
+      },
+    }),
     trackQueueDepth(depth) {
       depthSource = depth;
+    },
+    trackAccesses(list) {
+      accessSource = list;
     },
   };
 }

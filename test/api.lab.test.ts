@@ -127,8 +127,9 @@ const INVALID: [string, Obj, string][] = [
   ['an azureBlob store without spec.azureBlob', without(azureStore(), 'azureBlob'), 'spec.azureBlob'],
   ['an azureBlob store with spec.gcs', azureStore({ gcs: gcsSource }), 'spec.gcs'],
   ['an azureBlob store with an S3 bucket', azureStore({ bucket: 'datasets' }), 'spec.bucket'],
-  // The CRD's message lists the S3 fields as "spec.bucket, region, roleArn, ..." (one rule, no fieldPath).
-  ['an azureBlob store with an S3 role', azureStore({ roleArn: storeSpec.roleArn }), 'roleArn'],
+  ['an azureBlob store with an S3 role', azureStore({ roleArn: storeSpec.roleArn }), 'spec.roleArn'],
+  ['a gcs store with an S3 region', gcsStore({ region: 'us-east-1' }), 'spec.region'],
+  ['a gcs store asking for STS session tags', gcsStore({ sessionTags: true }), 'spec.sessionTags'],
   ['an azureBlob store with secret auth (for STS)', azureStore({ auth: { mode: 'secret', secretRef: { name: 'minio-key' } } }), 'spec.auth'],
   ['an Azure container name with capitals and _', azureStore({ azureBlob: { ...azureSource, container: 'Bad_Container' } }), 'spec.azureBlob.container'],
   ['an Azure container name with --', azureStore({ azureBlob: { ...azureSource, container: 'a--b' } }), 'spec.azureBlob.container'],
@@ -194,7 +195,6 @@ describe('the valet.dev CRDs', () => {
         const e = err as { code?: number; body?: unknown };
         const body = typeof e.body === 'string' ? (JSON.parse(e.body) as { message?: string }) : ((e.body ?? {}) as { message?: string });
         const message = body.message ?? String(err);
-        console.log('TMPMSG', what, '=>', message);
         if (e.code !== 422) wrong.push(`${what}: HTTP ${e.code}, not 422: ${message}`);
         else if (!message.includes(field)) wrong.push(`${what}: message does not name ${field}: ${message}`);
       }

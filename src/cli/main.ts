@@ -12,7 +12,7 @@ Usage: valet <command> [options]
 Commands:
   operator   run the controller, admission webhook and key issuer
   sidecar    run in a pod: fetch, serve, refresh and presign keys
-  policy     render the session policy a DatasetAccess would get (offline dry run)
+  policy     render the grant a DatasetAccess would get: s3 session policy, SAS or signed-URL scope (offline)
   version    print the version
   help       print this help
 

@@ -12,12 +12,13 @@ import { closeCluster } from './lib/cluster.ts';
 import { table } from './lib/report.ts';
 import type { BenchResult, Benchmark } from './lib/report.ts';
 import { presign } from './presign.bench.ts';
+import { providerSigning } from './provider-signing.bench.ts';
 import { sidecarEndpoint } from './sidecar-endpoint.bench.ts';
 import { sidecarFootprint } from './sidecar-footprint.bench.ts';
 
 // Controller scale runs last: it leaves 5,000 accesses behind that the controller is still working
 // through, which would delay any access a later benchmark creates.
-const ALL: readonly Benchmark[] = [presign, sidecarEndpoint, jobStart, admission, sidecarFootprint, controllerScale];
+const ALL: readonly Benchmark[] = [presign, providerSigning, sidecarEndpoint, jobStart, admission, sidecarFootprint, controllerScale];
 
 async function main(argv: readonly string[]): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {

@@ -54,7 +54,7 @@ export const ISSUER_ERRORS = {
   PayloadTooLarge: {
     status: 413,
     message: 'the request body is too large',
-    when: 'The body exceeds 16 KiB (POST /v1/sign: 512 KiB).',
+    when: 'The body exceeds 16 KiB (POST /v1/sign: 2 MiB).',
   },
   UnsupportedMediaType: {
     status: 415,

@@ -2,8 +2,10 @@
 // fakes behind it whose values are planted secrets: the issuer's long-term store key, the keys STS
 // mints, and the one bearer token the fake authenticator accepts. Whatever method, path, headers
 // and body arrive, the answer is JSON with a code from docs/errors.md, never a 5xx for bad input,
-// never the issuer's key or a bearer token, and a refused request never reached STS.
-// server.test.ts holds the examples.
+// never the issuer's key or a bearer token, and a refused request never reached STS. POST /v1/sign
+// and /v1/list are fuzzed the same way against an azureBlob and a gcs access whose signing keys are
+// planted secrets too: a refusal carries no signed URL, and a 200 signs exactly the keys asked for.
+// server.test.ts and sign.test.ts hold the examples.
 import { request } from 'node:http';
 import type { IncomingHttpHeaders } from 'node:http';
 import { gzipSync } from 'node:zlib';
@@ -12,15 +14,24 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ValetError } from '../platform/errors.ts';
 import { memoryLogger } from '../platform/logger.ts';
 import { ISSUER_ERRORS } from './errors.ts';
-import type { Authenticator } from './ports.ts';
+import type { DatasetStore } from '../api/v1alpha1/index.ts';
+import type { Authenticator, GrantSource } from './ports.ts';
 import { createIssuerApp, startIssuerServer } from './server.ts';
 import type { IssuerServer } from './server.ts';
 import type { AssumeRoleParams, AssumedKey, Sts } from './sts.ts';
 import { grantSource, pod, readyAccess } from './testdata/fixtures.ts';
 
 const RUNS = 400;
+const SIGN_RUNS = 300;
 const GOOD = 'eyJhbGciOiJSUzI1NiJ9.PLANTEDbearerTOKEN.c2lnbmF0dXJl';
-const PLANTED = { issuerSecret: 'PLANTEDissuerLONGtermSECRET', minted: 'PLANTEDmintedSECRET', session: 'PLANTEDmintedSESSION' };
+const PLANTED = {
+  issuerSecret: 'PLANTEDissuerLONGtermSECRET',
+  minted: 'PLANTEDmintedSECRET',
+  session: 'PLANTEDmintedSESSION',
+  // An Azure account key must be base64 (64 bytes); this one decodes to a recognisable text.
+  accountKey: Buffer.from('PLANTEDazureACCOUNTkey'.padEnd(64, '.')).toString('base64'),
+  gcsSecret: 'PLANTEDgcsHMACsecret',
+};
 
 const stsCalls: AssumeRoleParams[] = [];
 const sts: Sts = {
@@ -37,16 +48,36 @@ const authenticator: Authenticator = {
   },
 };
 
+/** The stores POST /v1/sign signs for: Azurite-style azureBlob, and gcs with an HMAC key. */
+function signingStore(name: string, spec: Pick<DatasetStore['spec'], 'provider' | 'azureBlob' | 'gcs'>): DatasetStore {
+  return {
+    apiVersion: 'valet.dev/v1alpha1',
+    kind: 'DatasetStore',
+    metadata: { name, namespace: 'team-a', generation: 1, uid: `${name}-uid` },
+    spec: { ...spec, allowedPrefixes: ['imagenet/'], allowedVerbs: ['read', 'write', 'delete'], maxSessionDurationSeconds: 3600 },
+  };
+}
+const AZ = signingStore('az', { provider: 'azureBlob', azureBlob: { accountName: 'devstoreaccount1', container: 'datasets', endpoint: 'http://127.0.0.1:10000/devstoreaccount1', auth: { mode: 'accountKey', secretRef: { name: 'k' } } } });
+const GCS = signingStore('gh', { provider: 'gcs', gcs: { bucket: 'valet-datasets', auth: { mode: 'hmac', secretRef: { name: 'k' } } } });
+// No access here grants list: listing would call the storage service, which this suite does not run.
+const signAccesses = [
+  readyAccess('blobs', { storeRef: { kind: 'DatasetStore', name: 'az' }, verbs: ['read', 'write', 'delete'] }, { store: AZ }),
+  readyAccess('gcsdata', { storeRef: { kind: 'DatasetStore', name: 'gh' }, verbs: ['read', 'write'] }, { store: GCS }),
+];
+const s3Grants = grantSource([readyAccess('imagenet'), readyAccess('coco', { prefix: 'coco/' }, { ready: false, reason: 'PrefixNotAllowed' })], undefined, { accessKeyId: 'AKIDISSUER', secretAccessKey: PLANTED.issuerSecret });
+const grants: GrantSource = {
+  accesses: (ns) => [...s3Grants.accesses(ns), ...signAccesses.filter((a) => a.metadata.namespace === ns)],
+  store: (a) => [AZ, GCS].find((s) => s.metadata.name === a.spec.storeRef.name) ?? s3Grants.store(a),
+  storeCredentials: (s) => s3Grants.storeCredentials(s),
+  signingKey: async (s) => (s.spec.provider === 'azureBlob' ? { kind: 'azureAccountKey', accountKey: PLANTED.accountKey } : { kind: 'gcsHmac', accessId: 'GOOG1EFUZZ', secret: PLANTED.gcsSecret }),
+  namespaceLabels: (ns) => s3Grants.namespaceLabels(ns),
+};
+
 let server: IssuerServer;
 const logger = memoryLogger();
 
 beforeAll(async () => {
-  const app = createIssuerApp({
-    authenticator,
-    grants: grantSource([readyAccess('imagenet'), readyAccess('coco', { prefix: 'coco/' }, { ready: false, reason: 'PrefixNotAllowed' })], undefined, { accessKeyId: 'AKIDISSUER', secretAccessKey: PLANTED.issuerSecret }),
-    sts,
-    logger,
-  });
+  const app = createIssuerApp({ authenticator, grants, sts, logger });
   server = await startIssuerServer({ app, tls: undefined, host: '127.0.0.1', port: 0 });
 });
 afterAll(async () => {
@@ -105,6 +136,109 @@ const PATHS = ['/v1/keys', '/v1/keys/', '/v1/keys?x=1', '/V1/KEYS', '/v1//keys',
 const METHODS = ['POST', 'GET', 'HEAD', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'];
 /** Mostly POST /v1/keys, so the fuzzing reaches the body and the grants, not only the router. */
 const target = fc.oneof({ weight: 3, arbitrary: fc.constant(['POST', '/v1/keys'] as const) }, { weight: 1, arbitrary: fc.tuple(fc.constantFrom(...METHODS), fc.constantFrom(...PATHS)) });
+
+// ── /v1/sign and /v1/list ─────────────────────────────────────────────────────────────────────
+
+/** blobs and gcsdata sign; imagenet is s3 (409); coco is not Ready; the rest do not exist or are malformed. */
+const accessName = fc.oneof(
+  { weight: 6, arbitrary: fc.constantFrom('blobs', 'gcsdata') },
+  { weight: 2, arbitrary: fc.constant('imagenet') },
+  { weight: 2, arbitrary: fc.constantFrom('coco', 'missing', '', 'BLOBS', 'blobs/', 'a'.repeat(254), '__proto__', 7) },
+);
+const objectKey = fc.oneof(
+  { weight: 5, arbitrary: fc.string({ maxLength: 12 }).map((s) => `imagenet/${s}`) },
+  { weight: 1, arbitrary: fc.string({ unit: 'binary', maxLength: 8 }).map((s) => `imagenet/${s}`) },
+  {
+    weight: 2,
+    arbitrary: fc.constantFrom('coco/a', 'imagenetx/a', '../imagenet/a', 'imagenet/../coco/a', 'imagenet/./a', 'imagenet/%2e%2e/a', '/imagenet/a', 'imagenet/', 'imagenet//a', 'imagenet/a\\b', 'imagenet/\u0000', 'imagenet/\ud800', 'imagenet/\uff0e\uff0e/a', 'imagenet/e\u0301', `imagenet/${'y'.repeat(1100)}`, ''),
+  },
+  { weight: 1, arbitrary: fc.string({ maxLength: 10 }) },
+  { weight: 1, arbitrary: fc.jsonValue({ maxDepth: 1 }) },
+);
+const method = fc.oneof({ weight: 6, arbitrary: fc.constantFrom('GET', 'HEAD', 'PUT', 'DELETE') }, { weight: 1, arbitrary: fc.constantFrom('POST', 'get', '', 1, null, ['GET']) });
+const expiresSeconds = fc.oneof(fc.integer({ min: -5, max: 700_000 }), fc.constantFrom(0, 1, 1.5, 604_800, 604_801, '60', null, 1e300));
+const signFields = { access: accessName, method, keys: fc.oneof({ weight: 6, arbitrary: fc.array(objectKey, { maxLength: 4 }) }, { weight: 1, arbitrary: fc.jsonValue({ maxDepth: 1 }) }), expiresSeconds };
+const signValue = fc.oneof(
+  { weight: 6, arbitrary: fc.record(signFields, { requiredKeys: ['access', 'method', 'keys'] }) },
+  { weight: 1, arbitrary: fc.record(signFields, { requiredKeys: [] }) },
+  { weight: 1, arbitrary: fc.record({ ...signFields, prefix: fc.string({ maxLength: 5 }) }, { requiredKeys: ['access', 'method', 'keys', 'prefix'] }) },
+  { weight: 1, arbitrary: fc.constantFrom(1000, 1001).map((n) => ({ access: 'blobs', method: 'GET', keys: Array.from({ length: n }, (_, i) => `imagenet/${i}`) })) },
+  { weight: 1, arbitrary: fc.jsonValue({ maxDepth: 3 }) },
+);
+const listFields = {
+  access: accessName,
+  prefix: fc.oneof(fc.constantFrom('imagenet/', 'imagenet/train/', 'coco/', 'imagenet', '', '../', 'imagenet/../coco/'), fc.string({ maxLength: 8 }), fc.jsonValue({ maxDepth: 1 })),
+  continuationToken: fc.oneof(fc.string({ maxLength: 8 }), fc.constant('t'.repeat(2049)), fc.jsonValue({ maxDepth: 1 })),
+  maxResults: fc.oneof(fc.integer({ min: -1, max: 5002 }), fc.constantFrom(0, 1, 5000, 5001, 2.5, '10', null)),
+};
+const listValue = fc.oneof(
+  { weight: 6, arbitrary: fc.record(listFields, { requiredKeys: ['access'] }) },
+  { weight: 1, arbitrary: fc.record({ ...listFields, keys: fc.constant(['imagenet/a']) }, { requiredKeys: ['access', 'keys'] }) },
+  { weight: 1, arbitrary: fc.jsonValue({ maxDepth: 3 }) },
+);
+const signRawBody = (value: fc.Arbitrary<unknown>, limit: number) =>
+  fc.oneof(
+    { weight: 8, arbitrary: value.map((v) => Buffer.from(JSON.stringify(v) ?? 'null')) },
+    { weight: 1, arbitrary: fc.string({ maxLength: 60 }).map((s) => Buffer.from(s)) },
+    { weight: 1, arbitrary: fc.uint8Array({ maxLength: 60 }).map((a) => Buffer.from(a)) },
+    { weight: 1, arbitrary: fc.constantFrom('{"access":"blobs","method":"GET","keys":["imagenet/a"]', '{"access":"blobs","method":"GET","keys":["imagenet/a"]}x', '{"access":"blobs","access":"imagenet","method":"GET","keys":["imagenet/a"]}', '{"__proto__":{"access":"blobs"}}', 'null', '1e999').map((s) => Buffer.from(s)) },
+    { weight: 1, arbitrary: fc.integer({ min: limit - 20, max: limit + 1024 }).map((n) => Buffer.from(JSON.stringify({ access: 'blobs', method: 'GET', keys: ['imagenet/' + 'x'.repeat(n)] }))) },
+  );
+const SIGN_PATHS = ['/v1/sign', '/v1/list', '/v1/sign/', '/V1/LIST', '/v1/sign?access=blobs', '/v1/signs', '/v2/sign'];
+/** Mostly POST to the two routes, each with its own body shapes and size limit. */
+const signRequest = fc.oneof(
+  { weight: 4, arbitrary: fc.tuple(fc.constant('POST'), fc.constant('/v1/sign'), fc.option(signRawBody(signValue, 512 * 1024), { nil: undefined, freq: 8 })) },
+  { weight: 3, arbitrary: fc.tuple(fc.constant('POST'), fc.constant('/v1/list'), fc.option(signRawBody(listValue, 16 * 1024), { nil: undefined, freq: 8 })) },
+  { weight: 1, arbitrary: fc.tuple(fc.constantFrom(...METHODS), fc.constantFrom(...SIGN_PATHS), fc.option(rawBody, { nil: undefined, freq: 3 })) },
+);
+
+describe('POST /v1/sign and /v1/list, fuzzed', () => {
+  it('answer any request with a documented code, no 5xx, no planted secret, and signed URLs only in a 200 for the keys asked', async () => {
+    const statuses = new Map<number, number>();
+    await fc.assert(
+      fc.asyncProperty(signRequest, authorization, contentType, contentEncoding, async ([method, path, body], auth, type, encoding) => {
+        const headers: Record<string, string> = {};
+        if (auth) headers.authorization = auth;
+        if (type) headers['content-type'] = type;
+        if (encoding) headers['content-encoding'] = encoding;
+        const payload = body && encoding === 'gzip' ? gzipSync(body) : body;
+        const before = stsCalls.length;
+        const r = await send(method, path, headers, method === 'GET' || method === 'HEAD' ? undefined : payload);
+        statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1);
+        const where = `${method} ${path} ${JSON.stringify(headers).slice(0, 160)} ${payload?.subarray(0, 120).toString('utf8') ?? ''} → ${r.status} ${r.body.slice(0, 200)}`;
+        const all = r.body + JSON.stringify(r.headers);
+        expect(r.status, where).toBeLessThan(500);
+        for (const secret of [PLANTED.issuerSecret, PLANTED.accountKey, PLANTED.gcsSecret, 'PLANTEDbearerTOKEN']) expect(all, where).not.toContain(secret);
+        // Signing and listing never mint an STS key.
+        expect(stsCalls.length, where).toBe(before);
+        if (r.status === 431) return;
+        expect(r.headers['cache-control'], where).toBe('no-store');
+        if (method === 'HEAD') return;
+        expect(r.headers['content-type'], where).toMatch(/^application\/json/);
+        const json = JSON.parse(r.body) as { error?: { code: string }; access?: string; urls?: { key: string; url: string }[] };
+        if (r.status === 200) {
+          expect(method).toBe('POST');
+          expect(auth).toMatch(new RegExp(`^bearer +${GOOD.replaceAll('.', '\\.')} *$`, 'i'));
+          // Only signing can succeed here (no access grants list); it signs each key asked, in order.
+          const asked = JSON.parse(body?.toString('utf8') ?? 'null') as { access: string; keys: string[] };
+          expect(path, where).toMatch(/^\/v1\/sign/i);
+          expect(['blobs', 'gcsdata'], where).toContain(json.access);
+          expect(json.access, where).toBe(asked.access);
+          expect(json.urls?.map((u) => u.key), where).toEqual(asked.keys);
+          for (const u of json.urls ?? []) expect(u.url, where).toMatch(json.access === 'blobs' ? /^http:\/\/127\.0\.0\.1:10000\/devstoreaccount1\/datasets\/imagenet\/.*[?&]sig=/ : /^https:\/\/storage\.googleapis\.com\/valet-datasets\/imagenet\/.*[?&]X-Goog-Signature=/);
+        } else {
+          const code = json.error?.code ?? '';
+          expect(Object.hasOwn(ISSUER_ERRORS, code), where).toBe(true);
+          expect(ISSUER_ERRORS[code as keyof typeof ISSUER_ERRORS].status, where).toBe(r.status);
+          expect(r.body, where).not.toMatch(/sig=|X-Goog-Signature/);
+        }
+      }),
+      { numRuns: SIGN_RUNS },
+    );
+    process.stdout.write(`sign/list fuzz statuses: ${JSON.stringify(Object.fromEntries(statuses))}\n`);
+    for (const st of [200, 400, 401, 403, 404, 405, 409, 413, 415]) expect(statuses.has(st), `status ${st} reached`).toBe(true);
+  });
+});
 
 // ── properties ────────────────────────────────────────────────────────────────────────────────
 
@@ -165,7 +299,8 @@ describe('the issuer HTTP app, fuzzed', () => {
 
   it('logged no planted secret and no error', () => {
     const text = JSON.stringify(logger.lines);
-    for (const needle of [PLANTED.issuerSecret, PLANTED.minted, PLANTED.session, 'PLANTEDbearerTOKEN']) expect(text).not.toContain(needle);
+    for (const needle of [PLANTED.issuerSecret, PLANTED.minted, PLANTED.session, PLANTED.accountKey, PLANTED.gcsSecret, 'PLANTEDbearerTOKEN']) expect(text).not.toContain(needle);
     expect(logger.lines.filter((l) => l.level === 'error')).toEqual([]);
   });
 });
+

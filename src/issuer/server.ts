@@ -34,7 +34,7 @@ export interface IssuerSettings {
   maxConcurrentRequests: number;
   /** Largest request body. Default 16 KiB. */
   bodyLimitBytes: number;
-  /** Largest POST /v1/sign body (up to 1,000 keys). Default 512 KiB. */
+  /** Largest POST /v1/sign body (up to 1,000 keys of up to 1,024 bytes). Default 2 MiB. */
   signBodyLimitBytes: number;
   /** Per store: STS calls per second, burst, and how many may queue. */
   rateLimit: MinterOptions['rateLimit'];
@@ -49,7 +49,7 @@ export const ISSUER_DEFAULTS: IssuerSettings = {
   requestTimeoutMs: 10_000,
   maxConcurrentRequests: 2000,
   bodyLimitBytes: 16 * 1024,
-  signBodyLimitBytes: 512 * 1024,
+  signBodyLimitBytes: 2 * 1024 * 1024,
   rateLimit: { ratePerSecond: 20, burst: 40, maxQueue: 1000 },
   backoff: { baseMs: 100, maxMs: 2000, minAttemptMs: 250 },
   stsAttemptTimeoutMs: 5000,

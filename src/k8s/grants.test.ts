@@ -1,3 +1,4 @@
+import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { CoreV1Api, V1Secret } from '@kubernetes/client-node';
 import type { ClusterDatasetStore, DatasetAccess, DatasetStore } from '../api/v1alpha1/index.ts';
@@ -79,7 +80,8 @@ describe('the informer-backed grant source', () => {
   });
 
   it("reads an azureBlob store's account key and a gcs store's service-account or HMAC key from their Secrets", async () => {
-    const sa = JSON.stringify({ type: 'service_account', client_email: 'signer@p.iam.gserviceaccount.com', private_key: '-----BEGIN PRIVATE KEY-----\nMII\n-----END PRIVATE KEY-----\n' });
+    const pem = generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+    const sa = JSON.stringify({ type: 'service_account', client_email: 'signer@p.iam.gserviceaccount.com', private_key: pem });
     const { g, reads } = setup({
       'team-a/az': { data: { accountKey: b64('YWNjb3VudC1rZXk=') } },
       'valet-system/gcs-sa': { data: { 'sa.json': b64(sa) } },
@@ -100,12 +102,28 @@ describe('the informer-backed grant source', () => {
     await expect(g.storeCredentials(az)).rejects.toMatchObject({ code: 'StoreCredentialsUnavailable', message: expect.stringContaining('azureBlob store') });
   });
 
-  it('refuses a gcs key that is not a service-account JSON key, without echoing it', async () => {
-    const { g } = setup({ 'team-a/bad': { data: { 'key.json': b64('not json: super-secret-material') } }, 'team-a/half': { data: { 'key.json': b64('{"client_email":"x@y"}') } } });
+  it('refuses a key that cannot sign (not JSON, no private key, not RSA, not base64) as the store\'s problem, without echoing it', async () => {
+    const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+    const { g } = setup({
+      'team-a/bad': { data: { 'key.json': b64('not json: super-secret-material') } },
+      'team-a/half': { data: { 'key.json': b64('{"client_email":"x@y"}') } },
+      'team-a/ec': { data: { 'key.json': b64(JSON.stringify({ client_email: 'x@y', private_key: ec })) } },
+      'team-a/garbage': { data: { 'key.json': b64(JSON.stringify({ client_email: 'x@y', private_key: 'super-secret-garbage' })) } },
+      'team-a/az': { stringData: { accountKey: 'not base64! super-secret' } },
+    });
     const store = (name: string): DatasetStore => ({ ...nsStore, spec: { provider: 'gcs', gcs: { bucket: 'b-1', auth: { mode: 'serviceAccountKey', secretRef: { name } } }, allowedPrefixes: ['a/'], allowedVerbs: ['read'], maxSessionDurationSeconds: 3600 } });
     const bad = (await g.signingKey(store('bad')).then(() => undefined, (e: unknown) => e)) as Error & { code: string };
     expect(bad).toMatchObject({ code: 'StoreCredentialsUnavailable', message: expect.stringContaining('not a service-account JSON key') });
     expect(bad.message).not.toContain('super-secret-material');
     await expect(g.signingKey(store('half'))).rejects.toMatchObject({ message: expect.stringContaining('lacks client_email or private_key') });
+    for (const name of ['ec', 'garbage']) {
+      const e = (await g.signingKey(store(name)).then(() => undefined, (err: unknown) => err)) as Error & { code: string };
+      expect(e).toMatchObject({ code: 'StoreCredentialsUnavailable', message: expect.stringContaining('not a readable RSA key') });
+      expect(e.message).not.toContain('super-secret');
+    }
+    const az: DatasetStore = { ...nsStore, spec: { provider: 'azureBlob', azureBlob: { accountName: 'acct', container: 'data', auth: { mode: 'accountKey', secretRef: { name: 'az' } } }, allowedPrefixes: ['a/'], allowedVerbs: ['read'], maxSessionDurationSeconds: 3600 } };
+    const e = (await g.signingKey(az).then(() => undefined, (err: unknown) => err)) as Error & { code: string };
+    expect(e).toMatchObject({ code: 'StoreCredentialsUnavailable', message: expect.stringContaining('not a base64 account key') });
+    expect(e.message).not.toContain('super-secret');
   });
 });

@@ -3,6 +3,7 @@
 // secret) is read on demand and cached briefly, with concurrent reads merged. Implements the
 // issuer's GrantSource by shape; failures are ValetErrors with code StoreCredentialsUnavailable
 // (a row of src/issuer/errors.ts).
+import { createPrivateKey } from 'node:crypto';
 import type { CoreV1Api, V1Secret } from '@kubernetes/client-node';
 import { KINDS, PLURALS } from '../api/v1alpha1/index.ts';
 import type { AnyDatasetStore, ClusterDatasetStore, DatasetAccess, DatasetStore } from '../api/v1alpha1/index.ts';
@@ -105,7 +106,12 @@ export class GrantSourceOverCaches {
     if (spec.provider === 'azureBlob' && spec.azureBlob) {
       const k = spec.azureBlob.auth.secretRef.accountKeyKey ?? 'accountKey';
       const v = await this.secretValues(what, namespace, ref.name, [k]);
-      return { kind: 'azureAccountKey', accountKey: v[k] ?? '' };
+      const accountKey = v[k] ?? '';
+      // Checked here, so a bad key is the store's problem (503), never blamed on a request's keys.
+      if (!/^[A-Za-z0-9+/]+={0,2}$/.test(accountKey) || accountKey.length % 4 !== 0) {
+        throw unavailable(`Secret ${namespace}/${ref.name} of ${what}: key ${JSON.stringify(k)} is not a base64 account key`);
+      }
+      return { kind: 'azureAccountKey', accountKey };
     }
     if (spec.gcs?.auth.mode === 'hmac') {
       const idKey = spec.gcs.auth.secretRef.accessIdKey ?? 'accessId';
@@ -123,6 +129,11 @@ export class GrantSourceOverCaches {
     }
     if (typeof parsed.client_email !== 'string' || typeof parsed.private_key !== 'string') {
       throw unavailable(`Secret ${namespace}/${ref.name} of ${what}: key ${JSON.stringify(k)} lacks client_email or private_key`);
+    }
+    try {
+      if (createPrivateKey(parsed.private_key).asymmetricKeyType !== 'rsa') throw new Error('not RSA');
+    } catch {
+      throw unavailable(`Secret ${namespace}/${ref.name} of ${what}: the private_key in ${JSON.stringify(k)} is not a readable RSA key`);
     }
     return { kind: 'gcsServiceAccount', clientEmail: parsed.client_email, privateKeyPem: parsed.private_key };
   }

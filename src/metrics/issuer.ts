@@ -18,7 +18,7 @@ export interface IssuerMetrics {
   stsSeconds: Histogram<'store' | 'result'>;
   /** valet_issuer_cache_lookups_total{cache, result}: cache is tokenreview, pod, secret, session or inflight; result hit or miss. */
   cacheLookups: Counter<'cache' | 'result'>;
-  /** valet_issuer_keys_issued_total{store, source}: keys handed out (source sts, merged, cache). */
+  /** valet_issuer_keys_issued_total{store, source}: keys handed out (source sts, merged, cache; grant: an azureBlob or gcs grant). */
   keysIssued: Counter<'store' | 'source'>;
   /** valet_issuer_ratelimit_queue_depth{store}: calls waiting for the store's STS rate limit. */
   rateLimitQueueDepth: Gauge<'store'>;
@@ -43,9 +43,9 @@ export function createIssuerMetrics(registry: Registry, prefix = 'valet_'): Issu
     stsCalls: new Counter({ name: `${p}sts_calls_total`, help: 'STS AssumeRole attempts, by store and result.', labelNames: ['store', 'result'], registers }),
     stsSeconds: new Histogram({ name: `${p}sts_duration_seconds`, help: 'STS AssumeRole attempts, by store and result.', labelNames: ['store', 'result'], buckets: LATENCY, registers }),
     cacheLookups: new Counter({ name: `${p}cache_lookups_total`, help: 'Issuer cache lookups (tokenreview, pod, secret, session, inflight), by result.', labelNames: ['cache', 'result'], registers }),
-    keysIssued: new Counter({ name: `${p}keys_issued_total`, help: 'Keys handed out, by store and source (sts, merged, cache).', labelNames: ['store', 'source'], registers }),
+    keysIssued: new Counter({ name: `${p}keys_issued_total`, help: 'Keys handed out, by store and source (sts, merged, cache; grant for azureBlob and gcs grants).', labelNames: ['store', 'source'], registers }),
     rateLimitQueueDepth: new Gauge({ name: `${p}ratelimit_queue_depth`, help: "Calls waiting for a store's STS rate limit.", labelNames: ['store'], registers }),
-    inflight: new Gauge({ name: `${p}inflight_requests`, help: 'POST /v1/keys requests being handled.', registers }),
+    inflight: new Gauge({ name: `${p}inflight_requests`, help: 'POST /v1/keys, /v1/sign and /v1/list requests being handled.', registers }),
     signRequests: new Counter({ name: `${p}sign_requests_total`, help: 'POST /v1/sign and /v1/list answers (azureBlob and gcs stores), by route and code.', labelNames: ['route', 'code'], registers }),
     urlsSigned: new Counter({ name: `${p}urls_signed_total`, help: 'Per-object URLs signed for azureBlob and gcs stores, by provider, store and method.', labelNames: ['provider', 'store', 'method'], registers }),
   };

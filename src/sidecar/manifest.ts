@@ -68,6 +68,9 @@ export async function* manifestChunks(key: HeldKey, spec: ManifestSpec, deps: Ma
   }
 }
 
+/** Keys per POST /v1/sign from a manifest: 250 keys of up to 1 KiB stay well inside the body limits both ways. */
+export const MANIFEST_SIGN_BATCH = 250;
+
 /** The same for an azureBlob access: the issuer lists inside the folder and signs each page. */
 async function* remoteManifestChunks(key: HeldKey, spec: ManifestSpec, deps: ManifestDeps, stats: ManifestStats, signal?: AbortSignal): AsyncGenerator<string> {
   const remote = deps.remote;
@@ -82,17 +85,21 @@ async function* remoteManifestChunks(key: HeldKey, spec: ManifestSpec, deps: Man
       return keep;
     });
     if (objects.length === 0) continue;
-    const signed = await remote.sign(
-      key.access,
-      'GET',
-      objects.map((o) => o.key),
-      spec.expiresSeconds,
-      signal,
-    );
     let out = '';
-    for (const [i, o] of objects.entries()) {
-      const url = signed.urls[i]?.url ?? '';
-      out += spec.format === 'urls' ? `${url}\n` : `${JSON.stringify({ key: o.key, size: o.size, url, expiresAt: signed.expiresAt })}\n`;
+    // A page is signed in batches, so a request and its answer stay small whatever the key lengths.
+    for (let start = 0; start < objects.length; start += MANIFEST_SIGN_BATCH) {
+      const batch = objects.slice(start, start + MANIFEST_SIGN_BATCH);
+      const signed = await remote.sign(
+        key.access,
+        'GET',
+        batch.map((o) => o.key),
+        spec.expiresSeconds,
+        signal,
+      );
+      for (const [i, o] of batch.entries()) {
+        const url = signed.urls[i]?.url ?? '';
+        out += spec.format === 'urls' ? `${url}\n` : `${JSON.stringify({ key: o.key, size: o.size, url, expiresAt: signed.expiresAt })}\n`;
+      }
     }
     stats.objects += objects.length;
     deps.metrics?.presigns.inc({ method: 'GET' }, objects.length);

@@ -74,4 +74,18 @@ describe('authorize', () => {
       expect(missing.error.refusals[0]).toMatchObject({ access: 'team-a/nope', reason: 'NotFound' });
     }
   });
+
+  it('refuses an azureBlob or gcs access whose status scope is not what its store gives now (fail closed)', () => {
+    const az = store({ provider: 'azureBlob', bucket: undefined, region: undefined, endpoint: undefined, stsEndpoint: undefined, roleArn: undefined, auth: undefined, azureBlob: { accountName: 'acct', container: 'datasets', auth: { mode: 'accountKey', secretRef: { name: 'k' } } } });
+    const a = readyAccess('imagenet', {}, { store: az });
+    expect(JSON.parse(a.status?.sessionPolicy ?? '{}')).toMatchObject({ provider: 'azureBlob', container: 'datasets', permissions: 'r' });
+    expect(authorize(pod(), [a], () => az).ok).toBe(true);
+    // The admin points the store at another container: yesterday's scope must not sign for it.
+    const moved = { ...az, spec: { ...az.spec, azureBlob: { accountName: 'acct', container: 'other', auth: { mode: 'accountKey' as const, secretRef: { name: 'k' } } } } };
+    const r = authorize(pod(), [a], () => moved);
+    expect(r.ok ? undefined : r.error.refusals.map((x) => x.reason)).toEqual(['StaleStatus']);
+    // Or turns it into a gcs store: the scope differs again.
+    const gcs = { ...az, spec: { ...az.spec, provider: 'gcs' as const, azureBlob: undefined, allowedVerbs: ['read' as const], gcs: { bucket: 'b-1', auth: { mode: 'hmac' as const, secretRef: { name: 'k' } } } } };
+    expect(authorize(pod(), [a], () => gcs).ok).toBe(false);
+  });
 });

@@ -11,18 +11,18 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { gzipSync } from 'node:zlib';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { DatasetStore } from '../api/v1alpha1/index.ts';
 import { ValetError } from '../platform/errors.ts';
 import { memoryLogger } from '../platform/logger.ts';
 import { ISSUER_ERRORS } from './errors.ts';
-import type { DatasetStore } from '../api/v1alpha1/index.ts';
 import type { Authenticator, GrantSource } from './ports.ts';
-import { createIssuerApp, startIssuerServer } from './server.ts';
+import { ISSUER_DEFAULTS, createIssuerApp, startIssuerServer } from './server.ts';
 import type { IssuerServer } from './server.ts';
 import type { AssumeRoleParams, AssumedKey, Sts } from './sts.ts';
 import { grantSource, pod, readyAccess } from './testdata/fixtures.ts';
 
 const RUNS = 400;
-const SIGN_RUNS = 300;
+const SIGN_RUNS = 400;
 const GOOD = 'eyJhbGciOiJSUzI1NiJ9.PLANTEDbearerTOKEN.c2lnbmF0dXJl';
 const PLANTED = {
   issuerSecret: 'PLANTEDissuerLONGtermSECRET',
@@ -158,8 +158,17 @@ const objectKey = fc.oneof(
 const method = fc.oneof({ weight: 6, arbitrary: fc.constantFrom('GET', 'HEAD', 'PUT', 'DELETE') }, { weight: 1, arbitrary: fc.constantFrom('POST', 'get', '', 1, null, ['GET']) });
 const expiresSeconds = fc.oneof(fc.integer({ min: -5, max: 700_000 }), fc.constantFrom(0, 1, 1.5, 604_800, 604_801, '60', null, 1e300));
 const signFields = { access: accessName, method, keys: fc.oneof({ weight: 6, arbitrary: fc.array(objectKey, { maxLength: 4 }) }, { weight: 1, arbitrary: fc.jsonValue({ maxDepth: 1 }) }), expiresSeconds };
+/** Keys every signer accepts, so well-formed bodies reach signing often. */
+const plainKey = fc.tuple(fc.constantFrom('imagenet/', 'imagenet/train/'), fc.string({ unit: fc.constantFrom(...'abz09-_ ()=!~é日'), minLength: 1, maxLength: 10 })).map(([p, s]) => p + s);
 const signValue = fc.oneof(
-  { weight: 6, arbitrary: fc.record(signFields, { requiredKeys: ['access', 'method', 'keys'] }) },
+  {
+    weight: 6,
+    arbitrary: fc.record(
+      { access: fc.constantFrom('blobs', 'gcsdata', 'imagenet'), method: fc.constantFrom('GET', 'HEAD', 'PUT', 'DELETE'), keys: fc.array(plainKey, { minLength: 1, maxLength: 4 }), expiresSeconds: fc.integer({ min: 1, max: 604_800 }) },
+      { requiredKeys: ['access', 'method', 'keys'] },
+    ),
+  },
+  { weight: 3, arbitrary: fc.record(signFields, { requiredKeys: ['access', 'method', 'keys'] }) },
   { weight: 1, arbitrary: fc.record(signFields, { requiredKeys: [] }) },
   { weight: 1, arbitrary: fc.record({ ...signFields, prefix: fc.string({ maxLength: 5 }) }, { requiredKeys: ['access', 'method', 'keys', 'prefix'] }) },
   { weight: 1, arbitrary: fc.constantFrom(1000, 1001).map((n) => ({ access: 'blobs', method: 'GET', keys: Array.from({ length: n }, (_, i) => `imagenet/${i}`) })) },
@@ -178,17 +187,19 @@ const listValue = fc.oneof(
 );
 const signRawBody = (value: fc.Arbitrary<unknown>, limit: number) =>
   fc.oneof(
-    { weight: 8, arbitrary: value.map((v) => Buffer.from(JSON.stringify(v) ?? 'null')) },
+    { weight: 10, arbitrary: value.map((v) => Buffer.from(JSON.stringify(v) ?? 'null')) },
     { weight: 1, arbitrary: fc.string({ maxLength: 60 }).map((s) => Buffer.from(s)) },
     { weight: 1, arbitrary: fc.uint8Array({ maxLength: 60 }).map((a) => Buffer.from(a)) },
     { weight: 1, arbitrary: fc.constantFrom('{"access":"blobs","method":"GET","keys":["imagenet/a"]', '{"access":"blobs","method":"GET","keys":["imagenet/a"]}x', '{"access":"blobs","access":"imagenet","method":"GET","keys":["imagenet/a"]}', '{"__proto__":{"access":"blobs"}}', 'null', '1e999').map((s) => Buffer.from(s)) },
-    { weight: 1, arbitrary: fc.integer({ min: limit - 20, max: limit + 1024 }).map((n) => Buffer.from(JSON.stringify({ access: 'blobs', method: 'GET', keys: ['imagenet/' + 'x'.repeat(n)] }))) },
+    { weight: 2, arbitrary: fc.integer({ min: limit - 20, max: limit + 1024 }).map((n) => Buffer.from(JSON.stringify({ access: 'blobs', method: 'GET', keys: ['imagenet/' + 'x'.repeat(n)] }))) },
   );
 const SIGN_PATHS = ['/v1/sign', '/v1/list', '/v1/sign/', '/V1/LIST', '/v1/sign?access=blobs', '/v1/signs', '/v2/sign'];
+/** Mostly no Content-Encoding here, so more bodies reach the signer than the body parser's refusals. */
+const signContentEncoding = fc.oneof({ weight: 3, arbitrary: fc.constant(undefined) }, { weight: 1, arbitrary: contentEncoding });
 /** Mostly POST to the two routes, each with its own body shapes and size limit. */
 const signRequest = fc.oneof(
-  { weight: 4, arbitrary: fc.tuple(fc.constant('POST'), fc.constant('/v1/sign'), fc.option(signRawBody(signValue, 512 * 1024), { nil: undefined, freq: 8 })) },
-  { weight: 3, arbitrary: fc.tuple(fc.constant('POST'), fc.constant('/v1/list'), fc.option(signRawBody(listValue, 16 * 1024), { nil: undefined, freq: 8 })) },
+  { weight: 4, arbitrary: fc.tuple(fc.constant('POST'), fc.constant('/v1/sign'), fc.option(signRawBody(signValue, ISSUER_DEFAULTS.signBodyLimitBytes), { nil: undefined, freq: 8 })) },
+  { weight: 3, arbitrary: fc.tuple(fc.constant('POST'), fc.constant('/v1/list'), fc.option(signRawBody(listValue, ISSUER_DEFAULTS.bodyLimitBytes), { nil: undefined, freq: 8 })) },
   { weight: 1, arbitrary: fc.tuple(fc.constantFrom(...METHODS), fc.constantFrom(...SIGN_PATHS), fc.option(rawBody, { nil: undefined, freq: 3 })) },
 );
 
@@ -196,7 +207,7 @@ describe('POST /v1/sign and /v1/list, fuzzed', () => {
   it('answer any request with a documented code, no 5xx, no planted secret, and signed URLs only in a 200 for the keys asked', async () => {
     const statuses = new Map<number, number>();
     await fc.assert(
-      fc.asyncProperty(signRequest, authorization, contentType, contentEncoding, async ([method, path, body], auth, type, encoding) => {
+      fc.asyncProperty(signRequest, authorization, contentType, signContentEncoding, async ([method, path, body], auth, type, encoding) => {
         const headers: Record<string, string> = {};
         if (auth) headers.authorization = auth;
         if (type) headers['content-type'] = type;
@@ -215,17 +226,23 @@ describe('POST /v1/sign and /v1/list, fuzzed', () => {
         expect(r.headers['cache-control'], where).toBe('no-store');
         if (method === 'HEAD') return;
         expect(r.headers['content-type'], where).toMatch(/^application\/json/);
-        const json = JSON.parse(r.body) as { error?: { code: string }; access?: string; urls?: { key: string; url: string }[] };
+        const json = JSON.parse(r.body) as { error?: { code: string }; access?: string; expiresInSeconds?: number; urls?: { key: string; url: string }[] };
         if (r.status === 200) {
           expect(method).toBe('POST');
           expect(auth).toMatch(new RegExp(`^bearer +${GOOD.replaceAll('.', '\\.')} *$`, 'i'));
-          // Only signing can succeed here (no access grants list); it signs each key asked, in order.
-          const asked = JSON.parse(body?.toString('utf8') ?? 'null') as { access: string; keys: string[] };
+          // Only signing can succeed here (no access grants list): each key asked, in order, for at
+          // most the access's session (900 s), each URL's path naming that key in the container or bucket.
+          const asked = JSON.parse(body?.toString('utf8') ?? 'null') as { access: string; keys: string[]; expiresSeconds?: number };
           expect(path, where).toMatch(/^\/v1\/sign/i);
           expect(['blobs', 'gcsdata'], where).toContain(json.access);
           expect(json.access, where).toBe(asked.access);
+          expect(json.expiresInSeconds, where).toBe(Math.min(asked.expiresSeconds ?? 900, 900));
           expect(json.urls?.map((u) => u.key), where).toEqual(asked.keys);
-          for (const u of json.urls ?? []) expect(u.url, where).toMatch(json.access === 'blobs' ? /^http:\/\/127\.0\.0\.1:10000\/devstoreaccount1\/datasets\/imagenet\/.*[?&]sig=/ : /^https:\/\/storage\.googleapis\.com\/valet-datasets\/imagenet\/.*[?&]X-Goog-Signature=/);
+          for (const u of json.urls ?? []) {
+            const url = new URL(u.url);
+            expect(url.origin + decodeURIComponent(url.pathname), where).toBe(`${json.access === 'blobs' ? 'http://127.0.0.1:10000/devstoreaccount1/datasets' : 'https://storage.googleapis.com/valet-datasets'}/${u.key}`);
+            expect(url.searchParams.has(json.access === 'blobs' ? 'sig' : 'X-Goog-Signature'), where).toBe(true);
+          }
         } else {
           const code = json.error?.code ?? '';
           expect(Object.hasOwn(ISSUER_ERRORS, code), where).toBe(true);
@@ -233,7 +250,16 @@ describe('POST /v1/sign and /v1/list, fuzzed', () => {
           expect(r.body, where).not.toMatch(/sig=|X-Goog-Signature/);
         }
       }),
-      { numRuns: SIGN_RUNS },
+      {
+        numRuns: SIGN_RUNS,
+        // Known requests for the rarer answers run first, so every status below is reached whatever the seed.
+        examples: [
+          [['POST', '/v1/sign', Buffer.from('{"access":"blobs","method":"GET","keys":["imagenet/a"]}')], `Bearer ${GOOD}`, 'application/json', undefined],
+          [['POST', '/v1/list', Buffer.from('{"access":"gcsdata"}')], `Bearer ${GOOD}`, 'application/json', undefined],
+          [['POST', '/v1/sign', Buffer.from('{"access":"blobs","method":"GET","keys":["coco/a"]}')], `Bearer ${GOOD}`, 'application/json', undefined],
+          [['POST', '/v1/list', Buffer.from(JSON.stringify({ access: 'blobs', prefix: 'x'.repeat(17 * 1024) }))], `Bearer ${GOOD}`, 'application/json', undefined],
+        ],
+      },
     );
     process.stdout.write(`sign/list fuzz statuses: ${JSON.stringify(Object.fromEntries(statuses))}\n`);
     for (const st of [200, 400, 401, 403, 404, 405, 409, 413, 415]) expect(statuses.has(st), `status ${st} reached`).toBe(true);
@@ -281,7 +307,16 @@ describe('the issuer HTTP app, fuzzed', () => {
           expect(ISSUER_ERRORS[code as keyof typeof ISSUER_ERRORS].status, where).toBe(r.status);
         }
       }),
-      { numRuns: RUNS },
+      {
+        numRuns: RUNS,
+        // Known requests for the rarer answers run first, so every status below is reached whatever the seed.
+        examples: [
+          [['POST', '/v1/keys'], `Bearer ${GOOD}`, 'application/json', undefined, Buffer.from('{"accesses":["missing"]}')],
+          [['POST', '/v1/keys'], `Bearer ${GOOD}`, 'application/json', undefined, Buffer.from('{"accesses":["imagenet"]}')],
+          [['POST', '/v1/keys'], `Bearer ${GOOD}`, 'text/plain', undefined, Buffer.from('x')],
+          [['POST', '/v1/keys'], `Bearer ${GOOD}`, 'application/json', undefined, Buffer.from(JSON.stringify({ accesses: ['x'.repeat(17 * 1024)] }))],
+        ],
+      },
     );
     process.stdout.write(`issuer fuzz statuses: ${JSON.stringify(Object.fromEntries(statuses))}\n`);
     for (const st of [200, 400, 401, 403, 404, 405, 413, 415]) expect(statuses.has(st), `status ${st} reached`).toBe(true);

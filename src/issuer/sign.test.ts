@@ -370,17 +370,12 @@ describe('UrlSigner.sign: refusals', () => {
     }
   });
 
-  // BUG (reported, not fixed here): sign.ts maps every TypeError/RangeError thrown while signing to
-  // `BadRequest keys[i]: …`, also those about the store's own key (azure-blob.ts checkAccount: an
-  // account key that is not base64, e.g. a Secret value with a trailing newline; gcs-sign.ts rsaKey:
-  // an unreadable PEM). That is the store's misconfiguration, not the pod's request: today both
-  // answer 400 "keys[0]: the account key … is not base64" / "keys[0]: privateKeyPem is not a
-  // readable PEM private key". `it.fails` keeps the suite green until the fix; flip to `it` then.
+  // A key that cannot sign is the store's misconfiguration, not the pod's request: 503, not 400.
   for (const [what, name, key] of [
     ['an Azure account key that is not base64 (a trailing newline)', 'blobs', { kind: 'azureAccountKey', accountKey: `${ACCOUNT_KEY}\n` }],
     ['a service-account key whose PEM does not parse', 'gcs-sa', { kind: 'gcsServiceAccount', clientEmail: EMAIL, privateKeyPem: 'not a pem' }],
   ] as const) {
-    it.fails(`answers StoreCredentialsUnavailable, not BadRequest, for ${what}`, async () => {
+    it(`answers StoreCredentialsUnavailable, not BadRequest, for ${what}`, async () => {
       const h = harness({ signingKey: () => Promise.resolve(key) });
       await refusal(h, h.signer.sign('tok', { access: name, method: 'GET', keys: ['imagenet/a'] }, ctx()), 'StoreCredentialsUnavailable');
     });

@@ -6,6 +6,7 @@
 // is inside the access's folder, then sign. One refused key refuses the whole request: nothing is
 // half signed. Listing (azureBlob) is done by the issuer with the account key, inside the folder
 // only, so a pod never holds a container-wide list permission.
+import { createPrivateKey } from 'node:crypto';
 import type { Provider } from '../api/v1alpha1/index.ts';
 import type { IssuerMetrics } from '../metrics/issuer.ts';
 import type { Clock } from '../platform/clock.ts';
@@ -14,9 +15,9 @@ import { AZURE_SAS_PERMISSIONS, azureServiceUrl, checkPrefix, gcsOrigin, isInsid
 import type { Auditor } from './audit.ts';
 import { authorize } from './authorize.ts';
 import type { Grant } from './authorize.ts';
-import { listBlobPage, signBlobSas } from './azure-blob.ts';
+import { createAzureSigner, listBlobPage } from './azure-blob.ts';
 import { IssuerError, toIssuerError } from './errors.ts';
-import { signGcsUrl } from './gcs-sign.ts';
+import { createGcsSigner } from './gcs-sign.ts';
 import type { RequestContext } from './issue.ts';
 import { rfc3339 } from './issue.ts';
 import { storeId } from './minter.ts';
@@ -117,6 +118,19 @@ export function parseListRequest(body: unknown): ListRequest {
   return out;
 }
 
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})+(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$|^(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)$/;
+
+/** Why `key` cannot sign, or undefined. Says what is wrong, never what the key is. */
+function keyProblem(key: SigningKey): string | undefined {
+  if (key.kind === 'azureAccountKey') return BASE64.test(key.accountKey) ? undefined : 'is not a base64 account key';
+  if (key.kind === 'gcsHmac') return key.accessId && key.secret ? undefined : 'lacks an access id or secret';
+  try {
+    return createPrivateKey(key.privateKeyPem).asymmetricKeyType === 'rsa' ? undefined : 'is not an RSA key';
+  } catch {
+    return 'is not a readable PEM private key';
+  }
+}
+
 export interface UrlSignerDeps {
   authenticator: Authenticator;
   grants: GrantSource;
@@ -128,6 +142,9 @@ export interface UrlSignerDeps {
 
 export class UrlSigner {
   private readonly d: UrlSignerDeps;
+  /** Signing keys imported once per store key, not per URL (bench/provider-signing.bench.ts). */
+  private readonly azure = createAzureSigner();
+  private readonly gcs = createGcsSigner();
 
   constructor(deps: UrlSignerDeps) {
     this.d = deps;
@@ -199,7 +216,7 @@ export class UrlSigner {
   private signOne(grant: Grant, key: SigningKey, objectKey: string, method: SignMethod, now: number, expiresSeconds: number): string {
     const spec = grant.store.spec;
     if (spec.provider === 'azureBlob' && spec.azureBlob && key.kind === 'azureAccountKey') {
-      return signBlobSas({
+      return this.azure.sign({
         account: { accountName: spec.azureBlob.accountName, accountKey: key.accountKey, endpoint: azureServiceUrl(spec.azureBlob) },
         container: spec.azureBlob.container,
         blob: objectKey,
@@ -210,18 +227,23 @@ export class UrlSigner {
     }
     if (spec.provider === 'gcs' && spec.gcs && (key.kind === 'gcsServiceAccount' || key.kind === 'gcsHmac') && method !== 'DELETE') {
       const credentials = key.kind === 'gcsHmac' ? { kind: 'hmac' as const, accessId: key.accessId, secret: key.secret } : { kind: 'serviceAccount' as const, clientEmail: key.clientEmail, privateKeyPem: key.privateKeyPem };
-      return signGcsUrl({ credentials, bucket: spec.gcs.bucket, key: objectKey, method, expiresSeconds, now, endpoint: gcsOrigin(spec.gcs) });
+      return this.gcs.sign({ credentials, bucket: spec.gcs.bucket, key: objectKey, method, expiresSeconds, now, endpoint: gcsOrigin(spec.gcs) });
     }
     throw new IssuerError('StoreCredentialsUnavailable', `store ${storeId(grant.store)} has no signing key for ${spec.provider} ${method}`);
   }
 
+  /** The store's key, checked usable: a key that cannot sign is the store's problem (503), never the request's. */
   private async signingKey(grant: Grant): Promise<SigningKey> {
+    let key: SigningKey;
     try {
-      return await this.d.grants.signingKey(grant.store);
+      key = await this.d.grants.signingKey(grant.store);
     } catch (err) {
       const e = toIssuerError(err);
       throw e.code === 'Internal' ? new IssuerError('StoreCredentialsUnavailable', undefined, { cause: err }) : e;
     }
+    const problem = keyProblem(key);
+    if (problem) throw new IssuerError('StoreCredentialsUnavailable', `the signing key of store ${storeId(grant.store)} ${problem}`);
+    return key;
   }
 
   /** Authenticates, authorizes the one access (an azureBlob or gcs one), runs `fn`, and audits a refusal. */

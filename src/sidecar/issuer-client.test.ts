@@ -84,3 +84,61 @@ describe('the issuer client', () => {
     expect(parseKeysBody('nope').ok).toBe(false);
   });
 });
+
+describe('parseKeysBody: azureBlob and gcs grants', () => {
+  // What the issuer sends for an access on an azureBlob or gcs store (issue.ts toSignedGrantKey):
+  // no credentials, the issuer signs each URL.
+  const GRANT: WireKey = {
+    provider: 'azureBlob',
+    access: 'blobs',
+    bucket: 'datasets',
+    prefix: 'imagenet/',
+    verbs: ['read', 'list'],
+    endpoint: 'http://127.0.0.1:10000/devstoreaccount1',
+    presign: { enabled: true, maxExpirySeconds: 900 },
+    expiresInSeconds: 900,
+    expiration: '2026-01-01T00:15:00Z',
+  };
+  const parse = (k: unknown) => parseKeysBody(JSON.stringify({ keys: [KEY, k] }));
+
+  it('accepts an azureBlob or gcs grant without credentials, next to an s3 key', () => {
+    expect(parse(GRANT)).toEqual({ ok: true, keys: [KEY, GRANT] });
+    const gcs = { ...GRANT, provider: 'gcs', access: 'gcsdata', bucket: 'valet-datasets', endpoint: 'https://storage.googleapis.com', verbs: ['read', 'write'] };
+    expect(parse(gcs)).toEqual({ ok: true, keys: [KEY, gcs] });
+    // presign is optional on the wire.
+    const { presign: _presign, ...bare } = GRANT;
+    expect(parse(bare).ok).toBe(true);
+  });
+
+  it('refuses a grant that carries credentials: the issuer never hands out its signing key', () => {
+    for (const credentials of [KEY.credentials, {}, null, 'key']) {
+      const r = parse({ ...GRANT, credentials });
+      expect(r.ok, JSON.stringify(credentials)).toBe(false);
+      expect(r).toMatchObject({ message: "key 1 in the issuer's answer does not have the documented shape" });
+    }
+    expect(parse({ ...GRANT, provider: 'gcs', credentials: KEY.credentials }).ok).toBe(false);
+  });
+
+  it('refuses a grant without an endpoint or an expiration, or with empty ones', () => {
+    for (const field of ['endpoint', 'expiration'] as const) {
+      const { [field]: _dropped, ...without } = GRANT;
+      expect(parse(without).ok, `${field} missing`).toBe(false);
+      expect(parse({ ...GRANT, [field]: '' }).ok, `${field} empty`).toBe(false);
+      expect(parse({ ...GRANT, [field]: 5 }).ok, `${field} a number`).toBe(false);
+    }
+  });
+
+  it('refuses the fields every key needs, also on a grant', () => {
+    for (const over of [{ access: '' }, { bucket: undefined }, { prefix: 3 }, { verbs: ['read', 'admin'] }, { verbs: 'read' }, { expiresInSeconds: -1 }, { expiresInSeconds: '900' }, { presign: { enabled: 'yes' } }]) {
+      expect(parse({ ...GRANT, ...over }).ok, JSON.stringify(over)).toBe(false);
+    }
+  });
+
+  it("refuses a provider it does not know, with or without credentials", () => {
+    expect(parse({ ...GRANT, provider: 'ftp' }).ok).toBe(false);
+    expect(parse({ ...KEY, provider: 'ftp' }).ok).toBe(false);
+    expect(parse({ ...GRANT, provider: 'AzureBlob' }).ok).toBe(false);
+    // An s3 key may say so, or (older issuers) say nothing.
+    expect(parse({ ...KEY, provider: 's3' }).ok).toBe(true);
+  });
+});

@@ -52,6 +52,7 @@ export function createRemoteSigner(opts: IssuerClientOptions): RemoteSigner {
     } catch (err) {
       throw new RemoteSignError(503, 'TokenUnavailable', `cannot read the service-account token or issuer CA file: ${(err as Error).message}`);
     }
+    if (!token) throw new RemoteSignError(503, 'TokenUnavailable', `the service-account token file ${opts.tokenFile} is empty`);
     let res: TransportResponse;
     try {
       res = await transport({ url: `${base}${path}`, headers: { authorization: `Bearer ${token}`, accept: 'application/json', 'content-type': 'application/json' }, body: JSON.stringify(body), ca, timeoutMs: opts.timeoutMs, signal });
@@ -79,7 +80,9 @@ export function createRemoteSigner(opts: IssuerClientOptions): RemoteSigner {
       if (!Array.isArray(urls) || urls.length !== keys.length || !urls.every((u, i) => u && u.key === keys[i] && typeof u.url === 'string') || typeof out?.expiresAt !== 'string') {
         throw new RemoteSignError(502, 'BadResponse', 'the issuer\'s /v1/sign answer does not have the documented shape');
       }
-      return { urls, expiresAt: out.expiresAt, expiresInSeconds: Number(out.expiresInSeconds ?? expiresSeconds) };
+      const seconds = out.expiresInSeconds ?? expiresSeconds;
+      if (typeof seconds !== 'number' || !Number.isFinite(seconds) || seconds < 0) throw new RemoteSignError(502, 'BadResponse', 'the issuer\'s /v1/sign answer has no valid expiresInSeconds');
+      return { urls, expiresAt: out.expiresAt, expiresInSeconds: seconds };
     },
     async list(access, prefix, continuationToken, signal) {
       const out = (await call('/v1/list', { access, prefix, ...(continuationToken ? { continuationToken } : {}) }, signal)) as Partial<RemoteListed> | null;

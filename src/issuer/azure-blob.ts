@@ -179,8 +179,8 @@ class KeyedCredential extends StorageSharedKeyCredential {
   }
 }
 
+/** Signs after the checks; the caller has checked the account (once per SAS, not twice). */
 function signWith(req: BlobSasRequest, credential: StorageSharedKeyCredential): SignedBlobSas {
-  checkAccount(req.account);
   checkContainer(req.container);
   checkBlobName(req.blob);
   checkPermissions(req.permissions);

@@ -368,10 +368,15 @@ describe('a pod with an azureBlob access', () => {
   });
 });
 
+/** The instant a V4 URL was signed (its X-Goog-Date, 20261127T213943Z), in ms. */
+function signedAt(url: string): number {
+  const d = new URL(url).searchParams.get('X-Goog-Date') ?? '';
+  return Date.parse(`${d.slice(0, 4)}-${d.slice(4, 6)}-${d.slice(6, 8)}T${d.slice(9, 11)}:${d.slice(11, 13)}:${d.slice(13, 15)}Z`);
+}
+
 /** @google-cloud/storage's URL for the same inputs, at the instant the issuer signed (X-Goog-Date). */
 async function officialGcsUrl(url: string, key: string, action: 'read' | 'write', expiresSeconds: number): Promise<string> {
-  const d = new URL(url).searchParams.get('X-Goog-Date') ?? '';
-  const at = Date.parse(`${d.slice(0, 4)}-${d.slice(4, 6)}-${d.slice(6, 8)}T${d.slice(9, 11)}:${d.slice(11, 13)}:${d.slice(13, 15)}Z`);
+  const at = signedAt(url);
   vi.useFakeTimers({ toFake: ['Date'], now: at });
   try {
     const storage = new Storage({ projectId: 'valet-test', credentials: { client_email: GCS_EMAIL, private_key: gcsPem }, apiEndpoint: GCS_HOST });
@@ -421,8 +426,7 @@ describe('a pod with a gcs access', () => {
     const q = new URL(url).searchParams;
     expect(q.get('X-Goog-Algorithm')).toBe('GOOG4-HMAC-SHA256');
     expect(q.get('X-Goog-Credential')?.startsWith(`${GCS_HMAC.accessId}/`)).toBe(true);
-    const d = q.get('X-Goog-Date') ?? '';
-    const at = Date.parse(`${d.slice(0, 4)}-${d.slice(4, 6)}-${d.slice(6, 8)}T${d.slice(9, 11)}:${d.slice(11, 13)}:${d.slice(13, 15)}Z`);
+    const at = signedAt(url);
     expect(url).toBe(signGcsUrl({ credentials: { kind: 'hmac', ...GCS_HMAC }, bucket: 'valet-datasets', key: 'imagenet/a.bin', method: 'GET', expiresSeconds: 120, now: at }));
   });
 

@@ -42,11 +42,16 @@ const CONTAINER_NAME = /^(?:[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){2,62}|\$root|\$we
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 const MAX_BLOB_NAME = 1024;
 
+/** Whether `key` has the form of an account key (non-empty base64). */
+export function isAccountKey(key: string): boolean {
+  return key.length > 0 && BASE64.test(key);
+}
+
 function checkAccount(account: AzureAccount): void {
   if (!ACCOUNT_NAME.test(account.accountName)) {
     throw new RangeError(`Azure account name ${JSON.stringify(account.accountName)} is not valid: it must be 3 to 24 lowercase letters and digits`);
   }
-  if (account.accountKey.length === 0 || !BASE64.test(account.accountKey)) {
+  if (!isAccountKey(account.accountKey)) {
     // Never echo the key, not even a part of it.
     throw new RangeError(`the account key of Azure account ${account.accountName} is not base64`);
   }

@@ -255,7 +255,8 @@ export function canonicalV4(req: GcsSignRequest, dialect: V4Dialect): V4Canonica
   };
 }
 
-function rsaKey(pem: string): KeyObject {
+/** The RSA private key in `pem`; a TypeError that says what is wrong (never what the key is) otherwise. */
+export function rsaKey(pem: string): KeyObject {
   let key: KeyObject;
   try {
     key = createPrivateKey(pem);

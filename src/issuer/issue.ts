@@ -208,13 +208,19 @@ export function toIssuedKey(grant: Grant, key: MintedKey, nowMs: number): S3Issu
   return out;
 }
 
+/** The longest life of a URL signed for an azureBlob or gcs access: its presign maximum, never past its session. */
+export function urlLifetimeCap(access: Grant['access']): number {
+  const session = access.spec.sessionDurationSeconds ?? LIMITS.defaultSessionDurationSeconds;
+  return Math.min(access.spec.presign?.maxExpirySeconds ?? session, session);
+}
+
 /** The grant of an azureBlob or gcs access, as the sidecar holds it. */
 export function toSignedGrantKey(grant: Grant, nowMs: number): SignedGrantKey {
   const { access, store } = grant;
   const spec = store.spec;
   const session = access.spec.sessionDurationSeconds ?? LIMITS.defaultSessionDurationSeconds;
   const base = { access: access.metadata.name, prefix: access.spec.prefix, verbs: [...access.spec.verbs] };
-  const presign = { enabled: true as const, maxExpirySeconds: Math.min(access.spec.presign?.maxExpirySeconds ?? session, session) };
+  const presign = { enabled: true as const, maxExpirySeconds: urlLifetimeCap(access) };
   const expiration = rfc3339(new Date(nowMs + session * 1000));
   if (spec.provider === 'azureBlob' && spec.azureBlob) {
     return { provider: 'azureBlob', ...base, bucket: spec.azureBlob.container, endpoint: azureServiceUrl(spec.azureBlob), presign, expiresInSeconds: session, expiration };

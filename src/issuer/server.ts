@@ -129,8 +129,6 @@ export function createIssuerApp(deps: IssuerAppDeps): express.Express {
     });
   }
 
-  const keysJson = express.json({ limit: settings.bodyLimitBytes, strict: true, type: 'application/json' });
-  const signJson = express.json({ limit: settings.signBodyLimitBytes, strict: true, type: 'application/json' });
 
   /**
    * One authenticated JSON POST: the global concurrency limit, the bearer, the content type, the
@@ -138,8 +136,9 @@ export function createIssuerApp(deps: IssuerAppDeps): express.Express {
    * audit line per answer. `run` audits its own outcomes.
    */
   const post =
-    <T>(route: 'keys' | 'sign' | 'list', json: typeof keysJson, limit: number, run: (bearer: string, body: unknown, ctx: RequestContext) => Promise<T>) =>
-    (req: Request, res: Response) => {
+    <T>(route: 'keys' | 'sign' | 'list', limit: number, run: (bearer: string, body: unknown, ctx: RequestContext) => Promise<T>) => {
+    const json = express.json({ limit, strict: true, type: 'application/json' });
+    return (req: Request, res: Response) => {
       const started = clock.monotonic();
       const requestId = randomUUID();
       const remoteAddress = req.socket.remoteAddress;
@@ -206,18 +205,19 @@ export function createIssuerApp(deps: IssuerAppDeps): express.Express {
         })();
       });
     };
+  };
 
   app.post(
     '/v1/keys',
-    post('keys', keysJson, settings.bodyLimitBytes, (bearer, body, ctx) => issuer.issue(bearer, parseKeysRequest(body), ctx)),
+    post('keys', settings.bodyLimitBytes, (bearer, body, ctx) => issuer.issue(bearer, parseKeysRequest(body), ctx)),
   );
   app.post(
     '/v1/sign',
-    post('sign', signJson, settings.signBodyLimitBytes, (bearer, body, ctx) => signer.sign(bearer, parseSignRequest(body), ctx)),
+    post('sign', settings.signBodyLimitBytes, (bearer, body, ctx) => signer.sign(bearer, parseSignRequest(body), ctx)),
   );
   app.post(
     '/v1/list',
-    post('list', keysJson, settings.bodyLimitBytes, (bearer, body, ctx) => signer.list(bearer, parseListRequest(body), ctx)),
+    post('list', settings.bodyLimitBytes, (bearer, body, ctx) => signer.list(bearer, parseListRequest(body), ctx)),
   );
   for (const path of ['/v1/keys', '/v1/sign', '/v1/list']) {
     app.all(path, (_req, res) => {

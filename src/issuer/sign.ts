@@ -6,20 +6,21 @@
 // is inside the access's folder, then sign. One refused key refuses the whole request: nothing is
 // half signed. Listing (azureBlob) is done by the issuer with the account key, inside the folder
 // only, so a pod never holds a container-wide list permission.
-import { createPrivateKey } from 'node:crypto';
-import type { Provider } from '../api/v1alpha1/index.ts';
+import { PATTERNS } from '../api/v1alpha1/index.ts';
+import type { AzureBlobSource, Provider } from '../api/v1alpha1/index.ts';
 import type { IssuerMetrics } from '../metrics/issuer.ts';
 import type { Clock } from '../platform/clock.ts';
 import type { Logger } from '../platform/logger.ts';
-import { AZURE_SAS_PERMISSIONS, azureServiceUrl, checkPrefix, gcsOrigin, isInsidePrefix, validateObjectKey } from '../policy/index.ts';
+import { AZURE_SAS_PERMISSIONS, checkPrefix, gcsOrigin, isInsidePrefix, validateObjectKey } from '../policy/index.ts';
 import type { Auditor } from './audit.ts';
 import { authorize } from './authorize.ts';
 import type { Grant } from './authorize.ts';
-import { createAzureSigner, listBlobPage } from './azure-blob.ts';
+import { createAzureSigner, isAccountKey, listBlobPage } from './azure-blob.ts';
+import type { AzureAccount } from './azure-blob.ts';
 import { IssuerError, toIssuerError } from './errors.ts';
-import { createGcsSigner } from './gcs-sign.ts';
+import { createGcsSigner, rsaKey } from './gcs-sign.ts';
 import type { RequestContext } from './issue.ts';
-import { rfc3339 } from './issue.ts';
+import { rfc3339, urlLifetimeCap } from './issue.ts';
 import { storeId } from './minter.ts';
 import type { Authenticator, GrantSource, PodIdentity, SigningKey } from './ports.ts';
 
@@ -69,7 +70,7 @@ export interface ListResponse {
   continuationToken?: string;
 }
 
-const NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const NAME = new RegExp(PATTERNS.dnsSubdomain);
 const bad = (message: string) => new IssuerError('BadRequest', message);
 
 function object(body: unknown, allowed: readonly string[]): Record<string, unknown> {
@@ -118,17 +119,21 @@ export function parseListRequest(body: unknown): ListRequest {
   return out;
 }
 
-const BASE64 = /^(?:[A-Za-z0-9+/]{4})+(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$|^(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)$/;
-
 /** Why `key` cannot sign, or undefined. Says what is wrong, never what the key is. */
 function keyProblem(key: SigningKey): string | undefined {
-  if (key.kind === 'azureAccountKey') return BASE64.test(key.accountKey) ? undefined : 'is not a base64 account key';
+  if (key.kind === 'azureAccountKey') return isAccountKey(key.accountKey) ? undefined : 'is not a base64 account key';
   if (key.kind === 'gcsHmac') return key.accessId && key.secret ? undefined : 'lacks an access id or secret';
   try {
-    return createPrivateKey(key.privateKeyPem).asymmetricKeyType === 'rsa' ? undefined : 'is not an RSA key';
-  } catch {
-    return 'is not a readable PEM private key';
+    rsaKey(key.privateKeyPem);
+    return undefined;
+  } catch (err) {
+    return `is unusable: ${(err as Error).message}`;
   }
+}
+
+/** The Azure account a store signs and lists with (the endpoint's default is azure-blob.ts's). */
+function azureAccount(source: AzureBlobSource, key: Extract<SigningKey, { kind: 'azureAccountKey' }>): AzureAccount {
+  return { accountName: source.accountName, accountKey: key.accountKey, ...(source.endpoint ? { endpoint: source.endpoint } : {}) };
 }
 
 export interface UrlSignerDeps {
@@ -161,8 +166,7 @@ export class UrlSigner {
         const check = validateObjectKey(key, prefix);
         if (!check.ok) throw new IssuerError('ObjectOutsideGrant', `keys[${i}]: ${check.message}`);
       }
-      const session = grant.access.spec.sessionDurationSeconds ?? 3600;
-      const cap = Math.min(grant.access.spec.presign?.maxExpirySeconds ?? session, session, MAX_SIGN_SECONDS);
+      const cap = urlLifetimeCap(grant.access);
       const expiresSeconds = Math.min(req.expiresSeconds ?? cap, cap);
       const key = await this.signingKey(grant);
       const now = this.d.clock.now();
@@ -197,7 +201,7 @@ export class UrlSigner {
       let page: Awaited<ReturnType<typeof listBlobPage>>;
       try {
         page = await listBlobPage(
-          { accountName: spec.azureBlob.accountName, accountKey: key.accountKey, endpoint: azureServiceUrl(spec.azureBlob) },
+          azureAccount(spec.azureBlob, key),
           spec.azureBlob.container,
           prefix,
           { ...(req.continuationToken ? { continuationToken: req.continuationToken } : {}), maxResults: req.maxResults ?? 1000, signal: ctx.signal },
@@ -217,7 +221,7 @@ export class UrlSigner {
     const spec = grant.store.spec;
     if (spec.provider === 'azureBlob' && spec.azureBlob && key.kind === 'azureAccountKey') {
       return this.azure.sign({
-        account: { accountName: spec.azureBlob.accountName, accountKey: key.accountKey, endpoint: azureServiceUrl(spec.azureBlob) },
+        account: azureAccount(spec.azureBlob, key),
         container: spec.azureBlob.container,
         blob: objectKey,
         permissions: AZURE_SAS_PERMISSIONS[METHOD_VERBS[method]],

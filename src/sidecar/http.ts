@@ -88,7 +88,7 @@ export function createLoopbackHandler(d: LoopbackDeps): (req: IncomingMessage, r
     const key = found.key;
 
     const remaining = cache.remainingSeconds(key);
-    if (key.provider !== 's3') return void serveSigned(d, key, route, q.params, remaining, req, res);
+    if (key.provider !== 's3') return void serveSigned(d, key, route, q.params, remaining, res);
     if (route === 'sas' || route === 'list') {
       return sendError(res, { status: 409, code: 'WrongProvider', message: `access ${JSON.stringify(key.access)} is an s3 access: use /v1/credentials, /v1/presign or /v1/manifest` });
     }
@@ -114,37 +114,35 @@ export function createLoopbackHandler(d: LoopbackDeps): (req: IncomingMessage, r
 /** GET /v1/manifest/<access>: streamed, for s3 (listed and signed here) and azureBlob (by the issuer). */
 function serveManifest(d: LoopbackDeps, key: HeldKey, params: ReadonlyMap<string, string>, remaining: number, res: ServerResponse): void {
   const { logger } = d;
-  {
-    const plan = planManifest(key, params, remaining, d.presignDefaultSeconds);
-    if (!plan.ok) return sendError(res, plan.error);
-    const abort = new AbortController();
-    res.once('close', () => abort.abort());
-    const stats: ManifestStats = { objects: 0, skipped: 0 };
-    void (async () => {
-      const chunks = manifestChunks(key, plan, d, stats, abort.signal);
-      let first: IteratorResult<string>;
-      try {
-        first = await chunks.next();
-      } catch (err) {
-        logger.warn('manifest listing failed', { access: key.access, reason: (err as Error).message });
-        if (err instanceof RemoteSignError) return sendError(res, err);
-        return sendError(res, { status: 502, code: 'ListFailed', message: `listing ${plan.prefix} failed: ${(err as Error).name}` });
+  const plan = planManifest(key, params, remaining, d.presignDefaultSeconds);
+  if (!plan.ok) return sendError(res, plan.error);
+  const abort = new AbortController();
+  res.once('close', () => abort.abort());
+  const stats: ManifestStats = { objects: 0, skipped: 0 };
+  void (async () => {
+    const chunks = manifestChunks(key, plan, d, stats, abort.signal);
+    let first: IteratorResult<string>;
+    try {
+      first = await chunks.next();
+    } catch (err) {
+      logger.warn('manifest listing failed', { access: key.access, reason: (err as Error).message });
+      if (err instanceof RemoteSignError) return sendError(res, err);
+      return sendError(res, { status: 502, code: 'ListFailed', message: `listing ${plan.prefix} failed: ${(err as Error).name}` });
+    }
+    res.writeHead(200, { ...NO_STORE, 'content-type': plan.format === 'jsonl' ? 'application/x-ndjson' : 'text/plain; charset=utf-8' });
+    try {
+      for (let r = first; !r.done; r = await chunks.next()) {
+        if (!res.write(r.value)) await drained(res);
+        if (abort.signal.aborted) return;
       }
-      res.writeHead(200, { ...NO_STORE, 'content-type': plan.format === 'jsonl' ? 'application/x-ndjson' : 'text/plain; charset=utf-8' });
-      try {
-        for (let r = first; !r.done; r = await chunks.next()) {
-          if (!res.write(r.value)) await drained(res);
-          if (abort.signal.aborted) return;
-        }
-        res.end();
-        logger.debug('manifest served', { access: key.access, prefix: plan.prefix, objects: stats.objects, skipped: stats.skipped });
-      } catch (err) {
-        // Headers are gone: cut the stream so the client sees an incomplete body, not a short list.
-        logger.warn('manifest listing failed mid-stream', { access: key.access, objects: stats.objects, reason: (err as Error).message });
-        res.destroy(err as Error);
-      }
-    })();
-  }
+      res.end();
+      logger.debug('manifest served', { access: key.access, prefix: plan.prefix, objects: stats.objects, skipped: stats.skipped });
+    } catch (err) {
+      // Headers are gone: cut the stream so the client sees an incomplete body, not a short list.
+      logger.warn('manifest listing failed mid-stream', { access: key.access, objects: stats.objects, reason: (err as Error).message });
+      res.destroy(err as Error);
+    }
+  })();
 }
 
 /**
@@ -152,10 +150,8 @@ function serveManifest(d: LoopbackDeps, key: HeldKey, params: ReadonlyMap<string
  * /v1/sas sign one object through the issuer's POST /v1/sign after the same checks as for s3;
  * /v1/list pages through the issuer's listing (azureBlob); /v1/manifest streams both.
  */
-async function serveSigned(d: LoopbackDeps, key: SignedHeldKey, route: Route, params: ReadonlyMap<string, string>, remaining: number, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function serveSigned(d: LoopbackDeps, key: SignedHeldKey, route: Route, params: ReadonlyMap<string, string>, remaining: number, res: ServerResponse): Promise<void> {
   const remote = d.remote;
-  const abort = new AbortController();
-  res.once('close', () => abort.abort());
   if (route === 'credentials') {
     return sendError(res, { status: 409, code: 'WrongProvider', message: `access ${JSON.stringify(key.access)} is a ${key.provider} access, which has no AWS credentials: use /v1/presign${key.provider === 'azureBlob' ? ', /v1/sas, /v1/list' : ''} or /v1/manifest` });
   }
@@ -164,6 +160,8 @@ async function serveSigned(d: LoopbackDeps, key: SignedHeldKey, route: Route, pa
   if (route === 'sas' && key.provider !== 'azureBlob') {
     return sendError(res, { status: 409, code: 'WrongProvider', message: `access ${JSON.stringify(key.access)} is a ${key.provider} access; /v1/sas is for azureBlob (use /v1/presign)` });
   }
+  const abort = new AbortController();
+  res.once('close', () => abort.abort());
   try {
     if (route === 'list') {
       if (key.provider !== 'azureBlob') return sendError(res, { status: 409, code: 'WrongProvider', message: `access ${JSON.stringify(key.access)} is a ${key.provider} access, which has no listing` });
@@ -191,8 +189,6 @@ async function serveSigned(d: LoopbackDeps, key: SignedHeldKey, route: Route, pa
     }
     d.logger.warn('signing through the issuer failed', { access: key.access, route, reason: (err as Error).message });
     return sendError(res, { status: 502, code: 'SignFailed', message: 'signing through the issuer failed' });
-  } finally {
-    void req;
   }
 }
 

@@ -134,25 +134,43 @@ export function parseKeysBody(text: string): { ok: true; keys: WireKey[] } | { o
   return { ok: true, keys: keys as WireKey[] };
 }
 
+/** The pod's token (re-read: the kubelet rotates it) and the issuer CA, or why they cannot be read. */
+export async function readTokenAndCa(
+  opts: Pick<IssuerClientOptions, 'tokenFile' | 'caFile'>,
+  readText: (path: string) => Promise<string>,
+): Promise<{ ok: true; token: string; ca: string | undefined } | { ok: false; code: 'TokenUnavailable' | 'CaUnavailable'; message: string }> {
+  let token: string;
+  try {
+    token = (await readText(opts.tokenFile)).trim();
+  } catch (err) {
+    return { ok: false, code: 'TokenUnavailable', message: `cannot read the service-account token file ${opts.tokenFile}: ${(err as Error).message}` };
+  }
+  if (!token) return { ok: false, code: 'TokenUnavailable', message: `the service-account token file ${opts.tokenFile} is empty` };
+  try {
+    return { ok: true, token, ca: opts.caFile ? await readText(opts.caFile) : undefined };
+  } catch (err) {
+    return { ok: false, code: 'CaUnavailable', message: `cannot read the issuer CA file ${opts.caFile}: ${(err as Error).message}` };
+  }
+}
+
+/** Code, message and reasons of an issuer error body (parsed JSON, or undefined), bounded in size. */
+export function errorFields(body: unknown, status: number): { code: string; message: string; reasons?: { access: string; reason: string; message: string }[] } {
+  const error = ((body as { error?: unknown } | null | undefined)?.error ?? {}) as { code?: unknown; message?: unknown; reasons?: unknown };
+  const code = typeof error.code === 'string' ? error.code.slice(0, 64) : `HTTP${status}`;
+  const message = typeof error.message === 'string' ? error.message.slice(0, 500) : `the issuer answered ${status}`;
+  const reasons = Array.isArray(error.reasons) ? (error.reasons as { access: string; reason: string; message: string }[]).slice(0, 32) : undefined;
+  return { code, message, ...(reasons ? { reasons } : {}) };
+}
+
 export function createIssuerClient(opts: IssuerClientOptions): KeySource {
   const transport = opts.transport ?? nodeTransport;
   const readText = opts.readText ?? ((p: string) => readFile(p, 'utf8'));
   const endpoint = `${opts.url.replace(/\/+$/, '')}/v1/keys`;
   return {
     async fetchKeys(accesses, signal) {
-      let token: string;
-      let ca: string | undefined;
-      try {
-        token = (await readText(opts.tokenFile)).trim();
-      } catch (err) {
-        return { kind: 'transient', code: 'TokenUnavailable', message: `cannot read the service-account token file ${opts.tokenFile}: ${(err as Error).message}` };
-      }
-      if (!token) return { kind: 'transient', code: 'TokenUnavailable', message: `the service-account token file ${opts.tokenFile} is empty` };
-      try {
-        ca = opts.caFile ? await readText(opts.caFile) : undefined;
-      } catch (err) {
-        return { kind: 'transient', code: 'CaUnavailable', message: `cannot read the issuer CA file ${opts.caFile}: ${(err as Error).message}` };
-      }
+      const files = await readTokenAndCa(opts, readText);
+      if (!files.ok) return { kind: 'transient', code: files.code, message: files.message };
+      const { token, ca } = files;
       const body = accesses ? JSON.stringify({ accesses }) : '';
       const headers: Record<string, string> = { authorization: `Bearer ${token}`, accept: 'application/json' };
       if (body) headers['content-type'] = 'application/json';
@@ -166,18 +184,14 @@ export function createIssuerClient(opts: IssuerClientOptions): KeySource {
         const parsed = parseKeysBody(res.body);
         return parsed.ok ? { kind: 'ok', keys: parsed.keys } : { kind: 'transient', status: 200, code: 'BadResponse', message: parsed.message };
       }
-      let error: { code?: unknown; message?: unknown; reasons?: unknown } = {};
+      let parsed: unknown;
       try {
-        error = ((JSON.parse(res.body) as { error?: typeof error }).error ?? {}) as typeof error;
+        parsed = JSON.parse(res.body);
       } catch {
         // Not our issuer's JSON (a proxy's page, say): the status decides.
       }
-      const code = typeof error.code === 'string' ? error.code.slice(0, 64) : `HTTP${res.status}`;
-      const message = typeof error.message === 'string' ? error.message.slice(0, 500) : `the issuer answered ${res.status}`;
-      if (res.status === 401 || res.status === 403) {
-        const reasons = Array.isArray(error.reasons) ? (error.reasons as { access: string; reason: string; message: string }[]).slice(0, 32) : undefined;
-        return { kind: 'refused', status: res.status, code, message, ...(reasons ? { reasons } : {}) };
-      }
+      const { code, message, reasons } = errorFields(parsed, res.status);
+      if (res.status === 401 || res.status === 403) return { kind: 'refused', status: res.status, code, message, ...(reasons ? { reasons } : {}) };
       return { kind: 'transient', status: res.status, code, message, retryAfterMs: retryAfterMs(res.headers['retry-after']) };
     },
   };

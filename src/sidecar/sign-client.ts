@@ -5,7 +5,7 @@
 // 502/503 when the issuer cannot be reached or answers nonsense.
 import { readFile } from 'node:fs/promises';
 import type { SidecarError } from './presign.ts';
-import { nodeTransport } from './issuer-client.ts';
+import { errorFields, nodeTransport, readTokenAndCa } from './issuer-client.ts';
 import type { IssuerClientOptions, TransportResponse } from './issuer-client.ts';
 
 export type RemoteMethod = 'GET' | 'HEAD' | 'PUT' | 'DELETE';
@@ -44,15 +44,10 @@ export function createRemoteSigner(opts: IssuerClientOptions): RemoteSigner {
   const base = opts.url.replace(/\/+$/, '');
 
   async function call(path: '/v1/sign' | '/v1/list', body: unknown, signal?: AbortSignal): Promise<unknown> {
-    let token: string;
-    let ca: string | undefined;
-    try {
-      token = (await readText(opts.tokenFile)).trim();
-      ca = opts.caFile ? await readText(opts.caFile) : undefined;
-    } catch (err) {
-      throw new RemoteSignError(503, 'TokenUnavailable', `cannot read the service-account token or issuer CA file: ${(err as Error).message}`);
-    }
-    if (!token) throw new RemoteSignError(503, 'TokenUnavailable', `the service-account token file ${opts.tokenFile} is empty`);
+    // The pod cannot authenticate to the issuer either way: one code for the caller.
+    const files = await readTokenAndCa(opts, readText);
+    if (!files.ok) throw new RemoteSignError(503, 'TokenUnavailable', files.message);
+    const { token, ca } = files;
     let res: TransportResponse;
     try {
       res = await transport({ url: `${base}${path}`, headers: { authorization: `Bearer ${token}`, accept: 'application/json', 'content-type': 'application/json' }, body: JSON.stringify(body), ca, timeoutMs: opts.timeoutMs, signal });
@@ -66,9 +61,7 @@ export function createRemoteSigner(opts: IssuerClientOptions): RemoteSigner {
       throw new RemoteSignError(502, 'BadResponse', `the issuer answered ${res.status} with a body that is not JSON`);
     }
     if (res.status === 200) return parsed;
-    const error = ((parsed as { error?: { code?: unknown; message?: unknown } } | null)?.error ?? {}) as { code?: unknown; message?: unknown };
-    const code = typeof error.code === 'string' ? error.code.slice(0, 64) : `HTTP${res.status}`;
-    const message = typeof error.message === 'string' ? error.message.slice(0, 500) : `the issuer answered ${res.status}`;
+    const { code, message } = errorFields(parsed, res.status);
     // A refusal keeps the issuer's status (the pod's request was refused); a failure there is a 502 here.
     throw new RemoteSignError(res.status >= 400 && res.status < 500 ? res.status : res.status === 503 ? 503 : 502, code, message);
   }

@@ -9,7 +9,7 @@ import { createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, writeFi
 import { homedir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { GO_MIN_VERSION, ETCD_VERSION, KUBERNETES_VERSION, MINIO_VERSION } from './versions.ts';
+import { COREDNS_VERSION, GO_MIN_VERSION, ETCD_VERSION, KUBERNETES_VERSION, MINIO_VERSION } from './versions.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -204,33 +204,83 @@ export async function goModFile(dir: string, log: string, mod: string, version: 
   return readFileSync(last, 'utf8');
 }
 
+/**
+ * Writes a wrapper module in `src` that requires k8s.io/kubernetes at KUBERNETES_VERSION with every
+ * staging module pinned, importing `cmds` (k8s.io/kubernetes/cmd/...), and resolves it.
+ */
+async function kubeWrapperModule(dir: string, src: string, log: string, cmds: readonly string[]): Promise<void> {
+  mkdirSync(join(src, 'tools'), { recursive: true });
+  writeFileSync(join(src, 'go.mod'), 'module valet.dev/lab/kube\n\ngo 1.25\n');
+  const upstream = await goModFile(src, log, 'k8s.io/kubernetes', KUBERNETES_VERSION);
+  const replaces = stagingReplaces(upstream, KUBERNETES_VERSION);
+  writeFileSync(
+    join(src, 'go.mod'),
+    `module valet.dev/lab/kube\n\ngo 1.25\n\nrequire k8s.io/kubernetes ${KUBERNETES_VERSION}\n\nreplace (\n${replaces.join('\n')}\n)\n`,
+  );
+  const imports = cmds.map((c) => `import _ "k8s.io/kubernetes/cmd/${c}"`).join('\n');
+  writeFileSync(join(src, 'tools', 'tools.go'), `//go:build tools\n\npackage tools\n\n${imports}\n`);
+  await run('go', ['mod', 'tidy'], { cwd: src, env: goEnv(dir), log, label: 'resolving Kubernetes modules' });
+}
+
+function kubeLdflags(): string {
+  const [, minor] = /^v1\.(\d+)/.exec(KUBERNETES_VERSION) ?? [];
+  return [
+    '-s -w',
+    `-X k8s.io/component-base/version.gitVersion=${KUBERNETES_VERSION}`,
+    '-X k8s.io/component-base/version.gitMajor=1',
+    `-X k8s.io/component-base/version.gitMinor=${minor}`,
+    '-X k8s.io/component-base/version.gitTreeState=clean',
+    `-X k8s.io/client-go/pkg/version.gitVersion=${KUBERNETES_VERSION}`,
+  ].join(' ');
+}
+
 export function buildKubeApiserver(): Promise<Artefact> {
   return ensure('kube-apiserver', KUBERNETES_VERSION, async (dir, log) => {
     requireGo();
     const src = join(dir, 'src');
-    mkdirSync(join(src, 'tools'), { recursive: true });
-    writeFileSync(join(src, 'go.mod'), 'module valet.dev/lab/kube\n\ngo 1.25\n');
-    const upstream = await goModFile(src, log, 'k8s.io/kubernetes', KUBERNETES_VERSION);
-    const replaces = stagingReplaces(upstream, KUBERNETES_VERSION);
-    writeFileSync(
-      join(src, 'go.mod'),
-      `module valet.dev/lab/kube\n\ngo 1.25\n\nrequire k8s.io/kubernetes ${KUBERNETES_VERSION}\n\nreplace (\n${replaces.join('\n')}\n)\n`,
-    );
-    writeFileSync(join(src, 'tools', 'tools.go'), '//go:build tools\n\npackage tools\n\nimport _ "k8s.io/kubernetes/cmd/kube-apiserver"\n');
-    await run('go', ['mod', 'tidy'], { cwd: src, env: goEnv(dir), log, label: 'resolving kube-apiserver modules' });
-    const [, minor] = /^v1\.(\d+)/.exec(KUBERNETES_VERSION) ?? [];
-    const ldflags = [
-      '-s -w',
-      `-X k8s.io/component-base/version.gitVersion=${KUBERNETES_VERSION}`,
-      '-X k8s.io/component-base/version.gitMajor=1',
-      `-X k8s.io/component-base/version.gitMinor=${minor}`,
-      '-X k8s.io/component-base/version.gitTreeState=clean',
-    ].join(' ');
-    await run('go', ['build', '-v', '-ldflags', ldflags, '-o', join(dir, 'bin', 'kube-apiserver'), 'k8s.io/kubernetes/cmd/kube-apiserver'], {
+    await kubeWrapperModule(dir, src, log, ['kube-apiserver']);
+    await run('go', ['build', '-v', '-ldflags', kubeLdflags(), '-o', join(dir, 'bin', 'kube-apiserver'), 'k8s.io/kubernetes/cmd/kube-apiserver'], {
       cwd: src,
       env: goEnv(dir),
       log,
       label: `building kube-apiserver ${KUBERNETES_VERSION}`,
+    });
+  });
+}
+
+/** The node's and the rest of the control plane's Kubernetes binaries (the lab node only). */
+export const KUBE_NODE_COMMANDS = ['kubelet', 'kube-controller-manager', 'kube-scheduler', 'kube-proxy', 'kubectl'] as const;
+
+export function buildKubeNode(): Promise<Artefact> {
+  return ensure('kube-node', KUBERNETES_VERSION, async (dir, log) => {
+    requireGo();
+    const src = join(dir, 'src');
+    await kubeWrapperModule(dir, src, log, KUBE_NODE_COMMANDS);
+    mkdirSync(join(dir, 'bin'), { recursive: true });
+    // One `go build` for all five: they share most packages, and the build cache is shared with the
+    // kube-apiserver built before.
+    await run('go', ['build', '-v', '-ldflags', kubeLdflags(), '-o', join(dir, 'bin') + '/', ...KUBE_NODE_COMMANDS.map((c) => `k8s.io/kubernetes/cmd/${c}`)], {
+      cwd: src,
+      env: { ...goEnv(dir), CGO_ENABLED: '0' },
+      log,
+      label: `building ${KUBE_NODE_COMMANDS.join(', ')} ${KUBERNETES_VERSION}`,
+    });
+  });
+}
+
+export function buildCoredns(): Promise<Artefact> {
+  return ensure('coredns', COREDNS_VERSION, async (dir, log) => {
+    requireGo();
+    const src = join(dir, 'src');
+    mkdirSync(join(src, 'tools'), { recursive: true });
+    writeFileSync(join(src, 'go.mod'), `module valet.dev/lab/coredns\n\ngo 1.25\n\nrequire github.com/coredns/coredns ${COREDNS_VERSION}\n`);
+    writeFileSync(join(src, 'tools', 'tools.go'), '//go:build tools\n\npackage tools\n\nimport _ "github.com/coredns/coredns"\n');
+    await run('go', ['mod', 'tidy'], { cwd: src, env: goEnv(dir), log, label: 'resolving CoreDNS modules' });
+    await run('go', ['build', '-v', '-ldflags', '-s -w', '-o', join(dir, 'bin', 'coredns'), 'github.com/coredns/coredns'], {
+      cwd: src,
+      env: { ...goEnv(dir), CGO_ENABLED: '0' },
+      log,
+      label: `building CoreDNS ${COREDNS_VERSION}`,
     });
   });
 }

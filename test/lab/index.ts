@@ -11,6 +11,7 @@ import { startApiserver, startEtcd, writeKubeFiles, type KubeFiles } from './kub
 import { LAB_BUCKET, LAB_REGION, LAB_ROLE_ARN, newCredentials, SEED_OBJECTS, setUpMinio, startMinio, type AccessKey, type MinioCredentials } from './minio.ts';
 import { allocatePorts, tail, type ServerProcess } from './process.ts';
 import { seedAzurite, startAzurite } from './azurite.ts';
+import { apiserverNodeFlags, ensureNodeBuilt, KUBERNETES_SERVICE_IP, NODE_IP, prepareNodeForApiserver, startNode, type LabNode } from './node/node.ts';
 
 export { LabError } from './build.ts';
 export { LAB_BUCKET, LAB_REGION, SEED_OBJECTS } from './minio.ts';
@@ -25,6 +26,11 @@ export interface LabOptions {
   minio?: boolean;
   /** Start Azurite's blob service (default false); its container LAB_BUCKET holds SEED_OBJECTS too. */
   azurite?: boolean;
+  /**
+   * Start a real node (default false): kubelet, containerd, kube-proxy and CoreDNS in namespaces of
+   * their own, kube-controller-manager and kube-scheduler beside the apiserver. Needs root.
+   */
+  node?: boolean;
   /** Fixed ports; any not given are picked free. A taken port is a clear error. */
   ports?: Partial<Record<PortName, number>>;
   /** Let the servers outlive this process (for `npm run lab -- up`). */
@@ -89,6 +95,8 @@ export interface Lab {
   readonly s3: S3Lab;
   /** Present when the lab was started with `azurite: true`. */
   readonly azure?: AzureLab;
+  /** Present when the lab was started with `node: true`. */
+  readonly node?: LabNode;
   readonly processes: () => ServerProcess[];
   versions(): Promise<LabVersions>;
   /** A projected-style service-account token from the real TokenRequest API. */
@@ -136,7 +144,10 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
   const wantKube = opts.kube ?? true;
   const wantMinio = opts.minio ?? true;
   const wantAzurite = opts.azurite ?? false;
+  const wantNode = opts.node ?? false;
+  if (wantNode && !wantKube) throw new LabError('a lab node needs the kube-apiserver (kube: true)');
   const binaries = await ensureBuilt();
+  const nodeBinaries = wantNode ? await ensureNodeBuilt() : undefined;
   const ports = await allocatePorts(PORTS, opts.ports);
   const dir = mkdtempSync(join(tmpdir(), 'valet-lab-'));
   const logsDir = join(dir, 'logs');
@@ -148,8 +159,10 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
   let files: KubeFiles | undefined;
   let minioVersion: string | undefined;
   let azure: AzureLab | undefined;
+  let node: LabNode | undefined;
 
   const stopAll = async () => {
+    await node?.stop();
     // Reverse order of dependence: the apiserver before its etcd.
     for (const name of ['apiserver', 'minio', 'azurite', 'etcd'] as const) await procs[name]?.stop();
   };
@@ -164,6 +177,7 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
       env: runEnv,
       detached: opts.detached,
       timeoutMs,
+      ...(wantNode ? { nodeFlags: apiserverNodeFlags(join(dir, 'node')) } : {}),
     });
   };
   const bootMinio = async () => {
@@ -172,7 +186,8 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
 
   try {
     if (wantKube) {
-      files = await writeKubeFiles(dir, ports.apiserver);
+      files = await writeKubeFiles(dir, ports.apiserver, wantNode ? [NODE_IP, KUBERNETES_SERVICE_IP] : []);
+      if (wantNode) await prepareNodeForApiserver(join(dir, 'node'), files.authority);
       procs.etcd = await startEtcd({ binary: binaries.etcd, dir, clientPort: ports.etcd, peerPort: ports.etcdPeer, env: runEnv, detached: opts.detached, timeoutMs });
       await bootApiserver();
     }
@@ -185,6 +200,22 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
       procs.azurite = server.process;
       azure = { endpoint: server.endpoint, accountName: server.accountName, accountKey: server.accountKey, container: LAB_BUCKET, version: server.version };
       await seedAzurite(server, LAB_BUCKET, SEED_OBJECTS);
+    }
+    if (nodeBinaries && files) {
+      node = await startNode(nodeBinaries, {
+        dir,
+        logsDir,
+        authority: files.authority,
+        caPem: files.pki.caPem,
+        adminCertPem: files.pki.adminCertPem,
+        adminKeyPem: files.pki.adminKeyPem,
+        saKeyFile: join(dir, 'pki', 'sa.key'),
+        apiserverPort: ports.apiserver,
+        ...(wantMinio ? { minioPort: ports.minio } : {}),
+        env: runEnv,
+        detached: opts.detached,
+        timeoutMs,
+      });
     }
   } catch (err) {
     await stopAll();
@@ -214,7 +245,8 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
       root: credentials.root,
     },
     ...(azure ? { azure } : {}),
-    processes: () => Object.values(procs).filter((p): p is ServerProcess => p !== undefined),
+    ...(node ? { node } : {}),
+    processes: () => [...Object.values(procs).filter((p): p is ServerProcess => p !== undefined), ...(node?.processes() ?? [])],
     async versions() {
       const py = await runChild(binaries.python, ['-c', 'import boto3, awscli; print(boto3.__version__, awscli.__version__)'], cleanEnv());
       const [boto3 = '?', awscli = '?'] = py.stdout.trim().split(' ');

@@ -6,7 +6,7 @@ import { request as httpRequest } from 'node:http';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { createAuthority, createKeyPair, issueCertificate } from '../../src/tls/pki.ts';
+import { createAuthority, createKeyPair, issueCertificate, type Authority } from '../../src/tls/pki.ts';
 import { startProcess, waitReady, type ServerProcess } from './process.ts';
 
 export interface KubePki {
@@ -18,6 +18,8 @@ export interface KubePki {
 export interface KubeFiles {
   dir: string;
   pki: KubePki;
+  /** The lab CA (key included): the node issues its components' certificates from it. */
+  authority: Authority;
   kubeconfig: string;
   serviceAccountIssuer: string;
 }
@@ -25,14 +27,15 @@ export interface KubeFiles {
 export const SERVICE_ACCOUNT_ISSUER = 'https://kubernetes.default.svc.cluster.local';
 
 /** Writes the lab's PKI and kubeconfig into `dir`. Done once per lab; restarts reuse it. */
-export async function writeKubeFiles(dir: string, apiserverPort: number): Promise<KubeFiles> {
+export async function writeKubeFiles(dir: string, apiserverPort: number, extraIps: readonly string[] = []): Promise<KubeFiles> {
   const pkiDir = join(dir, 'pki');
   mkdirSync(pkiDir, { recursive: true, mode: 0o700 });
   const ca = await createAuthority('valet-lab-ca');
   const serving = await issueCertificate(ca, {
     commonName: 'kube-apiserver',
     dnsNames: ['localhost', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc'],
-    ipAddresses: ['127.0.0.1'],
+    // The node reaches the apiserver at its own IP, pods at the kubernetes Service's cluster IP.
+    ipAddresses: ['127.0.0.1', ...extraIps],
     usage: 'server',
   });
   const admin = await issueCertificate(ca, { commonName: 'valet-lab-admin', organizations: ['system:masters'], usage: 'client' });
@@ -61,7 +64,13 @@ export async function writeKubeFiles(dir: string, apiserverPort: number): Promis
     }),
     { mode: 0o600 },
   );
-  return { dir, pki: { caPem: ca.certPem, adminCertPem: admin.certPem, adminKeyPem: admin.privateKeyPem }, kubeconfig, serviceAccountIssuer: SERVICE_ACCOUNT_ISSUER };
+  return {
+    dir,
+    pki: { caPem: ca.certPem, adminCertPem: admin.certPem, adminKeyPem: admin.privateKeyPem },
+    authority: ca,
+    kubeconfig,
+    serviceAccountIssuer: SERVICE_ACCOUNT_ISSUER,
+  };
 }
 
 function httpGet(url: string): Promise<{ status: number; body: string }> {
@@ -134,6 +143,8 @@ export interface ApiserverOptions {
   env?: NodeJS.ProcessEnv;
   detached?: boolean;
   timeoutMs?: number;
+  /** With a lab node: the flags that let the node, its pods and the apiserver reach each other. */
+  nodeFlags?: readonly string[];
 }
 
 export async function startApiserver(o: ApiserverOptions): Promise<ServerProcess> {
@@ -150,17 +161,18 @@ export async function startApiserver(o: ApiserverOptions): Promise<ServerProcess
       `--tls-cert-file=${join(pki, 'apiserver.crt')}`,
       `--tls-private-key-file=${join(pki, 'apiserver.key')}`,
       `--client-ca-file=${join(pki, 'ca.crt')}`,
-      '--authorization-mode=RBAC',
+      `--authorization-mode=${o.nodeFlags ? 'Node,RBAC' : 'RBAC'}`,
       `--service-account-issuer=${o.files.serviceAccountIssuer}`,
       `--service-account-key-file=${join(pki, 'sa.pub')}`,
       `--service-account-signing-key-file=${join(pki, 'sa.key')}`,
       '--service-cluster-ip-range=10.96.0.0/24',
       '--allow-privileged=true',
-      // Like envtest: no Endpoints for the kubernetes Service (a loopback address is refused there).
-      '--endpoint-reconciler-type=none',
       '--enable-priority-and-fairness=false',
       '--profiling=false',
       '--v=1',
+      // Like envtest: no Endpoints for the kubernetes Service (a loopback address is refused there).
+      // A lab node advertises its own address instead (nodeFlags).
+      ...(o.nodeFlags ?? ['--endpoint-reconciler-type=none']),
     ],
     env: o.env,
     log: join(o.files.dir, 'logs', 'kube-apiserver.log'),

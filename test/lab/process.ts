@@ -11,6 +11,8 @@ export interface ServerProcess {
   readonly pid: number;
   readonly log: string;
   readonly child: ChildProcess;
+  /** argv[0] as /proc/<pid>/cmdline shows it: how `lab down` and the reaper recognise it. */
+  readonly argv0: string;
   /** Stops the process: SIGTERM, then SIGKILL after the grace period. Idempotent. */
   stop(graceMs?: number): Promise<void>;
   exited(): boolean;
@@ -87,6 +89,7 @@ export function startProcess(opts: StartOptions): ServerProcess {
     pid: child.pid,
     log: opts.log,
     child,
+    argv0: opts.argv0 ?? opts.command,
     exited: () => exitedFlag,
     async stop(graceMs = 5000) {
       running.delete(proc);

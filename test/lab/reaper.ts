@@ -18,7 +18,7 @@ export function findRunProcesses(run: string): FoundProcess[] {
       if (!env.includes(marker)) continue;
       const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0] ?? '';
       // Test workers inherit the marker too; only the lab's servers count.
-      if (/(kube-apiserver|etcd|minio|valet-lab)/.test(cmd)) out.push({ pid, command: cmd });
+      if (/(kube-apiserver|etcd|minio|valet-lab|kube-controller-manager|kube-scheduler)/.test(cmd)) out.push({ pid, command: cmd });
     } catch {
       // exited, or not ours to read
     }

@@ -13,5 +13,7 @@ export const ETCD_VERSION = 'v3.6.16';
 export const MINIO_VERSION = 'v0.0.0-20260212201848-7aac2a2c5b7c';
 /** Helm, built from helm.sh/helm/v4/cmd/helm at this tag (for the chart's lint, render and install test). */
 export const HELM_VERSION = 'v4.3.1';
+/** CoreDNS for the lab node's cluster DNS, built from github.com/coredns/coredns at this tag. */
+export const COREDNS_VERSION = 'v1.12.0';
 /** Oldest Go that builds all three. */
 export const GO_MIN_VERSION: readonly [number, number] = [1, 25];

@@ -7,7 +7,7 @@ import type { DatasetAccess, Verb } from '../api/v1alpha1/index.ts';
 import type { Clock } from '../platform/clock.ts';
 import type { Logger } from '../platform/logger.ts';
 import type { AccessRefusal } from './errors.ts';
-import type { EventSink, PodIdentity } from './ports.ts';
+import type { EventSink, EventSubject, PodIdentity } from './ports.ts';
 
 export interface AuditEntry {
   code: string;
@@ -44,6 +44,11 @@ export interface Auditor {
   refused(entry: AuditEntry): void;
   /** A Warning Event on `access`, unless one with this reason was recorded within the interval. */
   event(access: DatasetAccess, reason: string, message: string): void;
+  /**
+   * A Warning Event on the pod a key was refused to (no access to put it on), at most one per pod
+   * and reason per interval: what `kubectl describe pod` shows while the pod waits for keys.
+   */
+  podEvent(pod: PodIdentity, reason: string, message: string): void;
 }
 
 function fields(result: 'issued' | 'refused', e: AuditEntry): Record<string, unknown> {
@@ -78,24 +83,28 @@ export function createAuditor(opts: AuditorOptions): Auditor {
   return {
     issued: (e) => log.info('key issued', fields('issued', e)),
     refused: (e) => log.warn('key refused', fields('refused', e)),
-    event(access, reason, message) {
-      if (!opts.events) return;
-      const now = opts.clock.now();
-      const key = `${access.metadata.uid ?? ''}\0${access.metadata.namespace ?? ''}\0${access.metadata.name}\0${reason}`;
-      const last = lastEvent.get(key);
-      if (last !== undefined && now - last < intervalMs) return;
-      lastEvent.delete(key);
-      lastEvent.set(key, now);
-      for (const [k, t] of lastEvent) {
-        if (lastEvent.size <= maxTracked && now - t < intervalMs) break;
-        lastEvent.delete(k);
-      }
-      try {
-        const p = opts.events.record(access, 'Warning', reason, message);
-        if (p instanceof Promise) p.catch(() => undefined);
-      } catch {
-        // Events are best effort.
-      }
-    },
+    event: (access, reason, message) => record(access, reason, message),
+    podEvent: (pod, reason, message) =>
+      record({ apiVersion: 'v1', kind: 'Pod', metadata: { name: pod.podName, namespace: pod.namespace, uid: pod.podUid } }, reason, message),
   };
+
+  function record(subject: EventSubject, reason: string, message: string): void {
+    if (!opts.events) return;
+    const now = opts.clock.now();
+    const key = `${subject.kind ?? ''}\0${subject.metadata.uid ?? ''}\0${subject.metadata.namespace ?? ''}\0${subject.metadata.name}\0${reason}`;
+    const last = lastEvent.get(key);
+    if (last !== undefined && now - last < intervalMs) return;
+    lastEvent.delete(key);
+    lastEvent.set(key, now);
+    for (const [k, t] of lastEvent) {
+      if (lastEvent.size <= maxTracked && now - t < intervalMs) break;
+      lastEvent.delete(k);
+    }
+    try {
+      const p = opts.events.record(subject, 'Warning', reason, message);
+      if (p instanceof Promise) p.catch(() => undefined);
+    } catch {
+      // Events are best effort.
+    }
+  }
 }

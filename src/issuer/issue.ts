@@ -151,6 +151,8 @@ export class KeyIssuer {
       const e = ctx.signal.aborted && !(err instanceof IssuerError) ? new IssuerError('Timeout', undefined, { cause: err }) : toIssuerError(err);
       if (e.code === 'Internal') this.d.logger?.error('issuing a key failed', { requestId: ctx.requestId, err: e.cause });
       audit.refused({ code: e.code, latencyMs: latency(), requestId: ctx.requestId, remoteAddress: ctx.remoteAddress, pod, message: e.message, reasons: e.refusals });
+      // A pod that gets no key at all waits at its sidecar's startup probe; say why on the pod.
+      if (pod && (e.code === 'NoGrant' || e.code === 'AccessNotReady')) audit.podEvent(pod, `KeyRefused${e.code}`, podRefusalMessage(pod, e));
       throw e;
     }
   }
@@ -186,6 +188,19 @@ export class KeyIssuer {
       );
     });
   }
+}
+
+/** What a user reads on the pod: why it has no key, in its own namespace's terms, and what to do. */
+export function podRefusalMessage(pod: PodIdentity, e: IssuerError): string {
+  const considered = e.refusals.filter((r) => r.reason !== 'NotRequested').slice(0, 5).map((r) => `${r.access.split('/').at(-1)}: ${r.reason}`);
+  const why =
+    e.code === 'NoGrant'
+      ? considered.length === 0
+        ? `no DatasetAccess in namespace ${pod.namespace} grants service account ${pod.serviceAccount}`
+        : `no DatasetAccess in namespace ${pod.namespace} grants this pod (${considered.join('; ')})`
+      : `the DatasetAccess objects naming this pod are not Ready (${considered.join('; ')})`;
+  const fix = e.code === 'NoGrant' ? 'create a DatasetAccess whose subjects include it, or remove the valet.dev/inject label' : 'see the DatasetAccess conditions (kubectl describe datasetaccess)';
+  return `valet sidecar holds no key: ${why}; ${fix}. The app containers start once a key is issued.`;
 }
 
 export function toIssuedKey(grant: Grant, key: MintedKey, nowMs: number): S3IssuedKey {

@@ -58,8 +58,15 @@ export interface GrantSource {
 }
 
 /** Kubernetes Events on a DatasetAccess; best effort (src/k8s/events.ts EventRecorder fits). */
+/** What an Event can be about: a DatasetAccess, or the Pod a key was refused to. */
+export interface EventSubject {
+  apiVersion?: string;
+  kind?: string;
+  metadata: { name: string; namespace?: string; uid?: string };
+}
+
 export interface EventSink {
-  record(access: DatasetAccess, type: 'Normal' | 'Warning', reason: string, message: string): unknown;
+  record(subject: EventSubject, type: 'Normal' | 'Warning', reason: string, message: string): unknown;
 }
 
 /** Timers are injected like the Clock (src/k8s/timers.ts has a fake that fits). */

@@ -38,7 +38,7 @@ async function start(over: Partial<IssuerAppDeps> = {}) {
     logger,
     metrics: createIssuerMetrics(registry),
     registry,
-    events: { record: (a, type, reason) => events.push(`${a.metadata.name} ${type} ${reason}`) },
+    events: { record: (a, type, reason, message) => events.push(`${a.kind ?? ''} ${a.metadata.name} ${type} ${reason}${a.kind === 'Pod' ? `: ${message}` : ''}`) },
     ...over,
   });
   server = await startIssuerServer({ app, tls: undefined, host: '127.0.0.1', port: 0 });
@@ -93,7 +93,21 @@ describe('POST /v1/keys', () => {
     expect(body.error.reasons[0]).toEqual({ access: 'team-a/coco', reason: 'NotReady', message: 'not Ready: PrefixNotAllowed' });
     // A second refusal within the interval adds no Event.
     await post('good', JSON.stringify({ accesses: ['coco'] }));
-    expect(events).toEqual(['coco Warning KeyRefusedNotReady']);
+    expect(events).toEqual([
+      'DatasetAccess coco Warning KeyRefusedNotReady',
+      'Pod trainer-0 Warning KeyRefusedAccessNotReady: valet sidecar holds no key: the DatasetAccess objects naming this pod are not Ready (coco: NotReady); see the DatasetAccess conditions (kubectl describe datasetaccess). The app containers start once a key is issued.',
+    ]);
+  });
+
+  it('puts a Warning Event on a pod that no DatasetAccess grants, saying why and what to do', async () => {
+    const { post, events } = await start({ grants: grantSource([]) });
+    const res = await post('good');
+    expect(res.status).toBe(403);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe('NoGrant');
+    await post('good');
+    expect(events).toEqual([
+      'Pod trainer-0 Warning KeyRefusedNoGrant: valet sidecar holds no key: no DatasetAccess in namespace team-a grants service account trainer; create a DatasetAccess whose subjects include it, or remove the valet.dev/inject label. The app containers start once a key is issued.',
+    ]);
   });
 
   it('answers 400 for bad bodies, 413 for big ones, 415 for other types, 405 for other methods', async () => {

@@ -124,7 +124,7 @@ function harness(opts: { accesses?: DatasetAccess[]; signingKey?: (s: DatasetSto
   };
   const refused: AuditEntry[] = [];
   const issued: AuditEntry[] = [];
-  const audit: Auditor = { refused: (e) => refused.push(e), issued: (e) => issued.push(e), event: () => undefined };
+  const audit: Auditor = { refused: (e) => refused.push(e), issued: (e) => issued.push(e), event: () => undefined, podEvent: () => undefined };
   const authenticator: Authenticator = opts.authenticator ?? { authenticate: async () => pod() };
   return { signer: new UrlSigner({ authenticator, grants, audit, clock: new FakeClock(NOW) }), refused, issued, keyCalls };
 }

@@ -5,6 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { azuriteVersion } from './azurite.ts';
 import { ensureBuilt } from './build.ts';
 import { findRunProcesses } from './reaper.ts';
+import { buildTrainerImage, buildValetImage } from './image.ts';
 import { cgroupPrefix, cgroupRootsOf, ensureNodeBuilt, nodeUnsupported, removeCgroupRoot } from './node/node.ts';
 
 export default async function setup(): Promise<() => Promise<void>> {
@@ -13,7 +14,11 @@ export default async function setup(): Promise<() => Promise<void>> {
   // hook timeout starts, or say in one line why the node-backed suites will be skipped.
   const noNode = nodeUnsupported();
   if (noNode) process.stdout.write(`lab node: node-backed suites skipped: ${noNode}\n`);
-  else await ensureNodeBuilt();
+  else {
+    await ensureNodeBuilt();
+    await buildValetImage();
+    await buildTrainerImage();
+  }
   const line = (cmd: string, args: string[]) => spawnSync(cmd, args, { encoding: 'utf8' }).stdout.trim().split('\n')[0];
   const versions = {
     node: process.version,

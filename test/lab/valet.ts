@@ -17,6 +17,8 @@ export interface LabStoreOptions {
   allowedPrefixes?: string[];
   allowedVerbs?: string[];
   maxSessionDurationSeconds?: number;
+  /** The S3 and STS endpoint the store names; defaults to the lab MinIO on loopback (lab.s3.endpoint). */
+  endpoint?: string;
 }
 
 /** Creates the Secret with the lab issuer's key and a DatasetStore on the lab MinIO that uses it. */
@@ -39,8 +41,8 @@ export async function createLabStore(lab: Lab, namespace: string, o: LabStoreOpt
         provider: 's3',
         bucket: lab.s3.bucket,
         region: lab.s3.region,
-        endpoint: lab.s3.endpoint,
-        stsEndpoint: lab.s3.endpoint,
+        endpoint: o.endpoint ?? lab.s3.endpoint,
+        stsEndpoint: o.endpoint ?? lab.s3.endpoint,
         roleArn: lab.s3.roleArn,
         auth: { mode: 'secret', secretRef: { name: secretName } },
         allowedPrefixes: o.allowedPrefixes ?? ['imagenet/', 'checkpoints/'],

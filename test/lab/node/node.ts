@@ -410,6 +410,8 @@ export interface LabNode {
   readonly cgroupRoot: string;
   /** Runs a command inside the node's network and mount namespaces. */
   exec(command: string, args: readonly string[], timeoutMs?: number): Promise<RunOutput>;
+  /** Runs the lab's kubectl (as the lab admin) with these arguments. */
+  kubectl(args: readonly string[], timeoutMs?: number): Promise<RunOutput>;
   /** Imports an OCI or Docker image archive into the node's containerd (namespace k8s.io). */
   importImage(archive: string): Promise<void>;
   /** The in-cluster address of the lab MinIO: a Service in LAB_NAMESPACE relayed to the host. */
@@ -637,7 +639,7 @@ export async function startNode(bins: NodeBinaries, o: NodeStartOptions): Promis
       `--root-dir=/var/lib/kubelet`,
       '--v=1',
     ]);
-    const kubectl = (args: string[]) => runCapture(bins.kubectl, [`--kubeconfig=${join(o.dir, 'kubeconfig')}`, ...args], 30_000);
+    const kubectl = (args: readonly string[], ms = 60_000) => runCapture(bins.kubectl, [`--kubeconfig=${join(o.dir, 'kubeconfig')}`, ...args], ms);
     await until(
       `node ${NODE_NAME} to be Ready`,
       timeoutMs,
@@ -683,6 +685,7 @@ export async function startNode(bins: NodeBinaries, o: NodeStartOptions): Promis
       initPid,
       cgroupRoot,
       exec,
+      kubectl,
       importImage,
       ...(o.minioPort ? { minioUrl: `http://minio.${LAB_NAMESPACE}.svc.${CLUSTER_DOMAIN}:${o.minioPort}` } : {}),
       processes: () => [...procs],
@@ -715,7 +718,7 @@ async function findChild(parent: number): Promise<number> {
 }
 
 /** kube-dns and the lab MinIO as Services whose endpoints are the node's own address. */
-async function applyClusterServices(kubectl: (args: string[]) => Promise<RunOutput>, nodeDir: string, minioPort?: number): Promise<void> {
+async function applyClusterServices(kubectl: (args: readonly string[]) => Promise<RunOutput>, nodeDir: string, minioPort?: number): Promise<void> {
   const docs: object[] = [
     { apiVersion: 'v1', kind: 'Namespace', metadata: { name: LAB_NAMESPACE } },
     {

@@ -113,6 +113,8 @@ export async function operatorCommand(argv: readonly string[], env: NodeJS.Proce
     });
     operatorTls = await certificates.ensure();
     certificates.start();
+    const keeper = certificates;
+    controller.onNamespaceAdded(() => keeper.publishSoon());
   } else if (config.tlsCertFile) {
     const read = () => ({ certPem: readFileSync(config.tlsCertFile, 'utf8'), keyPem: readFileSync(config.tlsKeyFile, 'utf8') });
     operatorTls = read();

@@ -1,8 +1,9 @@
 // `valet sidecar`: runs in each injected pod. Fetches keys from the issuer with the pod's projected
 // token, serves them on 127.0.0.1 to the app's AWS SDKs, refreshes them, presigns URLs, keeps
-// manifest files, and exports metrics and probes on the metrics address. On SIGTERM it keeps
-// serving valid keys for --grace-period-seconds (native sidecars stop after the app containers),
-// then exits; a second signal exits at once.
+// manifest files, and exports metrics and probes on the metrics address. A native sidecar gets
+// SIGTERM only after every app container has exited, so by default it stops at once (a Job's pod
+// completes without waiting); --grace-period-seconds keeps serving valid keys that long first, for
+// setups where the app may outlive the signal. A second signal exits at once.
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { envName, parseSidecarConfig, SIDECAR_DEFAULTS, SIDECAR_FLAG_KEYS as FLAG_KEYS, SIDECAR_FLAGS } from '../config/sidecar.ts';
 import { systemClock } from '../platform/clock.ts';
@@ -52,6 +53,10 @@ export async function sidecarCommand(argv: readonly string[], env: NodeJS.Proces
         return resolve();
       }
       terminating = true;
+      if (config.gracePeriodSeconds === 0) {
+        logger.info('SIGTERM: stopping', { signal });
+        return resolve();
+      }
       logger.info('SIGTERM: serving valid keys until the grace period ends', { gracePeriodSeconds: config.gracePeriodSeconds });
       setTimeout(resolve, config.gracePeriodSeconds * 1000);
     };

@@ -13,7 +13,7 @@ describe('sidecar configuration', () => {
         "clockSkewWarnSeconds": 30,
         "defaultAccess": "",
         "expiryMarginSeconds": 60,
-        "gracePeriodSeconds": 25,
+        "gracePeriodSeconds": 0,
         "issuerCaFile": "/var/run/valet/issuer-ca/ca.crt",
         "issuerUrl": "https://valet-issuer.valet-system.svc:8443",
         "logLevel": "info",

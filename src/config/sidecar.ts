@@ -43,7 +43,7 @@ export interface SidecarConfig {
   readonly clockSkewWarnSeconds: number;
   /** Lifetime of a presigned URL when the request names none (always capped by key and access). */
   readonly presignDefaultExpirySeconds: number;
-  /** After SIGTERM, keep serving valid keys this long (keep below terminationGracePeriodSeconds). */
+  /** After SIGTERM, keep serving valid keys this long (0: stop at once; keep below terminationGracePeriodSeconds). */
   readonly gracePeriodSeconds: number;
   /** Manifest files to keep fresh on the shared volume. */
   readonly manifests: readonly ManifestFileConfig[];
@@ -70,7 +70,9 @@ export const SIDECAR_DEFAULTS: SidecarConfig = {
   requestTimeoutSeconds: 10,
   clockSkewWarnSeconds: 30,
   presignDefaultExpirySeconds: 3600,
-  gracePeriodSeconds: 25,
+  // A native sidecar gets SIGTERM only once every app container has exited: nobody is left to
+  // serve, and waiting only holds the pod (and a Job's completion) back. Non-native setups may raise it.
+  gracePeriodSeconds: 0,
   manifests: [],
   manifestExpirySeconds: 3600,
   logLevel: 'info',

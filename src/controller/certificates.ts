@@ -47,6 +47,7 @@ export class CertificateManager {
   private readonly o: Required<Omit<CertificateManagerOptions, 'ipAddresses' | 'onChange'>> & Pick<CertificateManagerOptions, 'ipAddresses' | 'onChange'>;
   private current: ServingTls | undefined;
   private timer: NodeJS.Timeout | undefined;
+  private soon: NodeJS.Timeout | undefined;
 
   constructor(opts: CertificateManagerOptions) {
     this.o = { certValidDays: 365, caValidDays: 3650, renewBeforeDays: 30, checkIntervalMs: 30_000, ...opts };
@@ -80,7 +81,21 @@ export class CertificateManager {
     this.timer.unref();
   }
 
+  /**
+   * Re-checks and re-publishes soon (debounced): a namespace just created gets the CA ConfigMap
+   * before its first injected pod needs to mount it, not at the next periodic check.
+   */
+  publishSoon(delayMs = 200): void {
+    if (this.soon) return;
+    this.soon = setTimeout(() => {
+      this.soon = undefined;
+      this.ensure().catch((err: unknown) => this.o.logger.warn('TLS check failed; will retry', { error: err instanceof Error ? err.message : String(err) }));
+    }, delayMs);
+    this.soon.unref();
+  }
+
   stop(): void {
+    if (this.soon) clearTimeout(this.soon);
     if (this.timer) clearInterval(this.timer);
   }
 

@@ -66,6 +66,13 @@ export class DatasetAccessController {
     }
   }
 
+  /** Calls `fn` for each namespace the cache learns of (each one at start, then each new one). */
+  onNamespaceAdded(fn: (name: string) => void): void {
+    this.namespaces.on('add', (n) => {
+      if (n.metadata?.name) fn(n.metadata.name);
+    });
+  }
+
   private storeChanged(store: AnyDatasetStore): void {
     const ref = { kind: store.kind, namespace: store.metadata.namespace, name: store.metadata.name };
     for (const key of accessesUsingStore(this.accesses.list(), ref)) this.queue?.add(key);

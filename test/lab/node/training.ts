@@ -1,0 +1,195 @@
+// A training team on the lab node, as the node suites, the demo and the job-start benchmark need
+// it: Valet installed with Helm, a namespace with a trainer ServiceAccount, a DatasetStore on the
+// lab MinIO (named by its in-cluster Service), a read access to the shards and a write access to
+// the checkpoints, shards in the bucket, and Indexed Jobs of plain-boto3 trainers.
+import { BatchV1Api, CustomObjectsApi, type V1Job, type V1Pod } from '@kubernetes/client-node';
+import { S3Client, PutObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { LabError } from '../build.ts';
+import { buildTrainerImage, buildValetImage, type LabImage } from '../image.ts';
+import { startLab, type Lab } from '../index.ts';
+import { createLabStore } from '../valet.ts';
+import { waitFor } from '../wait.ts';
+import { installValet, type ValetRelease } from './install.ts';
+
+export const TEAM = 'ml-team';
+export const SHARDS = 'imagenet/shards/';
+export const SHARD_COUNT = 8;
+export const READ_ACCESS = 'imagenet-read';
+export const WRITE_ACCESS = 'checkpoints-write';
+export const FORBIDDEN_KEY = 'imagenet-private/a.bin';
+const G = { group: 'valet.dev', version: 'v1alpha1' };
+
+export interface TrainingCluster {
+  lab: Lab;
+  release: ValetRelease;
+  valetImage: LabImage;
+  trainerImage: LabImage;
+  batch: BatchV1Api;
+  s3: S3Client;
+  stop(): Promise<void>;
+}
+
+export interface TrainingJobOptions {
+  completions?: number;
+  parallelism?: number;
+  /** Reads of each shard, and a pause between reads: a Job that runs for a while. */
+  epochs?: number;
+  pauseSeconds?: number;
+  /** Pod labels; by default the injection label. */
+  labels?: Record<string, string>;
+  serviceAccount?: string;
+  /** Static keys instead of Valet (the benchmark's comparison): no label, these in the env. */
+  staticKeys?: { accessKeyId: string; secretAccessKey: string };
+}
+
+/** Starts the lab with a node, installs Valet with Helm, and sets up the team's store and accesses. */
+export async function startTrainingCluster(): Promise<TrainingCluster> {
+  const [lab, valetImage, trainerImage] = await Promise.all([startLab({ node: true }), buildValetImage(), buildTrainerImage()]);
+  const node = lab.node;
+  const s3 = new S3Client({ endpoint: lab.s3.endpoint, region: lab.s3.region, forcePathStyle: true, credentials: lab.s3.root });
+  try {
+    if (!node?.minioUrl) throw new LabError('the training cluster needs the lab node and MinIO');
+    await node.importImage(trainerImage.archive);
+    const release = await installValet(lab, valetImage);
+    await lab.core.createNamespace({ body: { metadata: { name: TEAM, labels: { team: 'ml' } } } });
+    await lab.core.createNamespacedServiceAccount({ namespace: TEAM, body: { metadata: { name: 'trainer' } } });
+    await createLabStore(lab, TEAM, { name: 'lab-minio', endpoint: node.minioUrl, allowedVerbs: ['read', 'list', 'write'] });
+    await createAccess(lab, READ_ACCESS, 'imagenet/', ['read', 'list']);
+    await createAccess(lab, WRITE_ACCESS, 'checkpoints/', ['write']);
+    for (let i = 0; i < SHARD_COUNT; i++) {
+      await s3.send(new PutObjectCommand({ Bucket: lab.s3.bucket, Key: `${SHARDS}shard-${String(i).padStart(4, '0')}.tar`, Body: `shard ${i} `.repeat(1000) }));
+    }
+    await waitAccessesReady(lab, [READ_ACCESS, WRITE_ACCESS]);
+    return {
+      lab,
+      release,
+      valetImage,
+      trainerImage,
+      batch: lab.kubeConfig.makeApiClient(BatchV1Api),
+      s3,
+      async stop() {
+        s3.destroy();
+        await lab.stop();
+      },
+    };
+  } catch (err) {
+    s3.destroy();
+    await lab.stop();
+    throw err;
+  }
+}
+
+async function createAccess(lab: Lab, name: string, prefix: string, verbs: string[]): Promise<void> {
+  await lab.kubeConfig.makeApiClient(CustomObjectsApi).createNamespacedCustomObject({
+    ...G,
+    namespace: TEAM,
+    plural: 'datasetaccesses',
+    body: {
+      apiVersion: 'valet.dev/v1alpha1',
+      kind: 'DatasetAccess',
+      metadata: { name, namespace: TEAM },
+      spec: { storeRef: { kind: 'DatasetStore', name: 'lab-minio' }, prefix, verbs, subjects: { serviceAccounts: ['trainer'] }, sessionDurationSeconds: 900 },
+    },
+  });
+}
+
+export async function waitAccessesReady(lab: Lab, names: readonly string[], timeoutMs = 60_000): Promise<void> {
+  const custom = lab.kubeConfig.makeApiClient(CustomObjectsApi);
+  for (const name of names) {
+    await waitFor(
+      `DatasetAccess ${TEAM}/${name} to be Ready`,
+      async () => {
+        const o = (await custom.getNamespacedCustomObject({ ...G, namespace: TEAM, plural: 'datasetaccesses', name })) as { status?: { conditions?: { type: string; status: string }[] } };
+        return o.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
+      },
+      timeoutMs,
+      250,
+    );
+  }
+}
+
+/** An Indexed Job of trainers (test/lab/images/trainer/train.py), labelled for injection by default. */
+export function trainingJob(name: string, image: LabImage, bucket: string, o: TrainingJobOptions = {}): V1Job {
+  const completions = o.completions ?? 4;
+  const env = [
+    { name: 'BUCKET', value: bucket },
+    { name: 'SHARDS', value: SHARDS },
+    { name: 'CHECKPOINTS', value: `checkpoints/${name}/` },
+    { name: 'CHECKPOINT_ACCESS', value: WRITE_ACCESS },
+    { name: 'FORBIDDEN_KEY', value: FORBIDDEN_KEY },
+    { name: 'COMPLETIONS', value: String(completions) },
+    { name: 'EPOCHS', value: String(o.epochs ?? 1) },
+    { name: 'PAUSE_SECONDS', value: String(o.pauseSeconds ?? 0) },
+  ];
+  const labels = o.staticKeys ? { app: 'trainer' } : (o.labels ?? { 'valet.dev/inject': 'true', app: 'trainer' });
+  return {
+    metadata: { name, namespace: TEAM },
+    spec: {
+      completionMode: 'Indexed',
+      completions,
+      parallelism: o.parallelism ?? 2,
+      backoffLimit: 0,
+      template: {
+        metadata: { labels, annotations: { 'valet.dev/default-access': READ_ACCESS } },
+        spec: {
+          restartPolicy: 'Never',
+          serviceAccountName: o.serviceAccount ?? 'trainer',
+          enableServiceLinks: false,
+          containers: [
+            {
+              name: 'train',
+              image: image.ref,
+              imagePullPolicy: 'Never',
+              env: o.staticKeys
+                ? [
+                    ...env,
+                    { name: 'AWS_ACCESS_KEY_ID', value: o.staticKeys.accessKeyId },
+                    { name: 'AWS_SECRET_ACCESS_KEY', value: o.staticKeys.secretAccessKey },
+                    { name: 'AWS_REGION', value: 'us-east-1' },
+                  ]
+                : env,
+              resources: { requests: { cpu: '50m', memory: '64Mi' }, limits: { memory: '256Mi' } },
+            },
+          ],
+        },
+      },
+    },
+  };
+}
+
+export async function jobPods(lab: Lab, job: string): Promise<V1Pod[]> {
+  const pods = await lab.core.listNamespacedPod({ namespace: TEAM, labelSelector: `job-name=${job}` });
+  return pods.items.sort((a, b) => Number(annotationIndex(a)) - Number(annotationIndex(b)));
+}
+
+function annotationIndex(p: V1Pod): string {
+  return p.metadata?.annotations?.['batch.kubernetes.io/job-completion-index'] ?? '0';
+}
+
+/** Waits for the Job to Complete or Fail, and says which. */
+export async function jobOutcome(cluster: TrainingCluster, job: string, timeoutMs = 180_000): Promise<'Complete' | 'Failed'> {
+  return waitFor(
+    `job ${TEAM}/${job} to finish`,
+    async () => {
+      const j = await cluster.batch.readNamespacedJob({ namespace: TEAM, name: job });
+      const c = j.status?.conditions?.find((x) => (x.type === 'Complete' || x.type === 'Failed') && x.status === 'True');
+      return c?.type as 'Complete' | 'Failed' | undefined;
+    },
+    timeoutMs,
+    500,
+  );
+}
+
+/** The JSON lines a trainer printed (its container's log, read through the apiserver). */
+export async function trainerReport(lab: Lab, pod: string): Promise<Record<string, unknown>[]> {
+  const log = await lab.core.readNamespacedPodLog({ namespace: TEAM, name: pod, container: 'train' });
+  return log
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+export async function checkpointKeys(cluster: TrainingCluster, job: string): Promise<string[]> {
+  const out = await cluster.s3.send(new ListObjectsV2Command({ Bucket: cluster.lab.s3.bucket, Prefix: `checkpoints/${job}/` }));
+  return (out.Contents ?? []).map((o) => o.Key ?? '').sort();
+}

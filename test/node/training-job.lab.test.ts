@@ -1,0 +1,123 @@
+// Valet as a platform team runs it: installed with `kubectl apply -f crds/` and `helm install` on a
+// real node, from the image built from the Dockerfile. The apiserver calls the webhook through its
+// Service, the kubelet mounts the projected token and holds the trainer back until the native
+// sidecar serves keys, the sidecar reaches the issuer through its Service, each plain-boto3
+// trainer of an Indexed Job reads its own shards, writes its checkpoint and is refused outside its
+// grant, and the Job reaches Complete.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { CoreV1Event, V1Pod } from '@kubernetes/client-node';
+import { nodeUnsupported } from '../lab/node/node.ts';
+import { checkpointKeys, jobOutcome, jobPods, SHARD_COUNT, startTrainingCluster, TEAM, trainerReport, trainingJob, type TrainingCluster } from '../lab/node/training.ts';
+import { useLabLogs } from '../lab/vitest.ts';
+import { waitFor } from '../lab/wait.ts';
+
+const unsupported = nodeUnsupported();
+let cluster: TrainingCluster;
+
+const sidecarOf = (p: V1Pod) => p.spec?.initContainers?.find((c) => c.name === 'valet-sidecar');
+
+describe.skipIf(unsupported !== undefined)(`a training Job on the lab node${unsupported ? ` (skipped: ${unsupported})` : ''}`, () => {
+  beforeAll(async () => {
+    cluster = await startTrainingCluster();
+  });
+  afterAll(async () => {
+    await cluster?.stop();
+  });
+  useLabLogs(() => cluster?.lab);
+
+  it('installs with helm: both operator replicas Ready through their probes, one of them leading', async () => {
+    const ready = await cluster.release.waitReady(2);
+    expect(ready).toHaveLength(2);
+    expect(ready).toContain(await cluster.release.leader());
+  });
+
+  it('runs an Indexed Job of 4 plain-boto3 trainers, 2 at a time, to Complete: own shards read, checkpoints written, everything else refused', async () => {
+    const { lab, batch, trainerImage } = cluster;
+    await batch.createNamespacedJob({ namespace: TEAM, body: trainingJob('train', trainerImage, lab.s3.bucket, { completions: 4, parallelism: 2 }) });
+    const outcome = await jobOutcome(cluster, 'train');
+    const pods = await jobPods(lab, 'train');
+    const reports = await Promise.all(pods.map(async (p) => trainerReport(lab, p.metadata?.name ?? '')));
+    expect(outcome, JSON.stringify(reports)).toBe('Complete');
+    expect(pods).toHaveLength(4);
+    for (const [i, report] of reports.entries()) {
+      expect(report.find((r) => r.step === 'list')).toMatchObject({ outcome: 'ok', shards: SHARD_COUNT, mine: SHARD_COUNT / 4 });
+      expect(report.find((r) => r.step === 'read')).toMatchObject({ outcome: 'ok', reads: SHARD_COUNT / 4 });
+      expect(report.find((r) => r.step === 'checkpoint')).toMatchObject({ outcome: 'ok', key: `checkpoints/train/rank-${i}.pt` });
+      expect(report.filter((r) => r.outcome === 'refused').map((r) => [r.step, r.code])).toEqual([
+        ['read outside the grant', 'AccessDenied'],
+        ['write with the read-only key', 'AccessDenied'],
+        ['read with the write-only key', 'AccessDenied'],
+      ]);
+      expect(report.at(-1)).toMatchObject({ step: 'done', outcome: 'ok', failures: 0 });
+    }
+    expect(await checkpointKeys(cluster, 'train')).toEqual([0, 1, 2, 3].map((i) => `checkpoints/train/rank-${i}.pt`));
+  });
+
+  it('each trainer pod got the native sidecar, the projected valet.dev token and the AWS variables, and started only once keys were served; the sidecar then stopped', async () => {
+    for (const pod of await jobPods(cluster.lab, 'train')) {
+      const sidecar = sidecarOf(pod);
+      expect(sidecar?.restartPolicy).toBe('Always');
+      expect(sidecar?.startupProbe?.httpGet?.path).toBe('/readyz');
+      // The sidecar mounts a projected token for the valet.dev audience, at the path it reads.
+      const mount = sidecar?.volumeMounts?.find((m) => m.name === 'valet-token');
+      expect(mount?.mountPath).toBe('/var/run/secrets/valet.dev/serviceaccount');
+      const volume = pod.spec?.volumes?.find((v) => v.name === 'valet-token');
+      expect(volume?.projected?.sources?.map((s) => s.serviceAccountToken?.audience)).toEqual(['valet.dev']);
+      const env = Object.fromEntries((pod.spec?.containers?.[0]?.env ?? []).map((e) => [e.name, e.value]));
+      expect(env.AWS_CONTAINER_CREDENTIALS_FULL_URI).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/v1\/credentials$/);
+      expect(env.AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE).toBeTruthy();
+      expect(env.AWS_ENDPOINT_URL_S3).toBe(cluster.lab.node?.minioUrl);
+      // The startup probe held the trainer: it started after the pod was Initialized (sidecar ready).
+      const initialized = pod.status?.conditions?.find((c) => c.type === 'Initialized');
+      const trainStarted = pod.status?.containerStatuses?.find((c) => c.name === 'train')?.state?.terminated?.startedAt;
+      expect(initialized?.status).toBe('True');
+      expect(trainStarted && initialized?.lastTransitionTime && new Date(trainStarted) >= new Date(initialized.lastTransitionTime)).toBe(true);
+      expect(pod.status?.containerStatuses?.find((c) => c.name === 'train')?.state?.terminated?.exitCode).toBe(0);
+      // The sidecar stopped when the trainer was done (the Job could complete).
+      const sidecarState = pod.status?.initContainerStatuses?.find((c) => c.name === 'valet-sidecar')?.state;
+      expect(sidecarState?.terminated, JSON.stringify(sidecarState)).toBeDefined();
+    }
+  });
+
+  it('a namespace created after the install gets the issuer CA before its first pod needs it (no failed mount)', async () => {
+    const events = await cluster.lab.core.listNamespacedEvent({ namespace: TEAM, fieldSelector: 'reason=FailedMount' });
+    expect(events.items.map((e) => e.message)).toEqual([]);
+  });
+
+  it('leaves a pod that is not labelled alone: no sidecar, no AWS variables', async () => {
+    const { lab, batch, trainerImage } = cluster;
+    const job = trainingJob('unlabelled', trainerImage, lab.s3.bucket, { completions: 1, parallelism: 1, labels: { app: 'trainer' } });
+    const c = job.spec?.template.spec?.containers[0];
+    if (c) c.command = ['python3', '-c', 'import os, json; print(json.dumps(sorted(k for k in os.environ if k.startswith("AWS_"))))'];
+    await batch.createNamespacedJob({ namespace: TEAM, body: job });
+    expect(await jobOutcome(cluster, 'unlabelled')).toBe('Complete');
+    const [pod] = await jobPods(lab, 'unlabelled');
+    expect(pod && sidecarOf(pod)).toBeUndefined();
+    const log = await lab.core.readNamespacedPodLog({ namespace: TEAM, name: pod?.metadata?.name ?? '', container: 'train' });
+    expect(JSON.parse(log.trim())).toEqual([]);
+  });
+
+  it('holds back a labelled pod that no DatasetAccess grants: no key, the trainer never starts, and a Warning Event on the pod says why', async () => {
+    const { lab, batch, trainerImage } = cluster;
+    await lab.core.createNamespacedServiceAccount({ namespace: TEAM, body: { metadata: { name: 'stranger' } } });
+    await batch.createNamespacedJob({ namespace: TEAM, body: trainingJob('ungranted', trainerImage, lab.s3.bucket, { completions: 1, parallelism: 1, serviceAccount: 'stranger' }) });
+    const pod = await waitFor('the ungranted pod', async () => (await jobPods(lab, 'ungranted'))[0]);
+    const name = pod.metadata?.name ?? '';
+    const event = await waitFor(
+      `a KeyRefusedNoGrant Event on ${name}`,
+      async () => {
+        const events = await lab.core.listNamespacedEvent({ namespace: TEAM, fieldSelector: `involvedObject.name=${name}` });
+        return events.items.find((e: CoreV1Event) => e.reason === 'KeyRefusedNoGrant');
+      },
+      60_000,
+      500,
+    );
+    expect(event.type).toBe('Warning');
+    expect(event.message).toMatch(/^valet sidecar holds no key: no DatasetAccess in namespace ml-team grants this pod \(checkpoints-write: ServiceAccountNotIncluded; imagenet-read: ServiceAccountNotIncluded\)/);
+    const now = await lab.core.readNamespacedPod({ namespace: TEAM, name });
+    const train = now.status?.containerStatuses?.find((c) => c.name === 'train');
+    expect(train?.state?.running ?? train?.state?.terminated).toBeUndefined();
+    expect(now.status?.initContainerStatuses?.find((c) => c.name === 'valet-sidecar')?.started).toBe(false);
+    await batch.deleteNamespacedJob({ namespace: TEAM, name: 'ungranted', propagationPolicy: 'Background' });
+  });
+});

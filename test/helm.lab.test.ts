@@ -299,9 +299,8 @@ describe(`the Helm chart, linted and rendered by helm ${HELM_VERSION}`, () => {
 });
 
 describe(
-  'the Helm chart installed into the lab kube-apiserver. The operator pods cannot run in the lab (no scheduler or kubelet): ' +
-    'the Deployment stays at zero pods, so this checks every object through the API; the in-cluster behaviour is covered by the ' +
-    'operator, issuer and webhook suites, which run the same `valet operator` binary',
+  'the Helm chart installed into the lab kube-apiserver without a node, every object checked through the API ' +
+    '(the same chart running on the lab node, its pods Ready, is test/node/training-job.lab.test.ts and faults.lab.test.ts)',
   () => {
     let lab: Lab;
     let kube: Helm;

@@ -1,3 +1,4 @@
+// Local process, for speed; azureBlob and gcs have no node-backed suite yet (s3 has: test/node/training-job.lab.test.ts).
 // The azureBlob and gcs providers end to end: stores whose signing keys sit in Secrets,
 // DatasetAccess objects made Ready by the real controller, the real issuer and a real sidecar, and
 // a pod token from the real TokenRequest API.

@@ -1,3 +1,4 @@
+// Local process, for speed: the same path in pods on a real kubelet is test/node/training-job.lab.test.ts.
 // The sidecar against the real lab: kube-apiserver (TokenRequest, TokenReview, pods), the real
 // DatasetAccess controller, the real issuer over HTTPS, MinIO's STS and S3, and unmodified clients
 // (the AWS SDK for JavaScript v3 default chain in a child node process, boto3, awscli) given only

@@ -1,3 +1,4 @@
+// Webhook served in-process, for speed: called through its Service on a real node in test/node/training-job.lab.test.ts.
 // The pod webhook, called by the real kube-apiserver over TLS: registered with failurePolicy Fail
 // and an objectSelector on valet.dev/inject, it injects labelled pods (native sidecar, token and
 // shared volumes, AWS variables from the DatasetAccess that grants the pod), leaves every other pod

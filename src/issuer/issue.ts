@@ -151,8 +151,10 @@ export class KeyIssuer {
       const e = ctx.signal.aborted && !(err instanceof IssuerError) ? new IssuerError('Timeout', undefined, { cause: err }) : toIssuerError(err);
       if (e.code === 'Internal') this.d.logger?.error('issuing a key failed', { requestId: ctx.requestId, err: e.cause });
       audit.refused({ code: e.code, latencyMs: latency(), requestId: ctx.requestId, remoteAddress: ctx.remoteAddress, pod, message: e.message, reasons: e.refusals });
-      // A pod that gets no key at all waits at its sidecar's startup probe; say why on the pod.
-      if (pod && (e.code === 'NoGrant' || e.code === 'AccessNotReady')) audit.podEvent(pod, `KeyRefused${e.code}`, podRefusalMessage(pod, e));
+      // A pod that gets no key at all waits at its sidecar's startup probe; say why on the pod. Only
+      // for the sidecar's own question (every access of the pod): a request naming accesses is a
+      // caller's choice, answered in the response, and must not write to the cluster.
+      if (pod && !request.accesses?.length && (e.code === 'NoGrant' || e.code === 'AccessNotReady')) audit.podEvent(pod, `KeyRefused${e.code}`, podRefusalMessage(pod, e));
       throw e;
     }
   }

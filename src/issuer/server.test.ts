@@ -93,6 +93,14 @@ describe('POST /v1/keys', () => {
     expect(body.error.reasons[0]).toEqual({ access: 'team-a/coco', reason: 'NotReady', message: 'not Ready: PrefixNotAllowed' });
     // A second refusal within the interval adds no Event.
     await post('good', JSON.stringify({ accesses: ['coco'] }));
+    // A second refusal within the interval adds no Event; a request that named its access gets its
+    // answer in the response, and writes no Event on the pod.
+    expect(events).toEqual(['DatasetAccess coco Warning KeyRefusedNotReady']);
+  });
+
+  it('puts a Warning Event on a pod whose only accesses are not Ready, when its sidecar asks for its keys', async () => {
+    const { post, events } = await start({ grants: grantSource([readyAccess('coco', { prefix: 'coco/' }, { ready: false, reason: 'PrefixNotAllowed' })]) });
+    expect((await post('good')).status).toBe(403);
     expect(events).toEqual([
       'DatasetAccess coco Warning KeyRefusedNotReady',
       'Pod trainer-0 Warning KeyRefusedAccessNotReady: valet sidecar holds no key: the DatasetAccess objects naming this pod are not Ready (coco: NotReady); see the DatasetAccess conditions (kubectl describe datasetaccess). The app containers start once a key is issued.',

@@ -6,6 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { KubeConfig, CoreV1Api } from '@kubernetes/client-node';
+import { nodeUnsupported } from './node/node.ts';
+
+const withNode = nodeUnsupported() === undefined;
 
 const runDir = mkdtempSync(join(tmpdir(), 'valet-lab-run-'));
 const cli = join(import.meta.dirname, 'cli.ts');
@@ -54,7 +57,18 @@ describe('npm run lab', () => {
     const status = await lab(['status']);
     expect(status.code).toBe(0);
     const pids = [...status.stdout.matchAll(/pid (\d+)\s+running/g)].map((m) => Number(m[1]));
-    expect(pids).toHaveLength(3);
+    const names = [...status.stdout.matchAll(/^ {2}(\S+)\s+pid \d+\s+running/gm)].map((m) => m[1]);
+    const node = ['node-init', 'relay-host', 'relay-node', 'containerd', 'kube-controller-manager', 'kube-scheduler', 'kubelet', 'kube-proxy', 'coredns'];
+    // As root the lab comes up with its node; otherwise without, saying why.
+    expect(names.sort()).toEqual(['etcd', 'kube-apiserver', 'minio', ...(withNode ? node : [])].sort());
+    expect(pids).toHaveLength(names.length);
+    if (withNode) {
+      expect(up.stderr).toContain('npm run lab -- kubectl get pods -A');
+      const nodes = await lab(['kubectl', 'get', 'nodes', '--no-headers']);
+      expect(nodes.stdout).toMatch(/^valet-lab-node\s+Ready\s/);
+    } else {
+      expect(up.stderr).toContain('starting without a node');
+    }
 
     const again = await lab(['up']);
     expect(again.stderr).toContain('already running');

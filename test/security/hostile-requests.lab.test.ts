@@ -1,3 +1,4 @@
+// Local process, for speed: the same sidecar and issuer run in pods in test/node/training-job.lab.test.ts.
 // Bad input, counted: a table of malformed and hostile requests to the three network faces of
 // Valet, each sent to the real component in the lab (the issuer over TLS with real TokenReview,
 // `valet sidecar` as its own process against that issuer, the webhook's HTTP handler), each

@@ -1,3 +1,4 @@
+// Local process, for speed: refusals outside the grant in real pods are in test/node/training-job.lab.test.ts.
 // Attacks by tenants and by processes inside a pod, each with the refusal it must get, against the
 // lab (real controller, real issuer over TLS with TokenReview, `valet sidecar` as a process, MinIO):
 // - a tenant's DatasetAccess naming a ClusterDatasetStore whose namespaceSelector leaves the

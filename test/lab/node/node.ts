@@ -414,6 +414,8 @@ export interface LabNode {
   kubectl(args: readonly string[], timeoutMs?: number): Promise<RunOutput>;
   /** Imports an OCI or Docker image archive into the node's containerd (namespace k8s.io). */
   importImage(archive: string): Promise<void>;
+  /** Runs `ctr -n k8s.io ARGS` against the node's containerd (e.g. to kill a container's task). */
+  ctr(args: readonly string[]): Promise<RunOutput>;
   /** The in-cluster address of the lab MinIO: a Service in LAB_NAMESPACE relayed to the host. */
   readonly minioUrl?: string;
   processes(): ServerProcess[];
@@ -687,6 +689,7 @@ export async function startNode(bins: NodeBinaries, o: NodeStartOptions): Promis
       exec,
       kubectl,
       importImage,
+      ctr: (args) => runCapture('ctr', ['--address', ctrSocket, '-n', 'k8s.io', ...args], 30_000),
       ...(o.minioPort ? { minioUrl: `http://minio.${LAB_NAMESPACE}.svc.${CLUSTER_DOMAIN}:${o.minioPort}` } : {}),
       processes: () => [...procs],
       stop: stopAll,

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { admission } from './admission.bench.ts';
 import { controllerScale } from './controller-scale.bench.ts';
 import { jobStart } from './job-start.bench.ts';
+import { nodeJobStart } from './node-job-start.bench.ts';
 import { closeCluster } from './lib/cluster.ts';
 import { table } from './lib/report.ts';
 import type { BenchResult, Benchmark } from './lib/report.ts';
@@ -18,7 +19,7 @@ import { sidecarFootprint } from './sidecar-footprint.bench.ts';
 
 // Controller scale runs last: it leaves 5,000 accesses behind that the controller is still working
 // through, which would delay any access a later benchmark creates.
-const ALL: readonly Benchmark[] = [presign, providerSigning, sidecarEndpoint, jobStart, admission, sidecarFootprint, controllerScale];
+const ALL: readonly Benchmark[] = [presign, providerSigning, sidecarEndpoint, jobStart, nodeJobStart, admission, sidecarFootprint, controllerScale];
 
 async function main(argv: readonly string[]): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {

@@ -39,7 +39,7 @@ export interface TrainingJobOptions {
   labels?: Record<string, string>;
   serviceAccount?: string;
   /** Static keys instead of Valet (the benchmark's comparison): no label, these in the env. */
-  staticKeys?: { accessKeyId: string; secretAccessKey: string };
+  staticKeys?: { accessKeyId: string; secretAccessKey: string; endpoint?: string };
 }
 
 /** Starts the lab with a node, installs Valet with Helm, and sets up the team's store and accesses. */
@@ -146,6 +146,7 @@ export function trainingJob(name: string, image: LabImage, bucket: string, o: Tr
                     { name: 'AWS_ACCESS_KEY_ID', value: o.staticKeys.accessKeyId },
                     { name: 'AWS_SECRET_ACCESS_KEY', value: o.staticKeys.secretAccessKey },
                     { name: 'AWS_REGION', value: 'us-east-1' },
+                    ...(o.staticKeys.endpoint ? [{ name: 'AWS_ENDPOINT_URL_S3', value: o.staticKeys.endpoint }] : []),
                   ]
                 : env,
               resources: { requests: { cpu: '50m', memory: '64Mi' }, limits: { memory: '256Mi' } },

@@ -1,7 +1,7 @@
 // ListObjectsV2 with a scoped key, page by page (the sidecar's manifests). One S3 client per
 // listing: a listing is many pages, so the client's cost is spread over them, and a client never
-// outlives the key it was built with.
-import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+// outlives the key it was built with. The S3 client is imported on first use: only manifests list,
+// and loading it costs every sidecar start about half its module time (docs/performance.md §8).
 
 export interface ListedObject {
   key: string;
@@ -23,6 +23,7 @@ export interface ListRequest {
 export type ObjectLister = (req: ListRequest) => AsyncIterable<ListedObject[]>;
 
 export async function* listObjects(req: ListRequest): AsyncGenerator<ListedObject[]> {
+  const { ListObjectsV2Command, S3Client } = await import('@aws-sdk/client-s3');
   const client = new S3Client({
     region: req.region,
     ...(req.endpoint ? { endpoint: req.endpoint, forcePathStyle: true } : {}),

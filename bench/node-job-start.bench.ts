@@ -7,6 +7,7 @@
 // Alone: node bench/run.ts job-start-node (root: it needs the lab node).
 import type { Benchmark } from './lib/report.ts';
 import { fmt } from './lib/report.ts';
+import { percentile } from './lib/stats.ts';
 import { nodeUnsupported } from '../test/lab/node/node.ts';
 import { jobOutcome, jobPods, startTrainingCluster, TEAM, trainingJob, type TrainingCluster } from '../test/lab/node/training.ts';
 import { waitFor } from '../test/lab/wait.ts';
@@ -15,10 +16,6 @@ const PODS = 8;
 const ROUNDS = 3;
 const GOAL = 1.5;
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)] ?? NaN;
-};
 
 /** Milliseconds from creating the Job to the last of its pods' first successful read. */
 async function timeToFirstReads(c: TrainingCluster, name: string, staticKeys: boolean): Promise<number> {
@@ -67,8 +64,8 @@ export const nodeJobStart: Benchmark = {
         valet.push(await timeToFirstReads(c, `valet-${i}`, false));
         ctx.log(`round ${i + 1}: static keys ${fmt.s(plain.at(-1) ?? NaN)}, Valet ${fmt.s(valet.at(-1) ?? NaN)}`);
       }
-      const v = median(valet);
-      const p = median(plain);
+      const v = percentile(valet, 50);
+      const p = percentile(plain, 50);
       const ratio = v / p;
       return {
         rows: [{ metric: `${PODS} pods: Job created → every first read (median of ${ROUNDS})`, valet: fmt.s(v), comparison: `${fmt.s(p)} (static keys)`, ratio: fmt.x(ratio), goal: `≤ ${GOAL}×`, met: ratio <= GOAL }],

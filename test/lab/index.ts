@@ -1,7 +1,7 @@
 // The lab harness: `startLab()` builds what is missing, starts etcd, kube-apiserver and MinIO (and,
 // when asked, Azurite) on free loopback ports in a temporary folder, and returns clients and
 // helpers; `stop()` stops every process and removes the folder. Nothing here is a mock.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, rmSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,7 +9,7 @@ import { CoreV1Api, KubeConfig, VersionApi } from '@kubernetes/client-node';
 import { ensureBuilt, LabError, type LabBinaries } from './build.ts';
 import { startApiserver, startEtcd, writeKubeFiles, type KubeFiles } from './kube.ts';
 import { LAB_BUCKET, LAB_REGION, LAB_ROLE_ARN, newCredentials, SEED_OBJECTS, setUpMinio, startMinio, type AccessKey, type MinioCredentials } from './minio.ts';
-import { allocatePorts, tail, type ServerProcess } from './process.ts';
+import { allocatePorts, runCaptured, tail, type RunResult, type ServerProcess } from './process.ts';
 import { seedAzurite, startAzurite } from './azurite.ts';
 import { apiserverNodeFlags, ensureNodeBuilt, KUBERNETES_SERVICE_IP, NODE_IP, prepareNodeForApiserver, startNode, type LabNode } from './node/node.ts';
 
@@ -77,11 +77,7 @@ export interface LabVersions {
   awscli: string;
 }
 
-export interface RunResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+export type { RunResult } from './process.ts';
 
 export interface Lab {
   readonly dir: string;
@@ -128,17 +124,6 @@ export function cleanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   };
 }
 
-function runChild(cmd: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs = 60_000): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'], timeout: timeoutMs });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
-}
 
 export async function startLab(opts: LabOptions = {}): Promise<Lab> {
   const wantKube = opts.kube ?? true;
@@ -248,7 +233,7 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
     ...(node ? { node } : {}),
     processes: () => [...Object.values(procs).filter((p): p is ServerProcess => p !== undefined), ...(node?.processes() ?? [])],
     async versions() {
-      const py = await runChild(binaries.python, ['-c', 'import boto3, awscli; print(boto3.__version__, awscli.__version__)'], cleanEnv());
+      const py = await runCaptured(binaries.python, ['-c', 'import boto3, awscli; print(boto3.__version__, awscli.__version__)'], cleanEnv());
       const [boto3 = '?', awscli = '?'] = py.stdout.trim().split(' ');
       const v: LabVersions = { node: process.version, boto3, awscli };
       if (files) v.kubeApiserver = (await kubeConfig.makeApiClient(VersionApi).getCode()).gitVersion;
@@ -274,8 +259,8 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
       if (!token) throw new LabError(`TokenRequest for ${namespace}/${serviceAccount} returned no token`);
       return token;
     },
-    python: (script, env, args = []) => runChild(binaries.python, ['-c', script, ...args], env),
-    aws: (args, env) => runChild(binaries.aws, args, env),
+    python: (script, env, args = []) => runCaptured(binaries.python, ['-c', script, ...args], env),
+    aws: (args, env) => runCaptured(binaries.aws, args, env),
     async stopApiserver() {
       await procs.apiserver?.stop();
       delete procs.apiserver;

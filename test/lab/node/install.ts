@@ -9,7 +9,7 @@ import { buildHelm, helmCli, type Helm } from '../helm.ts';
 import type { LabImage } from '../image.ts';
 import type { Lab } from '../index.ts';
 import { waitFor } from '../wait.ts';
-import type { RunOutput } from './node.ts';
+import type { RunResult } from '../process.ts';
 
 const root = join(import.meta.dirname, '..', '..', '..');
 
@@ -22,7 +22,7 @@ export interface ValetRelease {
   readonly helm: Helm;
   /** The values given on install (image and pull policy), for upgrades to repeat. */
   readonly imageValues: readonly string[];
-  kubectl(args: readonly string[], timeoutMs?: number): Promise<RunOutput>;
+  kubectl(args: readonly string[], timeoutMs?: number): Promise<RunResult>;
   /** The operator pod holding the leader Lease, once one does. */
   leader(timeoutMs?: number): Promise<string>;
   /** Waits until `replicas` operator pods are Ready (their real readiness probes). */

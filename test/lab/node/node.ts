@@ -9,7 +9,7 @@
 // Stopping is one kill: the node's PID 1 (pause.c) dies, the kernel kills every process of its PID
 // namespace, and the namespaces, mounts and iptables rules go with them; the cgroups the kubelet
 // made are removed afterwards. Root is required; `nodeUnsupported()` says why not otherwise.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -17,7 +17,7 @@ import { stringify } from 'yaml';
 import { issueCertificate, type Authority } from '../../../src/tls/pki.ts';
 import { buildCoredns, buildKubeNode, ensure, LabError, run } from '../build.ts';
 import { ensureDebs } from '../debs.ts';
-import { startProcess, tail, waitReady, type ServerProcess } from '../process.ts';
+import { runCaptured, startProcess, tail, waitReady, type RunResult, type ServerProcess } from '../process.ts';
 import { KUBERNETES_VERSION } from '../versions.ts';
 
 export const NODE_NAME = 'valet-lab-node';
@@ -394,12 +394,6 @@ export interface NodeStartOptions {
   timeoutMs?: number;
 }
 
-export interface RunOutput {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
 export interface LabNode {
   readonly name: string;
   readonly ip: string;
@@ -409,13 +403,13 @@ export interface LabNode {
   /** The cgroup the kubelet puts pods under. */
   readonly cgroupRoot: string;
   /** Runs a command inside the node's network and mount namespaces. */
-  exec(command: string, args: readonly string[], timeoutMs?: number): Promise<RunOutput>;
+  exec(command: string, args: readonly string[], timeoutMs?: number): Promise<RunResult>;
   /** Runs the lab's kubectl (as the lab admin) with these arguments. */
-  kubectl(args: readonly string[], timeoutMs?: number): Promise<RunOutput>;
+  kubectl(args: readonly string[], timeoutMs?: number): Promise<RunResult>;
   /** Imports an OCI or Docker image archive into the node's containerd (namespace k8s.io). */
   importImage(archive: string): Promise<void>;
   /** Runs `ctr -n k8s.io ARGS` against the node's containerd (e.g. to kill a container's task). */
-  ctr(args: readonly string[]): Promise<RunOutput>;
+  ctr(args: readonly string[]): Promise<RunResult>;
   /** The in-cluster address of the lab MinIO: a Service in LAB_NAMESPACE relayed to the host. */
   readonly minioUrl?: string;
   processes(): ServerProcess[];
@@ -457,17 +451,6 @@ export async function prepareNodeForApiserver(nodeDir: string, authority: Author
   );
 }
 
-function runCapture(command: string, args: readonly string[], timeoutMs: number, env?: NodeJS.ProcessEnv): Promise<RunOutput> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, [...args], { stdio: ['ignore', 'pipe', 'pipe'], timeout: timeoutMs, env: { ...process.env, ...env } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
-}
 
 async function until(what: string, timeoutMs: number, probe: () => Promise<boolean>, logs: string[]): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -558,7 +541,7 @@ export async function startNode(bins: NodeBinaries, o: NodeStartOptions): Promis
       procs.push(p);
       return p;
     };
-    const exec = (command: string, args: readonly string[], ms = 30_000) => runCapture('nsenter', [...enter(false), command, ...args], ms);
+    const exec = (command: string, args: readonly string[], ms = 30_000) => runCaptured('nsenter', [...enter(false), command, ...args], process.env, ms);
 
     // Relays: apiserver (and MinIO) in, cluster egress out.
     const forwards = [o.apiserverPort, ...(o.minioPort ? [o.minioPort] : [])];
@@ -580,9 +563,9 @@ export async function startNode(bins: NodeBinaries, o: NodeStartOptions): Promis
     say('starting containerd');
     const containerd = inside('containerd', 'containerd', ['--config', containerdToml]);
     const ctrSocket = join(nodeDir, 'fs', 'run', 'containerd', 'containerd.sock');
-    await waitReady(containerd, async () => (await runCapture('ctr', ['--address', ctrSocket, 'version'], 5000)).code === 0, timeoutMs);
+    await waitReady(containerd, async () => (await runCaptured('ctr', ['--address', ctrSocket, 'version'], process.env, 5000)).code === 0, timeoutMs);
     const importImage = async (archive: string) => {
-      const r = await runCapture('ctr', ['--address', ctrSocket, '-n', 'k8s.io', 'images', 'import', '--no-unpack=false', archive], 300_000);
+      const r = await runCaptured('ctr', ['--address', ctrSocket, '-n', 'k8s.io', 'images', 'import', '--no-unpack=false', archive], process.env, 300_000);
       if (r.code !== 0) throw new LabError(`lab node: importing ${archive} into containerd failed: ${r.stderr.trim() || r.stdout.trim()}`);
     };
     const pauseArchive = join(nodeDir, 'pause.oci.tar');
@@ -641,7 +624,7 @@ export async function startNode(bins: NodeBinaries, o: NodeStartOptions): Promis
       `--root-dir=/var/lib/kubelet`,
       '--v=1',
     ]);
-    const kubectl = (args: readonly string[], ms = 60_000) => runCapture(bins.kubectl, [`--kubeconfig=${join(o.dir, 'kubeconfig')}`, ...args], ms);
+    const kubectl = (args: readonly string[], ms = 60_000) => runCaptured(bins.kubectl, [`--kubeconfig=${join(o.dir, 'kubeconfig')}`, ...args], process.env, ms);
     await until(
       `node ${NODE_NAME} to be Ready`,
       timeoutMs,
@@ -689,7 +672,7 @@ export async function startNode(bins: NodeBinaries, o: NodeStartOptions): Promis
       exec,
       kubectl,
       importImage,
-      ctr: (args) => runCapture('ctr', ['--address', ctrSocket, '-n', 'k8s.io', ...args], 30_000),
+      ctr: (args) => runCaptured('ctr', ['--address', ctrSocket, '-n', 'k8s.io', ...args], process.env, 30_000),
       ...(o.minioPort ? { minioUrl: `http://minio.${LAB_NAMESPACE}.svc.${CLUSTER_DOMAIN}:${o.minioPort}` } : {}),
       processes: () => [...procs],
       stop: stopAll,
@@ -721,7 +704,7 @@ async function findChild(parent: number): Promise<number> {
 }
 
 /** kube-dns and the lab MinIO as Services whose endpoints are the node's own address. */
-async function applyClusterServices(kubectl: (args: readonly string[]) => Promise<RunOutput>, nodeDir: string, minioPort?: number): Promise<void> {
+async function applyClusterServices(kubectl: (args: readonly string[]) => Promise<RunResult>, nodeDir: string, minioPort?: number): Promise<void> {
   const docs: object[] = [
     { apiVersion: 'v1', kind: 'Namespace', metadata: { name: LAB_NAMESPACE } },
     {

@@ -3,7 +3,7 @@
 // containerd imports, and started as a container would start them: the archive's layers unpacked,
 // its ENTRYPOINT and CMD, its ENV and WORKDIR, as its USER, on a read-only root, in namespaces of
 // their own, with no network.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { builtinModules } from 'node:module';
@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTrainerImage, buildValetImage, type LabImage } from './lab/image.ts';
+import { runCaptured, type RunResult as Run } from './lab/process.ts';
 
 const root = join(import.meta.dirname, '..');
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
@@ -111,11 +112,6 @@ function unpack(archive: string, dir: string): Unpacked {
   return { name: entry.annotations?.['org.opencontainers.image.ref.name'], config, rootfs };
 }
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
 
 // Inside new mount, PID and network namespaces: the root bind-mounted read-only, /proc and /dev,
 // then chroot as the image's USER, with only the image's ENV (and HOME=/ as containerd sets it).
@@ -135,15 +131,7 @@ function runImage(image: Unpacked, args?: string[], o: { entrypoint?: string[]; 
   if (!env.some((e) => e.startsWith('HOME='))) env.push('HOME=/');
   const command = [...(o.entrypoint ?? c.Entrypoint ?? []), ...(args ?? c.Cmd ?? [])];
   const argv = ['--mount', '--pid', '--net', '--fork', '--propagation', 'private', 'sh', '-c', CONTAINER, 'container', image.rootfs, user.includes(':') ? user : `${user}:0`, c.WorkingDir || '/', ...env, ...command];
-  return new Promise((resolve, reject) => {
-    const child = spawn('unshare', argv, { stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000 });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
-    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+  return runCaptured('unshare', argv, process.env, 60_000);
 }
 
 function filesUnder(dir: string): string[] {

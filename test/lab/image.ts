@@ -16,12 +16,12 @@
 // driver, or vfs where overlay does not work. Each image is cached by the content of what goes
 // into it (the Dockerfile, .dockerignore and every file its COPY/ADD steps take from the context),
 // so a change to a source file rebuilds it and anything else is a cache hit that runs no buildah.
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { appendFileSync, cpSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join, posix, relative } from 'node:path';
 import { cacheRoot, ensure, LabError, run, withLock } from './build.ts';
 import { ensureDebs } from './debs.ts';
+import { runCaptured } from './process.ts';
 
 const root = join(import.meta.dirname, '..', '..');
 const DEBIAN_SUITE = 'bookworm';
@@ -70,24 +70,6 @@ function storageArgs(driver: Driver): string[] {
   return ['--root', join(dir, storage), '--runroot', join(dir, runroot), '--storage-driver', driver];
 }
 
-interface Captured {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs a short command and returns its output (run() from build.ts logs, but returns nothing). */
-function capture(cmd: string, args: readonly string[]): Promise<Captured> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
-    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 /** Makes and mounts a container on `driver`; the first failure (logged), or undefined if all worked. */
 async function probe(driver: Driver, log: string): Promise<string | undefined> {
@@ -98,14 +80,14 @@ async function probe(driver: Driver, log: string): Promise<string | undefined> {
     ['from', '--quiet', '--pull=never', '--name', name, 'scratch'],
     ['mount', name],
   ]) {
-    const r = await capture('buildah', [...args, ...step]).catch((err: Error) => ({ code: -1, stdout: '', stderr: err.message }));
+    const r = await runCaptured('buildah', [...args, ...step]).catch((err: Error) => ({ code: -1, stdout: '', stderr: err.message }));
     if (r.code !== 0) {
       appendFileSync(log, `\n$ buildah ${[...args, ...step].join(' ')}\n${r.stderr}(exited ${r.code})\n`);
       failure = `buildah ${step[0]}: ${r.stderr.trim().split('\n').at(-1) ?? `exited ${r.code}`}`;
       break;
     }
   }
-  await capture('buildah', [...args, 'rm', name]).catch(() => undefined);
+  await runCaptured('buildah', [...args, 'rm', name]).catch(() => undefined);
   return failure;
 }
 
@@ -135,7 +117,7 @@ async function buildah(args: string[], log: string, label: string, cwd = root): 
 }
 
 async function imageInStorage(ref: string, log: string): Promise<boolean> {
-  const r = await capture('buildah', [...storageArgs(await storageDriver(log)), 'inspect', '--type', 'image', '--format', '{{.FromImageID}}', ref]);
+  const r = await runCaptured('buildah', [...storageArgs(await storageDriver(log)), 'inspect', '--type', 'image', '--format', '{{.FromImageID}}', ref]);
   return r.code === 0;
 }
 

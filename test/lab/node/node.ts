@@ -39,6 +39,7 @@ const here = import.meta.dirname;
 
 /** Why this machine cannot run the node, or undefined when it can. */
 export function nodeUnsupported(): string | undefined {
+  if (process.env.VALET_LAB_NODE === 'off') return 'VALET_LAB_NODE=off (a quicker loop for suites that need no node)';
   if (process.platform !== 'linux') return `the lab node needs Linux (this is ${process.platform})`;
   if (process.getuid?.() !== 0) return 'the lab node needs root (namespaces, mounts, cgroups and iptables); run as root to include the node-backed suites';
   if (!existsSync('/sys/fs/cgroup/memory') && !existsSync('/sys/fs/cgroup/cgroup.controllers')) return 'the lab node needs cgroups (v1 memory or v2) under /sys/fs/cgroup';

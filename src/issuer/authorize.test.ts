@@ -41,6 +41,29 @@ describe('authorize', () => {
     expect(r.error.refusals).toEqual([{ access: 'team-a/coco', reason: 'NotReady', message: 'not Ready: PrefixNotAllowed' }]);
   });
 
+  it('authorizes from the store spec, not the status: a store narrowed after the access was Ready refuses with StoreForbids', () => {
+    const a = readyAccess('imagenet', { verbs: ['read', 'write'], sessionDurationSeconds: 3600 });
+    expect(authorize(pod(), [a], resolve).ok).toBe(true);
+    const narrowed: [string, ReturnType<typeof store>, string][] = [
+      ['prefix', store({ allowedPrefixes: ['coco/'] }), 'PrefixNotAllowed'],
+      ['verbs', store({ allowedVerbs: ['read', 'list'] }), 'VerbNotAllowed'],
+      ['duration', store({ maxSessionDurationSeconds: 900 }), 'DurationTooLong'],
+    ];
+    for (const [what, narrow, reason] of narrowed) {
+      const r = authorize(pod(), [a], () => narrow);
+      expect(r.ok, what).toBe(false);
+      if (r.ok) continue;
+      expect(r.error.code, what).toBe('StoreForbidsGrant');
+      expect(r.error.httpStatus, what).toBe(403);
+      expect(r.error.retryAfterSeconds, what).toBeUndefined();
+      expect(r.error.refusals, what).toEqual([{ access: 'team-a/imagenet', reason: 'StoreForbids', message: expect.stringContaining(reason) as string }]);
+    }
+    // One access the controller may still fix (a stale status) beside a forbidden one: not final yet.
+    const stale = readyAccess('coco', { prefix: 'coco/' }, { generation: 2, statusGeneration: 1 });
+    const mixed = authorize(pod(), [a, stale], () => store({ allowedVerbs: ['read'] }));
+    expect(mixed.ok ? undefined : mixed.error.code).toBe('AccessNotReady');
+  });
+
   it('fails closed on a stale status: older generation, changed store, or a policy that no longer renders the same', () => {
     const old = readyAccess('imagenet', {}, { generation: 3, statusGeneration: 2 });
     expect(authorize(pod(), [old], resolve)).toMatchObject({ ok: false, refusals: [{ reason: 'StaleStatus' }] });

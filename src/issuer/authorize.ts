@@ -4,7 +4,7 @@
 // closed on a stale status: a changed store or access is never minted with yesterday's policy).
 import { CONDITION_TYPES, KINDS } from '../api/v1alpha1/index.ts';
 import type { AnyDatasetStore, DatasetAccess } from '../api/v1alpha1/index.ts';
-import { matchLabelSelector, renderGrant, subjectsMatch } from '../policy/index.ts';
+import { matchLabelSelector, subjectsMatch, validateAccess } from '../policy/index.ts';
 import { IssuerError } from './errors.ts';
 import type { AccessRefusal, RefusalReason } from './errors.ts';
 import type { PodIdentity } from './ports.ts';
@@ -17,6 +17,9 @@ export interface Grant {
 }
 
 export type Authorization = { ok: true; grants: Grant[]; refusals: AccessRefusal[] } | { ok: false; error: IssuerError; refusals: AccessRefusal[] };
+
+/** Refusals of an access that names the pod and may become Ready by itself (the controller catching up). */
+const CANDIDATE_PENDING: ReadonlySet<string> = new Set(['NotReady', 'StaleStatus', 'StoreNotFound']);
 
 /** At most this many reasons go into a 403 body. */
 export const MAX_REFUSALS = 32;
@@ -62,9 +65,17 @@ function judge(
   if (status?.store !== undefined && status.store !== `${store.kind}/${store.metadata.name}`) {
     return no('StaleStatus', `status names store ${JSON.stringify(status.store)}, the access now uses ${store.kind}/${store.metadata.name}`);
   }
-  const rendered = renderGrant(store, access);
-  if (!rendered.ok) return no('StaleStatus', `the session policy no longer renders: ${rendered.reason}`);
-  if (!status?.sessionPolicy || rendered.policy !== status.sessionPolicy) {
+  // Authorize from the source: validate the access against the store's current spec (prefix
+  // inside allowedPrefixes, verbs inside allowedVerbs, duration within the maximum, policy renders)
+  // exactly as the controller does, whatever the status says. A status forged by a principal with
+  // status access, or left Ready by a controller that is down while the store was narrowed, mints
+  // nothing the store does not allow now.
+  const now = validateAccess(access, store, namespaceLabels(pod.namespace));
+  if (!now.ready) {
+    const failed = now.conditions.find((c) => c.type !== CONDITION_TYPES.Ready && c.status !== 'True');
+    return no('StoreForbids', `its store does not allow this grant now (${failed?.reason ?? 'Invalid'}): ${failed?.message ?? 'validation failed'}`);
+  }
+  if (!status?.sessionPolicy || now.policy !== status.sessionPolicy) {
     return no('StaleStatus', 'status.sessionPolicy differs from the policy the access and its store give now; waiting for the controller');
   }
   return { ok: true, grant: { access, store, policy: status.sessionPolicy } };
@@ -107,9 +118,14 @@ export function authorize(
   if (grants.length > 0 && (!wanted || missed.length === 0)) return { ok: true, grants, refusals };
   // Explain the accesses that matter first: refusals of requested or candidate accesses, then the rest.
   const shown = [...missed, ...refusals.filter((r) => r.reason === 'NotRequested')].slice(0, MAX_REFUSALS);
-  const code = subjectsMatched && missed.every((r) => r.reason !== 'NotFound') ? 'AccessNotReady' : 'NoGrant';
+  // Among accesses that name the pod: if the store forbids some and none may still become Ready
+  // by itself, say so (retrying cannot help); otherwise the controller may be catching up.
+  const forbidden = missed.some((r) => r.reason === 'StoreForbids') && !missed.some((r) => CANDIDATE_PENDING.has(r.reason));
+  const code = subjectsMatched && missed.every((r) => r.reason !== 'NotFound') ? (forbidden ? 'StoreForbidsGrant' : 'AccessNotReady') : 'NoGrant';
   const message =
-    code === 'AccessNotReady'
+    code === 'StoreForbidsGrant'
+      ? `the store of each DatasetAccess in namespace ${JSON.stringify(pod.namespace)} that names service account ${JSON.stringify(pod.serviceAccount)} no longer allows its grant`
+      : code === 'AccessNotReady'
       ? `no Ready DatasetAccess in namespace ${JSON.stringify(pod.namespace)} grants service account ${JSON.stringify(pod.serviceAccount)} yet`
       : sorted.length === 0
         ? `no DatasetAccess in namespace ${JSON.stringify(pod.namespace)}`

@@ -46,6 +46,11 @@ export const ISSUER_ERRORS = {
     when: 'Some DatasetAccess matches the pod\'s service account and labels, but none of them is Ready (or its status is stale). Retry once the controller has reconciled it; the reasons name the condition.',
     retryAfterSeconds: 10,
   },
+  StoreForbidsGrant: {
+    status: 403,
+    message: 'the store no longer allows what the DatasetAccess grants',
+    when: 'Every DatasetAccess that names the pod asks for a prefix, verb or session duration that its store\'s current spec (allowedPrefixes, allowedVerbs, maxSessionDurationSeconds) does not allow, whatever its status says. The issuer checks the store itself; change the access or ask the store\'s admin.',
+  },
   BadRequest: {
     status: 400,
     message: 'the request body is not valid',
@@ -245,6 +250,7 @@ export const REFUSAL_REASONS = {
   PodSelectorMismatch: 'The pod\'s labels do not match spec.subjects.podSelector.',
   NamespaceMismatch: 'The access is in another namespace than the pod.',
   NotReady: 'The access is not Ready; the message names the condition reason (e.g. `not Ready: PrefixNotAllowed`).',
+  StoreForbids: "The store's current spec does not allow the access's prefix, verbs or session duration (checked by the issuer itself, whatever the access's status says); the message names the condition reason, e.g. `PrefixNotAllowed`.",
   StaleStatus: 'The status was written for an older generation, or its session policy differs from the one the issuer renders now.',
   StoreNotFound: 'The issuer does not (yet) see the store the access names.',
   NamespaceNotSelected: "The access names a ClusterDatasetStore whose namespaceSelector does not select the pod's namespace (checked by the issuer itself, whatever the access's status says).",

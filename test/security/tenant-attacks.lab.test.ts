@@ -16,6 +16,7 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { CustomObjectsApi } from '@kubernetes/client-node';
 import type { AnyDatasetStore, ClusterDatasetStore, DatasetAccess, DatasetStore } from '../../src/api/v1alpha1/index.ts';
 import { authorize } from '../../src/issuer/authorize.ts';
 import { GrantSourceOverCaches } from '../../src/k8s/grants.ts';
@@ -212,6 +213,46 @@ describe('odd encodings in presigned keys, taken to the real store', () => {
     expect(p.status).toBe(400);
     expect(p.body).not.toContain('X-Amz-Signature');
     expect(JSON.parse(p.body)).toMatchObject({ error: { code: 'KeyTraversal' } });
+  });
+});
+
+// Last: it stops the controller for the rest of the suite.
+describe('a store narrowed while the controller is down (the access keeps its Ready status)', () => {
+  it('the issuer checks the store spec itself: StoreForbidsGrant for the verb, prefix or duration the store no longer allows, and no STS call', async () => {
+    await w.lab.kubeConfig.makeApiClient(CustomObjectsApi).createNamespacedCustomObject({
+      ...G,
+      namespace: 'team-a',
+      plural: 'datasetstores',
+      body: { apiVersion: 'valet.dev/v1alpha1', kind: 'DatasetStore', metadata: { name: 'narrowing', namespace: 'team-a' }, spec: storeSpec(w.lab, ['imagenet/', 'coco/']) },
+    });
+    await w.createAccess('narrowed', { storeRef: { kind: 'DatasetStore', name: 'narrowing' }, prefix: 'coco/', verbs: ['read', 'write'], sessionDurationSeconds: 1800 });
+    await w.waitFor('narrowed Ready', async () => (await w.readyOf('narrowed'))?.status === 'True');
+    const first = await w.call('POST', '/v1/keys', { token, body: JSON.stringify({ accesses: ['narrowed'] }) });
+    expect(first.status).toBe(200);
+
+    await w.stopController();
+    const stores = w.lab.kubeConfig.makeApiClient(CustomObjectsApi);
+    const steps: [string, Record<string, unknown>, string][] = [
+      ['verbs', { allowedVerbs: ['read', 'list'] }, 'VerbNotAllowed'],
+      ['prefixes', { allowedVerbs: ['read', 'write'], allowedPrefixes: ['imagenet/'] }, 'PrefixNotAllowed'],
+      ['duration', { allowedPrefixes: ['coco/'], maxSessionDurationSeconds: 900 }, 'DurationTooLong'],
+    ];
+    for (const [what, patch, reason] of steps) {
+      await stores.patchNamespacedCustomObject({ ...G, namespace: 'team-a', plural: 'datasetstores', name: 'narrowing', body: [{ op: 'replace', path: '/spec', value: { ...storeSpec(w.lab, ['coco/']), allowedVerbs: ['read', 'write'], ...patch } }] });
+      const before = w.stsCalls.length;
+      // Wait only for the issuer's cache to see the store; the verdict is asserted after.
+      const reply = await w.waitFor(`the issuer sees the narrowed ${what}`, async () => {
+        const r = await w.call('POST', '/v1/keys', { token, body: JSON.stringify({ accesses: ['narrowed'] }) });
+        return r.status !== 200 && r;
+      });
+      expect(reply.status, what).toBe(403);
+      expect(reply.json().error?.code, what).toBe('StoreForbidsGrant');
+      expect(reply.json().error?.reasons?.[0], what).toMatchObject({ access: 'team-a/narrowed', reason: 'StoreForbids' });
+      expect(reply.json().error?.reasons?.[0]?.message, what).toContain(reason);
+      expect(w.stsCalls.length, what).toBe(before);
+      // The status still says Ready: only the issuer's own check refused.
+      expect(await w.readyOf('narrowed'), what).toEqual({ status: 'True', reason: 'Valid' });
+    }
   });
 });
 

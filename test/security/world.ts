@@ -62,6 +62,8 @@ export interface World {
   /** Starts `valet sidecar` as its own process (as in a pod), with a pod-bound token file. */
   spawnSidecar(name: string, args: string[]): Promise<SidecarProcess>;
   waitFor<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs?: number): Promise<T>;
+  /** Stops the DatasetAccess controller (as an outage would); statuses stay as they were. */
+  stopController(): Promise<void>;
   /** Objects the suite must not have created as a side effect of a refused request. */
   sideEffects(): Promise<{ secrets: number; configMaps: number; events: number; pods: number }>;
   stop(): Promise<void>;
@@ -148,14 +150,17 @@ export async function startWorld(opts: WorldOptions): Promise<World> {
   let agent: Agent | undefined;
   const sts = new AwsSts();
 
+  const haltController = async () => {
+    stopController.abort();
+    await controllerRun;
+    await controller?.stop();
+  };
   let stopped = false;
   const stop = async () => {
     if (stopped) return;
     stopped = true;
     for (const s of sidecars) await s.kill('SIGKILL');
-    stopController.abort();
-    await controllerRun;
-    await controller?.stop();
+    await haltController();
     await issuer?.close();
     agent?.destroy();
     await grants?.stop();
@@ -164,7 +169,7 @@ export async function startWorld(opts: WorldOptions): Promise<World> {
     rmSync(dir, { recursive: true, force: true });
   };
 
-  const world: Partial<World> = { lab, clients, ns, dir, stsCalls, logLines, secrets, waitFor, stop };
+  const world: Partial<World> = { lab, clients, ns, dir, stsCalls, logLines, secrets, waitFor, stop, stopController: haltController };
   try {
     await installCrds(lab.kubeConfig, join(root, 'crds'));
     await lab.core.createNamespace({ body: { metadata: { name: ns, labels: { team: ns } } } });

@@ -75,7 +75,7 @@ export const controllerScale: Benchmark = {
   async run(ctx) {
     const c = await cluster(ctx.log);
     await ensureNamespace(c.lab, SCALE_NS);
-    await c.custom.createNamespacedCustomObject({ ...G, namespace: SCALE_NS, plural: 'datasetstores', body: storeBody(c.lab, 'lab', SCALE_NS) });
+    await c.custom.createClusterCustomObject({ ...G, plural: 'clusterdatasetstores', body: storeBody(c.lab, 'scale', SCALE_NS) });
     // A fresh operator: its memory before and after is the controller's doing.
     const op = await c.startOperator();
     await sleep(2000);
@@ -95,7 +95,7 @@ export const controllerScale: Benchmark = {
     try {
       ctx.log(`applying ${ACCESSES} DatasetAccess objects`);
       const names = Array.from({ length: ACCESSES }, (_, i) => `dsa-${i}`);
-      await inBatches(names, 32, (name) => c.custom.createNamespacedCustomObject({ ...G, namespace: SCALE_NS, plural: 'datasetaccesses', body: accessBody(name, SCALE_NS, 'lab') }));
+      await inBatches(names, 32, (name) => c.custom.createNamespacedCustomObject({ ...G, namespace: SCALE_NS, plural: 'datasetaccesses', body: accessBody(name, SCALE_NS, 'scale') }));
       const applyMs = performance.now() - t0;
       ctx.log(`applied in ${fmt.s(applyMs)}; ${ready.size} Ready so far`);
       let logged = performance.now();

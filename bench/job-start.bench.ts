@@ -138,7 +138,7 @@ export const jobStart: Benchmark = {
     const c = await cluster(ctx.log);
     const proxy = await stsProxy(c.lab.s3.endpoint);
     try {
-      await c.custom.createNamespacedCustomObject({ ...G, namespace: NS, plural: 'datasetstores', body: storeBody(c.lab, 'counted', NS, proxy.url) });
+      await c.custom.createClusterCustomObject({ ...G, plural: 'clusterdatasetstores', body: storeBody(c.lab, 'counted', NS, proxy.url) });
       await c.custom.createNamespacedCustomObject({ ...G, namespace: NS, plural: 'datasetaccesses', body: accessBody('job-per-pod', NS, 'counted') });
       await c.custom.createNamespacedCustomObject({ ...G, namespace: NS, plural: 'datasetaccesses', body: accessBody('job-shared', NS, 'counted', { sharedSession: true }) });
       ctx.log(`creating ${PODS} pods and ${2 * PODS} bound tokens (before the clock starts)`);

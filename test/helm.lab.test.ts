@@ -107,7 +107,7 @@ describe(`the Helm chart, linted and rendered by helm ${HELM_VERSION}`, () => {
     const plain = await helm.run(['lint', '--strict', chart]);
     expect(plain.code, plain.stdout + plain.stderr).toBe(0);
     expect(plain.stdout).toContain('1 chart(s) linted, 0 chart(s) failed');
-    const all = await helm.run(['lint', '--strict', chart, ...ALL_ON, '--set', 'rbac.storeSecretNamespaces={ml,vision}']);
+    const all = await helm.run(['lint', '--strict', chart, ...ALL_ON]);
     expect(all.code, all.stdout + all.stderr).toBe(0);
   });
 
@@ -241,7 +241,6 @@ describe(`the Helm chart, linted and rendered by helm ${HELM_VERSION}`, () => {
       'core pods get',
       'authentication.k8s.io tokenreviews create',
       'core events create,patch',
-      'core secrets get',
       'core configmaps create',
       'core configmaps get,list,update [valet-issuer-ca]',
       'admissionregistration.k8s.io mutatingwebhookconfigurations get,update [valet]',
@@ -251,21 +250,21 @@ describe(`the Helm chart, linted and rendered by helm ${HELM_VERSION}`, () => {
     expect(rules(role)).toEqual([
       'coordination.k8s.io leases create',
       'coordination.k8s.io leases get,update [valet-operator]',
+      'core secrets get',
       'core secrets create',
-      'core secrets get,update [valet-tls]',
+      'core secrets update [valet-tls]',
     ]);
-    // Secret reads narrowed to named namespaces: no cluster-wide rule, a Role in each.
-    const narrowed = await render('--set', 'rbac.storeSecretNamespaces={ml,vision}');
-    expect(rules(one(narrowed, 'ClusterRole')).filter((r) => r.includes('secrets'))).toEqual([]);
-    const storeRoles = narrowed.filter((o) => o.kind === 'Role' && o.metadata.name === 'valet-store-secrets');
-    expect(storeRoles.map((r) => [r.metadata.namespace, rules(r)])).toEqual([
-      ['ml', ['core secrets get']],
-      ['vision', ['core secrets get']],
-    ]);
+    // Secrets are readable only in the release's namespace (ADR 0008): no cluster-wide rule, no
+    // Role elsewhere; the old knob that widened it is refused by the values schema.
+    expect(rules(one(objs, 'ClusterRole')).filter((r) => r.includes('secrets'))).toEqual([]);
+    expect(objs.filter((o) => (o.kind === 'Role' || o.kind === 'RoleBinding') && o.metadata.namespace !== NS)).toEqual([]);
+    const old = await helm.run(['template', 'valet', chart, '--namespace', NS, '--set', 'rbac.storeSecretNamespaces={ml}']);
+    expect(old.code).not.toBe(0);
+    expect(old.stderr).toContain('rbac');
     // With cert-manager the operator neither keeps a Secret, nor publishes its CA, nor touches the
     // webhook configuration.
     const cm = await render(...ALL_ON);
-    expect(rules(one(cm, 'Role'))).toEqual(['coordination.k8s.io leases create', 'coordination.k8s.io leases get,update [valet-operator]']);
+    expect(rules(one(cm, 'Role'))).toEqual(['coordination.k8s.io leases create', 'coordination.k8s.io leases get,update [valet-operator]', 'core secrets get']);
     expect(rules(one(cm, 'ClusterRole')).filter((r) => /configmaps|mutatingwebhookconfigurations/.test(r))).toEqual([]);
   });
 

@@ -60,7 +60,7 @@ beforeAll(async () => {
       apiVersion: 'valet.dev/v1alpha1',
       kind: 'DatasetAccess',
       metadata: { name: 'imagenet', namespace: NS },
-      spec: { storeRef: { kind: 'DatasetStore', name: 'lab' }, prefix: 'imagenet/', verbs: ['read', 'list'], subjects: { serviceAccounts: ['trainer'] }, sessionDurationSeconds: 900 },
+      spec: { storeRef: { kind: 'ClusterDatasetStore', name: 'lab' }, prefix: 'imagenet/', verbs: ['read', 'list'], subjects: { serviceAccounts: ['trainer'] }, sessionDurationSeconds: 900 },
     },
   });
 

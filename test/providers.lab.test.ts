@@ -34,7 +34,7 @@ import type { Sidecar } from '../src/sidecar/index.ts';
 import { installCrds } from './lab/apply.ts';
 import { seedAzurite } from './lab/azurite.ts';
 import { SEED_OBJECTS, startLab, type AzureLab, type Lab } from './lab/index.ts';
-import { startInProcessController } from './lab/valet.ts';
+import { LAB_VALET_NAMESPACE, startInProcessController } from './lab/valet.ts';
 import { useLabLogs } from './lab/vitest.ts';
 import { waitFor } from './lab/wait.ts';
 
@@ -69,12 +69,12 @@ const GCS_EMAIL = 'valet-signer@valet-test.iam.gserviceaccount.com';
 const GCS_HMAC = { accessId: 'GOOG1EVALETTESTHMACKEY', secret: 'bGFiLWhtYWMtc2VjcmV0LW5vdC1yZWFsLTAxMjM0NTY3' };
 let gcsPem: string;
 
+/** A ClusterDatasetStore that selects NS; its signing key sits in Valet's namespace (ADR 0008). */
 async function createStore(name: string, spec: Record<string, unknown>): Promise<void> {
-  await clients.customObjects.createNamespacedCustomObject({
+  await clients.customObjects.createClusterCustomObject({
     ...G,
-    namespace: NS,
-    plural: 'datasetstores',
-    body: { apiVersion: 'valet.dev/v1alpha1', kind: 'DatasetStore', metadata: { name, namespace: NS }, spec: { allowedPrefixes: ['imagenet/', 'checkpoints/'], maxSessionDurationSeconds: 3600, ...spec } },
+    plural: 'clusterdatasetstores',
+    body: { apiVersion: 'valet.dev/v1alpha1', kind: 'ClusterDatasetStore', metadata: { name }, spec: { allowedPrefixes: ['imagenet/', 'checkpoints/'], maxSessionDurationSeconds: 3600, namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': NS } }, ...spec } },
   });
 }
 
@@ -83,7 +83,7 @@ async function createAccess(name: string, spec: Record<string, unknown>, store =
     ...G,
     namespace: NS,
     plural: 'datasetaccesses',
-    body: { apiVersion: 'valet.dev/v1alpha1', kind: 'DatasetAccess', metadata: { name, namespace: NS }, spec: { storeRef: { kind: 'DatasetStore', name: store }, subjects: { serviceAccounts: ['trainer'] }, sessionDurationSeconds: 900, ...spec } },
+    body: { apiVersion: 'valet.dev/v1alpha1', kind: 'DatasetAccess', metadata: { name, namespace: NS }, spec: { storeRef: { kind: 'ClusterDatasetStore', name: store }, subjects: { serviceAccounts: ['trainer'] }, sessionDurationSeconds: 900, ...spec } },
   });
 }
 
@@ -138,10 +138,11 @@ beforeAll(async () => {
   await installCrds(lab.kubeConfig, join(root, 'crds'));
   await lab.core.createNamespace({ body: { metadata: { name: NS } } });
   await lab.core.createNamespacedServiceAccount({ namespace: NS, body: { metadata: { name: 'trainer' } } });
-  await lab.core.createNamespacedSecret({ namespace: NS, body: { metadata: { name: 'azurite-key' }, stringData: { accountKey: azure.accountKey } } });
+  await lab.core.createNamespace({ body: { metadata: { name: LAB_VALET_NAMESPACE } } });
+  await lab.core.createNamespacedSecret({ namespace: LAB_VALET_NAMESPACE, body: { metadata: { name: 'azurite-key' }, stringData: { accountKey: azure.accountKey } } });
   await createStore('blob', {
     provider: 'azureBlob',
-    azureBlob: { accountName: azure.accountName, container: azure.container, endpoint: azure.endpoint, auth: { mode: 'accountKey', secretRef: { name: 'azurite-key' } } },
+    azureBlob: { accountName: azure.accountName, container: azure.container, endpoint: azure.endpoint, auth: { mode: 'accountKey', secretRef: { name: 'azurite-key', namespace: LAB_VALET_NAMESPACE } } },
     allowedVerbs: ['read', 'list', 'write', 'delete'],
   });
   await createAccess('imagenet', { prefix: 'imagenet/', verbs: ['read', 'list'], presign: { maxExpirySeconds: 600 } });
@@ -151,10 +152,10 @@ beforeAll(async () => {
   // gcs: one store signing with a service-account JSON key, one with an HMAC key.
   gcsPem = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
   const saJson = JSON.stringify({ type: 'service_account', client_email: GCS_EMAIL, private_key: gcsPem });
-  await lab.core.createNamespacedSecret({ namespace: NS, body: { metadata: { name: 'gcs-sa' }, stringData: { 'key.json': saJson } } });
-  await lab.core.createNamespacedSecret({ namespace: NS, body: { metadata: { name: 'gcs-hmac' }, stringData: GCS_HMAC } });
-  await createStore('gcs', { provider: 'gcs', gcs: { bucket: 'valet-datasets', endpoint: GCS_HOST, auth: { mode: 'serviceAccountKey', secretRef: { name: 'gcs-sa' } } }, allowedVerbs: ['read', 'write'] });
-  await createStore('gcs-hmac', { provider: 'gcs', gcs: { bucket: 'valet-datasets', auth: { mode: 'hmac', secretRef: { name: 'gcs-hmac' } } }, allowedVerbs: ['read'] });
+  await lab.core.createNamespacedSecret({ namespace: LAB_VALET_NAMESPACE, body: { metadata: { name: 'gcs-sa' }, stringData: { 'key.json': saJson } } });
+  await lab.core.createNamespacedSecret({ namespace: LAB_VALET_NAMESPACE, body: { metadata: { name: 'gcs-hmac' }, stringData: GCS_HMAC } });
+  await createStore('gcs', { provider: 'gcs', gcs: { bucket: 'valet-datasets', endpoint: GCS_HOST, auth: { mode: 'serviceAccountKey', secretRef: { name: 'gcs-sa', namespace: LAB_VALET_NAMESPACE } } }, allowedVerbs: ['read', 'write'] });
+  await createStore('gcs-hmac', { provider: 'gcs', gcs: { bucket: 'valet-datasets', auth: { mode: 'hmac', secretRef: { name: 'gcs-hmac', namespace: LAB_VALET_NAMESPACE } } }, allowedVerbs: ['read'] });
   await createAccess('gcs-read', { prefix: 'imagenet/', verbs: ['read'], presign: { maxExpirySeconds: 600 } }, 'gcs');
   await createAccess('gcs-write', { prefix: 'checkpoints/', verbs: ['read', 'write'] }, 'gcs');
   await createAccess('gcs-hmac', { prefix: 'imagenet/', verbs: ['read'] }, 'gcs-hmac');
@@ -361,7 +362,7 @@ describe('a pod with an azureBlob access', () => {
 
   it('counts signed URLs by provider, and never logs the account key or a signature', async () => {
     const text = await issuerRegistry.metrics();
-    expect(text).toMatch(/valet_issuer_urls_signed_total\{provider="azureBlob",store="DatasetStore\/azure\/blob",method="GET"\} [1-9]/);
+    expect(text).toMatch(/valet_issuer_urls_signed_total\{provider="azureBlob",store="ClusterDatasetStore\/blob",method="GET"\} [1-9]/);
     const all = logLines.join('\n');
     expect(all).toContain('urls signed');
     expect(all).not.toContain(azure.accountKey);

@@ -77,11 +77,15 @@ export function metricSum(text: string, name: string, label = ''): number {
   return sum;
 }
 
+/**
+ * A ClusterDatasetStore on the lab MinIO that selects `namespace` only; its Secret sits in the
+ * operator's namespace, the only one whose Secrets a store may name (ADR 0008).
+ */
 export function storeBody(lab: Lab, name: string, namespace: string, stsEndpoint = lab.s3.endpoint): Record<string, unknown> {
   return {
     apiVersion: 'valet.dev/v1alpha1',
-    kind: 'DatasetStore',
-    metadata: { name, namespace },
+    kind: 'ClusterDatasetStore',
+    metadata: { name },
     spec: {
       provider: 's3',
       bucket: lab.s3.bucket,
@@ -89,10 +93,11 @@ export function storeBody(lab: Lab, name: string, namespace: string, stsEndpoint
       endpoint: lab.s3.endpoint,
       stsEndpoint,
       roleArn: lab.s3.roleArn,
-      auth: { mode: 'secret', secretRef: { name: 'minio-issuer' } },
+      auth: { mode: 'secret', secretRef: { name: 'minio-issuer', namespace: OPERATOR_NS } },
       allowedPrefixes: ['imagenet/', 'checkpoints/'],
       allowedVerbs: ['read', 'list', 'write'],
       maxSessionDurationSeconds: 3600,
+      namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': namespace } },
     },
   };
 }
@@ -102,22 +107,23 @@ export function accessBody(name: string, namespace: string, store: string, extra
     apiVersion: 'valet.dev/v1alpha1',
     kind: 'DatasetAccess',
     metadata: { name, namespace },
-    spec: { storeRef: { kind: 'DatasetStore', name: store }, prefix: 'imagenet/', verbs: ['read', 'list'], subjects: { serviceAccounts: [SA] }, sessionDurationSeconds: 900, ...extra },
+    spec: { storeRef: { kind: 'ClusterDatasetStore', name: store }, prefix: 'imagenet/', verbs: ['read', 'list'], subjects: { serviceAccounts: [SA] }, sessionDurationSeconds: 900, ...extra },
   };
 }
 
 export const isReady = (a: DatasetAccess): boolean =>
   a.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True' && c.observedGeneration === a.metadata.generation) === true;
 
-/** A namespace with the service account and the issuer's Secret (idempotent). */
+/** A namespace with the service account, and the issuer's Secret in the operator's namespace (idempotent). */
 export async function ensureNamespace(lab: Lab, name: string): Promise<void> {
   const ignore409 = (err: unknown) => {
     if ((err as { code?: number }).code !== 409) throw err;
   };
   await lab.core.createNamespace({ body: { metadata: { name } } }).catch(ignore409);
   await lab.core.createNamespacedServiceAccount({ namespace: name, body: { metadata: { name: SA } } }).catch(ignore409);
+  await lab.core.createNamespace({ body: { metadata: { name: OPERATOR_NS } } }).catch(ignore409);
   await lab.core
-    .createNamespacedSecret({ namespace: name, body: { metadata: { name: 'minio-issuer' }, stringData: { accessKeyId: lab.s3.issuer.accessKeyId, secretAccessKey: lab.s3.issuer.secretAccessKey } } })
+    .createNamespacedSecret({ namespace: OPERATOR_NS, body: { metadata: { name: 'minio-issuer' }, stringData: { accessKeyId: lab.s3.issuer.accessKeyId, secretAccessKey: lab.s3.issuer.secretAccessKey } } })
     .catch(ignore409);
 }
 
@@ -142,9 +148,8 @@ async function setUp(log: (m: string) => void): Promise<Cluster> {
   try {
     await installCrds(lab.kubeConfig, join(root, 'crds'));
     const custom = lab.kubeConfig.makeApiClient(CustomObjectsApi);
-    await lab.core.createNamespace({ body: { metadata: { name: OPERATOR_NS } } });
     await ensureNamespace(lab, NS);
-    await custom.createNamespacedCustomObject({ ...G, namespace: NS, plural: 'datasetstores', body: storeBody(lab, 'lab', NS) });
+    await custom.createClusterCustomObject({ ...G, plural: 'clusterdatasetstores', body: storeBody(lab, 'lab', NS) });
     const ca = await createAuthority('valet-bench-ca');
     const cert = await issueCertificate(ca, { commonName: 'valet-operator', dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'], usage: 'server' });
     const dir = join(lab.dir, 'bench');

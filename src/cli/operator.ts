@@ -71,6 +71,7 @@ export async function operatorCommand(argv: readonly string[], env: NodeJS.Proce
     metrics,
     workers: config.workers,
     resyncSeconds: config.resyncSeconds,
+    valetNamespace: config.namespace,
   });
 
   let synced = false;
@@ -143,7 +144,7 @@ export async function operatorCommand(argv: readonly string[], env: NodeJS.Proce
   const sts = new AwsSts();
   const issuerMetrics = createIssuerMetrics(registry);
   if (config.issuerAddress || webhookConfig.address) {
-    grants = new InformerGrantSource({ clients, logger, metrics: issuerMetrics, onRestart: (i) => metrics.informerRestarts.inc({ informer: `issuer-${i}` }) });
+    grants = new InformerGrantSource({ clients, logger, metrics: issuerMetrics, valetNamespace: config.namespace, onRestart: (i) => metrics.informerRestarts.inc({ informer: `issuer-${i}` }) });
     grants.start();
   }
   if (webhookConfig.address && grants) {

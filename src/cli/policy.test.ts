@@ -31,15 +31,16 @@ const access = (storeRef: { kind: string; name: string }, spec: Record<string, u
   metadata: { name: 'a', namespace: 'ml-team' },
   spec: { storeRef, prefix: 'data/', verbs: ['read'], subjects: { serviceAccounts: ['trainer'] }, ...spec },
 });
+// Stores with keys are cluster stores whose Secrets sit in Valet's namespace (ADR 0008).
 const store = (spec: Record<string, unknown>) => ({
   apiVersion: 'valet.dev/v1alpha1',
-  kind: 'DatasetStore',
-  metadata: { name: 's', namespace: 'ml-team' },
-  spec: { allowedPrefixes: ['data/'], maxSessionDurationSeconds: 3600, ...spec },
+  kind: 'ClusterDatasetStore',
+  metadata: { name: 's' },
+  spec: { allowedPrefixes: ['data/'], maxSessionDurationSeconds: 3600, namespaceSelector: {}, ...spec },
 });
-const ref = { kind: 'DatasetStore', name: 's' };
-const azureBlob = { accountName: 'devstoreaccount1', container: 'datasets', auth: { mode: 'accountKey', secretRef: { name: 'azure-key' } } };
-const gcs = { bucket: 'features', auth: { mode: 'hmac', secretRef: { name: 'gcs-key' } } };
+const ref = { kind: 'ClusterDatasetStore', name: 's' };
+const azureBlob = { accountName: 'devstoreaccount1', container: 'datasets', auth: { mode: 'accountKey', secretRef: { name: 'azure-key', namespace: 'valet-system' } } };
+const gcs = { bucket: 'features', auth: { mode: 'hmac', secretRef: { name: 'gcs-key', namespace: 'valet-system' } } };
 
 /** The JSON document of one access's output: every line but the `#` comments. */
 function document(out: string): unknown {
@@ -87,7 +88,7 @@ describe('valet policy', () => {
   });
 
   it('renders an azureBlob access as its per-blob SAS scope: the permissions of each verb, container, account, prefix, protocol', () => {
-    const r = run(['-f', ex('datasetstore-azure.yaml'), '-f', ex('datasetaccess-scans-read.yaml')]);
+    const r = run(['-f', ex('clusterdatasetstore-azure.yaml'), '-f', ex('datasetaccess-scans-read.yaml')]);
     expect(r.code, r.out).toBe(0);
     expect(r.out).toContain('ml-team/scans-read: Ready');
     expect(r.out).toContain('# azureBlob: per-blob SAS scope (sr=b)');
@@ -153,7 +154,7 @@ describe('valet policy', () => {
 
   it('signs gcs URLs with RSA for a service-account key, and for the host of a custom endpoint', () => {
     const file = yamlFile(
-      store({ provider: 'gcs', gcs: { ...gcs, endpoint: 'https://storage.example.internal:8443', auth: { mode: 'serviceAccountKey', secretRef: { name: 'gcs-key' } } }, allowedVerbs: ['read'] }),
+      store({ provider: 'gcs', gcs: { ...gcs, endpoint: 'https://storage.example.internal:8443', auth: { mode: 'serviceAccountKey', secretRef: { name: 'gcs-key', namespace: 'valet-system' } } }, allowedVerbs: ['read'] }),
       access(ref),
     );
     const r = run(['-f', file]);

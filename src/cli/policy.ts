@@ -170,9 +170,10 @@ export function policyCommand(argv: readonly string[], write: (s: string) => voi
     const withNs = { ...access, metadata: { ...access.metadata, namespace: ns } };
     const ref = access.spec.storeRef;
     const store = stores.find((s) => s.kind === ref.kind && s.metadata.name === ref.name && (s.kind === KINDS.ClusterDatasetStore || (s.metadata.namespace ?? 'default') === ns));
-    // Namespace labels: a Namespace object in the files, overridden by --namespace-labels.
+    // Namespace labels: the one the API server gives every namespace, a Namespace object in the
+    // files, then --namespace-labels.
     const nsObject = objects.find((o) => o.kind === 'Namespace' && o.metadata?.name === ns) as { metadata?: { labels?: Record<string, string> } } | undefined;
-    const labels = { ...nsObject?.metadata?.labels, ...args.labels };
+    const labels = { 'kubernetes.io/metadata.name': ns, ...nsObject?.metadata?.labels, ...args.labels };
     const v = validateAccess(withNs, store, labels);
     write(`# DatasetAccess ${ns}/${access.metadata.name}: ${v.ready ? 'Ready' : 'would be refused'}\n`);
     if (v.ready && v.policy && store) {

@@ -1,5 +1,6 @@
 // `valet operator` configuration: flags (and the environment, passed in by the CLI) turned into a
 // frozen, validated object. Defaults are pinned by a golden test (operator.test.ts).
+import { DEFAULT_VALET_NAMESPACE } from '../api/v1alpha1/index.ts';
 import { ValetError } from '../platform/errors.ts';
 
 export interface OperatorConfig {
@@ -45,7 +46,7 @@ export interface OperatorConfig {
 
 export const OPERATOR_DEFAULTS: Omit<OperatorConfig, 'identity'> = {
   kubeconfig: '',
-  namespace: 'valet-system',
+  namespace: DEFAULT_VALET_NAMESPACE,
   leaderElect: true,
   leaseName: 'valet-operator',
   leaseDurationSeconds: 15,

@@ -31,6 +31,8 @@ export interface AccessReconcilerDeps {
   events: EventRecorder;
   clock: Clock;
   logger: Logger;
+  /** Valet's own namespace: the only one whose Secrets a store may name (ADR 0008); default valet-system. */
+  valetNamespace?: string;
   /** Called once per reconcile with its outcome, for metrics. */
   observe?: (outcome: 'unchanged' | 'written' | 'gone') => void;
 }
@@ -47,8 +49,8 @@ export function resolveStore(caches: AccessCaches, access: DatasetAccess): AnyDa
 }
 
 /** The status `access` should have, keeping transition times of conditions that did not change. */
-export function desiredStatus(access: DatasetAccess, store: AnyDatasetStore | undefined, labels: Record<string, string> | undefined, now: string): DatasetAccessStatus {
-  const v = validateAccess(access, store, labels);
+export function desiredStatus(access: DatasetAccess, store: AnyDatasetStore | undefined, labels: Record<string, string> | undefined, now: string, valetNamespace?: string): DatasetAccessStatus {
+  const v = validateAccess(access, store, labels, { valetNamespace });
   const generation = access.metadata.generation ?? 0;
   const status: DatasetAccessStatus = {
     observedGeneration: generation,
@@ -83,7 +85,7 @@ export function makeAccessReconciler(deps: AccessReconcilerDeps): (key: string) 
     }
     const store = resolveStore(deps.caches, access);
     const labels = deps.caches.namespaceLabels(namespace);
-    const next = desiredStatus(access, store, labels, new Date(deps.clock.now()).toISOString().replace(/\.\d{3}Z$/, 'Z'));
+    const next = desiredStatus(access, store, labels, new Date(deps.clock.now()).toISOString().replace(/\.\d{3}Z$/, 'Z'), deps.valetNamespace);
     if (statusEqual(access.status, next)) {
       deps.observe?.('unchanged');
       return;

@@ -21,6 +21,8 @@ export interface ControllerOptions {
   metrics: ControllerMetrics;
   workers: number;
   resyncSeconds: number;
+  /** Valet's own namespace: the only one whose Secrets a store may name (ADR 0008); default valet-system. */
+  valetNamespace?: string;
 }
 
 interface NamespaceLike {
@@ -107,6 +109,7 @@ export class DatasetAccessController {
       events: this.opts.events,
       clock,
       logger,
+      valetNamespace: this.opts.valetNamespace,
       observe: (outcome) => metrics.reconciles.inc({ kind: 'DatasetAccess', result: outcome }),
     });
     if (!(await this.waitForSync(signal))) return;

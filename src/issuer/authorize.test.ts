@@ -4,6 +4,8 @@ import { authorize } from './authorize.ts';
 import { pod, readyAccess, store } from './testdata/fixtures.ts';
 
 const s = store();
+/** These stores keep their keys in team-a: the placement rule (ADR 0008) is not what these tests are about. */
+const keysInTeamA = { valetNamespace: 'team-a' };
 const resolve = (a: DatasetAccess) => (a.spec.storeRef.name === 'lab' ? s : undefined);
 
 describe('authorize', () => {
@@ -102,13 +104,13 @@ describe('authorize', () => {
     const az = store({ provider: 'azureBlob', bucket: undefined, region: undefined, endpoint: undefined, stsEndpoint: undefined, roleArn: undefined, auth: undefined, azureBlob: { accountName: 'acct', container: 'datasets', auth: { mode: 'accountKey', secretRef: { name: 'k' } } } });
     const a = readyAccess('imagenet', {}, { store: az });
     expect(JSON.parse(a.status?.sessionPolicy ?? '{}')).toMatchObject({ provider: 'azureBlob', container: 'datasets', permissions: 'r' });
-    expect(authorize(pod(), [a], () => az).ok).toBe(true);
+    expect(authorize(pod(), [a], () => az, undefined, undefined, keysInTeamA).ok).toBe(true);
     // The admin points the store at another container: yesterday's scope must not sign for it.
     const moved = { ...az, spec: { ...az.spec, azureBlob: { accountName: 'acct', container: 'other', auth: { mode: 'accountKey' as const, secretRef: { name: 'k' } } } } };
-    const r = authorize(pod(), [a], () => moved);
+    const r = authorize(pod(), [a], () => moved, undefined, undefined, keysInTeamA);
     expect(r.ok ? undefined : r.error.refusals.map((x) => x.reason)).toEqual(['StaleStatus']);
     // Or turns it into a gcs store: the scope differs again.
     const gcs = { ...az, spec: { ...az.spec, provider: 'gcs' as const, azureBlob: undefined, allowedVerbs: ['read' as const], gcs: { bucket: 'b-1', auth: { mode: 'hmac' as const, secretRef: { name: 'k' } } } } };
-    expect(authorize(pod(), [a], () => gcs).ok).toBe(false);
+    expect(authorize(pod(), [a], () => gcs, undefined, undefined, keysInTeamA).ok).toBe(false);
   });
 });

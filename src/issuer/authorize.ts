@@ -4,6 +4,7 @@
 // closed on a stale status: a changed store or access is never minted with yesterday's policy).
 import { CONDITION_TYPES, KINDS } from '../api/v1alpha1/index.ts';
 import type { AnyDatasetStore, DatasetAccess } from '../api/v1alpha1/index.ts';
+import type { ValidateOptions } from '../policy/index.ts';
 import { matchLabelSelector, subjectsMatch, validateAccess } from '../policy/index.ts';
 import { IssuerError } from './errors.ts';
 import type { AccessRefusal, RefusalReason } from './errors.ts';
@@ -33,6 +34,7 @@ function judge(
   access: DatasetAccess,
   resolveStore: (a: DatasetAccess) => AnyDatasetStore | undefined,
   namespaceLabels: (namespace: string) => Readonly<Record<string, string>> | undefined,
+  opts: ValidateOptions,
 ): Verdict {
   const subjects = subjectsMatch(access, { namespace: pod.namespace, serviceAccountName: pod.serviceAccount, labels: pod.labels });
   if (!subjects.ok) {
@@ -70,7 +72,7 @@ function judge(
   // exactly as the controller does, whatever the status says. A status forged by a principal with
   // status access, or left Ready by a controller that is down while the store was narrowed, mints
   // nothing the store does not allow now.
-  const now = validateAccess(access, store, namespaceLabels(pod.namespace));
+  const now = validateAccess(access, store, namespaceLabels(pod.namespace), opts);
   if (!now.ready) {
     const failed = now.conditions.find((c) => c.type !== CONDITION_TYPES.Ready && c.status !== 'True');
     return no('StoreForbids', `its store does not allow this grant now (${failed?.reason ?? 'Invalid'}): ${failed?.message ?? 'validation failed'}`);
@@ -91,6 +93,7 @@ export function authorize(
   resolveStore: (access: DatasetAccess) => AnyDatasetStore | undefined,
   requested?: readonly string[],
   namespaceLabels: (namespace: string) => Readonly<Record<string, string>> | undefined = () => undefined,
+  opts: ValidateOptions = {},
 ): Authorization {
   const refusals: AccessRefusal[] = [];
   const grants: Grant[] = [];
@@ -102,7 +105,7 @@ export function authorize(
       refusals.push({ access: accessName(access), reason: 'NotRequested', message: 'not requested' });
       continue;
     }
-    const v = judge(pod, access, resolveStore, namespaceLabels);
+    const v = judge(pod, access, resolveStore, namespaceLabels, opts);
     if (v.ok) grants.push(v.grant);
     else {
       subjectsMatched ||= v.subjectsMatched;

@@ -100,7 +100,7 @@ export class KeyIssuer {
     try {
       pod = await this.timed(this.d.authenticator.authenticate(bearer, ctx.signal), ctx.signal);
       const accesses = this.d.grants.accesses(pod.namespace);
-      const auth = authorize(pod, accesses, (a) => this.d.grants.store(a), request.accesses, (ns) => this.d.grants.namespaceLabels(ns));
+      const auth = authorize(pod, accesses, (a) => this.d.grants.store(a), request.accesses, (ns) => this.d.grants.namespaceLabels(ns), { valetNamespace: this.d.grants.valetNamespace });
       if (!auth.ok) {
         const byName = new Map(accesses.map((a) => [`${a.metadata.namespace}/${a.metadata.name}`, a]));
         for (const r of auth.refusals) {

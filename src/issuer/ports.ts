@@ -34,6 +34,8 @@ export type SigningKey =
   | { kind: 'gcsHmac'; accessId: string; secret: string };
 
 export interface GrantSource {
+  /** Valet's own namespace: the only one whose Secrets a store may name (ADR 0008); default valet-system. */
+  readonly valetNamespace?: string;
   /** The DatasetAccess objects of a namespace, as cached (informer). */
   accesses(namespace: string): readonly DatasetAccess[];
   /** The store an access names (a DatasetStore in its namespace or a ClusterDatasetStore). */

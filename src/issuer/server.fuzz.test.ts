@@ -66,6 +66,8 @@ const signAccesses = [
 ];
 const s3Grants = grantSource([readyAccess('imagenet'), readyAccess('coco', { prefix: 'coco/' }, { ready: false, reason: 'PrefixNotAllowed' })], undefined, { accessKeyId: 'AKIDISSUER', secretAccessKey: PLANTED.issuerSecret });
 const grants: GrantSource = {
+  // The signing stores keep their keys in team-a; placement (ADR 0008) is held by authorize.test.ts.
+  valetNamespace: 'team-a',
   accesses: (ns) => [...s3Grants.accesses(ns), ...signAccesses.filter((a) => a.metadata.namespace === ns)],
   store: (a) => [AZ, GCS].find((s) => s.metadata.name === a.spec.storeRef.name) ?? s3Grants.store(a),
   storeCredentials: (s) => s3Grants.storeCredentials(s),

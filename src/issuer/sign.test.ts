@@ -115,6 +115,8 @@ function harness(opts: { accesses?: DatasetAccess[]; signingKey?: (s: DatasetSto
   const stores = [AZ, AZ_HTTPS, AZ_LONG, GS_SA, GS_HMAC, S3];
   const keyCalls: string[] = [];
   const grants: GrantSource = {
+    // These stores keep their keys in team-a; pure signing logic here, ADR 0008's placement is held by authorize.test.ts.
+    valetNamespace: 'team-a',
     accesses: (ns) => accesses.filter((a) => a.metadata.namespace === ns),
     store: (a) => stores.find((s) => s.metadata.name === a.spec.storeRef.name),
     storeCredentials: () => Promise.reject(new Error('UrlSigner must not ask for STS credentials')),

@@ -8,7 +8,8 @@ import { GrantSourceOverCaches } from './grants.ts';
 const nsStore: DatasetStore = {
   apiVersion: 'valet.dev/v1alpha1',
   kind: 'DatasetStore',
-  metadata: { name: 'lab', namespace: 'team-a' },
+  // A DatasetStore may name a Secret only in Valet's own namespace (ADR 0008).
+  metadata: { name: 'lab', namespace: 'valet-system' },
   spec: { provider: 's3', bucket: 'datasets', region: 'us-east-1', roleArn: 'arn:aws:iam::000000000000:role/r', auth: { mode: 'secret', secretRef: { name: 'creds' } }, allowedPrefixes: ['a/'], allowedVerbs: ['read'], maxSessionDurationSeconds: 3600 },
 };
 const clusterStore: ClusterDatasetStore = {
@@ -60,32 +61,53 @@ describe('the informer-backed grant source', () => {
 
   it("reads a store's key from its Secret (the store's namespace, or the cluster store's secretRef.namespace), cached", async () => {
     const { g, reads, clock } = setup({
-      'team-a/creds': { data: { accessKeyId: b64('AKID'), secretAccessKey: b64('s3cr3t') } },
+      'valet-system/creds': { data: { accessKeyId: b64('AKID'), secretAccessKey: b64('s3cr3t') } },
       'valet-system/shared-creds': { data: { id: b64('AKID2'), key: b64('other') } },
     });
     expect(await g.storeCredentials(nsStore)).toEqual({ accessKeyId: 'AKID', secretAccessKey: 's3cr3t' });
     expect(await g.storeCredentials(clusterStore)).toEqual({ accessKeyId: 'AKID2', secretAccessKey: 'other' });
     await Promise.all([g.storeCredentials(nsStore), g.storeCredentials(nsStore)]);
-    expect(reads).toEqual(['team-a/creds', 'valet-system/shared-creds']);
+    expect(reads).toEqual(['valet-system/creds', 'valet-system/shared-creds']);
     clock.advance(30_001);
     await g.storeCredentials(nsStore);
     expect(reads).toHaveLength(3);
     expect(await g.storeCredentials({ ...nsStore, spec: { ...nsStore.spec, auth: { mode: 'defaultChain' } } })).toBe('defaultChain');
   });
 
-  it('fails with StoreCredentialsUnavailable, naming the Secret but never its content', async () => {
-    const { g } = setup({ 'team-a/creds': { data: { accessKeyId: b64('AKID') } } });
-    await expect(g.storeCredentials(nsStore)).rejects.toMatchObject({ code: 'StoreCredentialsUnavailable', message: expect.stringContaining('lacks key "secretAccessKey"') });
-    await expect(g.storeCredentials(clusterStore)).rejects.toMatchObject({ code: 'StoreCredentialsUnavailable', message: expect.stringContaining('not found') });
+  it('fails with StoreCredentialsUnavailable, naming neither the Secret nor its content', async () => {
+    const { g } = setup({ 'valet-system/creds': { data: { accessKeyId: b64('AKID'), other: b64('s3cr3t-value') } } });
+    const lacks = (await g.storeCredentials(nsStore).then(() => undefined, (e: unknown) => e)) as Error & { code: string };
+    expect(lacks).toMatchObject({ code: 'StoreCredentialsUnavailable', message: expect.stringContaining('lacks key "secretAccessKey"') });
+    const missing = (await g.storeCredentials(clusterStore).then(() => undefined, (e: unknown) => e)) as Error & { code: string };
+    expect(missing).toMatchObject({ code: 'StoreCredentialsUnavailable', message: expect.stringContaining('not found') });
+    for (const e of [lacks, missing]) {
+      expect(e.message).not.toMatch(/creds|s3cr3t|AKID/);
+    }
+  });
+
+  it("never reads a Secret outside Valet's namespace, whatever the store names (ADR 0008)", async () => {
+    const { g, reads } = setup({ 'team-a/creds': { data: { accessKeyId: b64('AKID'), secretAccessKey: b64('s3cr3t') } } });
+    const tenantStore: DatasetStore = { ...nsStore, metadata: { name: 'old', namespace: 'team-a' } };
+    const tenantCluster: ClusterDatasetStore = { ...clusterStore, spec: { ...clusterStore.spec, auth: { mode: 'secret', secretRef: { name: 'creds', namespace: 'team-a' } } } };
+    const az: DatasetStore = { ...tenantStore, spec: { provider: 'azureBlob', azureBlob: { accountName: 'acct', container: 'data', auth: { mode: 'accountKey', secretRef: { name: 'creds' } } }, allowedPrefixes: ['a/'], allowedVerbs: ['read'], maxSessionDurationSeconds: 3600 } };
+    for (const p of [g.storeCredentials(tenantStore), g.storeCredentials(tenantCluster), g.signingKey(az)]) {
+      const e = (await p.then(() => undefined, (err: unknown) => err)) as Error & { code: string };
+      expect(e).toMatchObject({ code: 'StoreCredentialsUnavailable', message: expect.stringContaining('"valet-system"') });
+      expect(e.message).not.toContain('creds');
+    }
+    expect(reads).toEqual([]);
+    // Configured elsewhere, the same store is read there.
+    const other = new GrantSourceOverCaches({ caches: { accesses: () => [], datasetStore: () => undefined, clusterStore: () => undefined, namespaceLabels: () => undefined }, core: { readNamespacedSecret: () => Promise.reject(Object.assign(new Error('nf'), { code: 404 })) }, valetNamespace: 'team-a' });
+    await expect(other.storeCredentials(tenantStore)).rejects.toMatchObject({ message: expect.stringContaining('not found') });
   });
 
   it("reads an azureBlob store's account key and a gcs store's service-account or HMAC key from their Secrets", async () => {
     const pem = generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
     const sa = JSON.stringify({ type: 'service_account', client_email: 'signer@p.iam.gserviceaccount.com', private_key: pem });
     const { g, reads } = setup({
-      'team-a/az': { data: { accountKey: b64('YWNjb3VudC1rZXk=') } },
+      'valet-system/az': { data: { accountKey: b64('YWNjb3VudC1rZXk=') } },
       'valet-system/gcs-sa': { data: { 'sa.json': b64(sa) } },
-      'team-a/hmac': { stringData: { accessId: 'GOOG1E', secret: 'hmac-secret' } },
+      'valet-system/hmac': { stringData: { accessId: 'GOOG1E', secret: 'hmac-secret' } },
     });
     const az: DatasetStore = { ...nsStore, spec: { provider: 'azureBlob', azureBlob: { accountName: 'acct', container: 'data', auth: { mode: 'accountKey', secretRef: { name: 'az' } } }, allowedPrefixes: ['a/'], allowedVerbs: ['read'], maxSessionDurationSeconds: 3600 } };
     const gcsSa: ClusterDatasetStore = {
@@ -96,7 +118,7 @@ describe('the informer-backed grant source', () => {
     expect(await g.signingKey(az)).toEqual({ kind: 'azureAccountKey', accountKey: 'YWNjb3VudC1rZXk=' });
     expect(await g.signingKey(gcsSa)).toMatchObject({ kind: 'gcsServiceAccount', clientEmail: 'signer@p.iam.gserviceaccount.com' });
     expect(await g.signingKey(gcsHmac)).toEqual({ kind: 'gcsHmac', accessId: 'GOOG1E', secret: 'hmac-secret' });
-    expect(reads).toEqual(['team-a/az', 'valet-system/gcs-sa', 'team-a/hmac']);
+    expect(reads).toEqual(['valet-system/az', 'valet-system/gcs-sa', 'valet-system/hmac']);
     // An s3 store has no signing key, and an azureBlob store no STS credentials.
     await expect(g.signingKey(nsStore)).rejects.toMatchObject({ code: 'StoreCredentialsUnavailable' });
     await expect(g.storeCredentials(az)).rejects.toMatchObject({ code: 'StoreCredentialsUnavailable', message: expect.stringContaining('azureBlob store') });
@@ -105,11 +127,11 @@ describe('the informer-backed grant source', () => {
   it('refuses a key that cannot sign (not JSON, no private key, not RSA, not base64) as the store\'s problem, without echoing it', async () => {
     const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
     const { g } = setup({
-      'team-a/bad': { data: { 'key.json': b64('not json: super-secret-material') } },
-      'team-a/half': { data: { 'key.json': b64('{"client_email":"x@y"}') } },
-      'team-a/ec': { data: { 'key.json': b64(JSON.stringify({ client_email: 'x@y', private_key: ec })) } },
-      'team-a/garbage': { data: { 'key.json': b64(JSON.stringify({ client_email: 'x@y', private_key: 'super-secret-garbage' })) } },
-      'team-a/az': { stringData: { accountKey: 'not base64! super-secret' } },
+      'valet-system/bad': { data: { 'key.json': b64('not json: super-secret-material') } },
+      'valet-system/half': { data: { 'key.json': b64('{"client_email":"x@y"}') } },
+      'valet-system/ec': { data: { 'key.json': b64(JSON.stringify({ client_email: 'x@y', private_key: ec })) } },
+      'valet-system/garbage': { data: { 'key.json': b64(JSON.stringify({ client_email: 'x@y', private_key: 'super-secret-garbage' })) } },
+      'valet-system/az': { stringData: { accountKey: 'not base64! super-secret' } },
     });
     const store = (name: string): DatasetStore => ({ ...nsStore, spec: { provider: 'gcs', gcs: { bucket: 'b-1', auth: { mode: 'serviceAccountKey', secretRef: { name } } }, allowedPrefixes: ['a/'], allowedVerbs: ['read'], maxSessionDurationSeconds: 3600 } });
     const bad = (await g.signingKey(store('bad')).then(() => undefined, (e: unknown) => e)) as Error & { code: string };

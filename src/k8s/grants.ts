@@ -5,7 +5,8 @@
 // (a row of src/issuer/errors.ts).
 import { createPrivateKey } from 'node:crypto';
 import type { CoreV1Api, V1Secret } from '@kubernetes/client-node';
-import { KINDS, PLURALS } from '../api/v1alpha1/index.ts';
+import { DEFAULT_VALET_NAMESPACE, KINDS, PLURALS } from '../api/v1alpha1/index.ts';
+import { checkCredentialsPlacement } from '../policy/index.ts';
 import type { AnyDatasetStore, ClusterDatasetStore, DatasetAccess, DatasetStore } from '../api/v1alpha1/index.ts';
 import type { IssuerMetrics } from '../metrics/issuer.ts';
 import type { Clock } from '../platform/clock.ts';
@@ -49,6 +50,8 @@ export interface SecretGrantSourceOptions {
   metrics?: Pick<IssuerMetrics, 'cacheLookups'>;
   /** How long a Secret's key is reused. Default 30 s (a rotated key is picked up within it). */
   secretTtlMs?: number;
+  /** Valet's own namespace: the only one whose Secrets are read (ADR 0008). Default valet-system. */
+  valetNamespace?: string;
 }
 
 const unavailable = (message: string, cause?: unknown) => new ValetError('StoreCredentialsUnavailable', message, 503, { cause });
@@ -59,9 +62,11 @@ export class GrantSourceOverCaches {
   private readonly clock: Clock;
   private readonly ttlMs: number;
   private readonly secrets = new Map<string, { value: Promise<Record<string, string>>; expires: number }>();
+  readonly valetNamespace: string;
 
   constructor(opts: SecretGrantSourceOptions) {
     this.o = opts;
+    this.valetNamespace = opts.valetNamespace ?? DEFAULT_VALET_NAMESPACE;
     this.clock = opts.clock ?? systemClock;
     this.ttlMs = opts.secretTtlMs ?? 30_000;
   }
@@ -86,6 +91,7 @@ export class GrantSourceOverCaches {
     const what = `${store.kind} ${store.metadata.name}`;
     if (store.spec.provider !== 's3' || !auth) throw unavailable(`${what} is a ${store.spec.provider} store; it has no STS credentials`);
     if (auth.mode === 'defaultChain') return 'defaultChain';
+    this.checkPlacement(store);
     const ref = auth.secretRef;
     const namespace = store.kind === KINDS.ClusterDatasetStore ? store.spec.auth?.secretRef?.namespace : store.metadata.namespace;
     if (auth.mode !== 'secret' || !ref || !namespace) throw unavailable(`${what} has auth mode ${JSON.stringify(auth.mode)} without a usable secretRef`);
@@ -103,13 +109,14 @@ export class GrantSourceOverCaches {
     const ref = source?.auth.secretRef as { name: string; namespace?: string } | undefined;
     const namespace = store.kind === KINDS.ClusterDatasetStore ? ref?.namespace : store.metadata.namespace;
     if (!source || !ref || !namespace) throw unavailable(`${what} has no usable secretRef for provider ${JSON.stringify(spec.provider)}`);
+    this.checkPlacement(store);
     if (spec.provider === 'azureBlob' && spec.azureBlob) {
       const k = spec.azureBlob.auth.secretRef.accountKeyKey ?? 'accountKey';
       const v = await this.secretValues(what, namespace, ref.name, [k]);
       const accountKey = v[k] ?? '';
       // Checked here, so a bad key is the store's problem (503), never blamed on a request's keys.
       if (!/^[A-Za-z0-9+/]+={0,2}$/.test(accountKey) || accountKey.length % 4 !== 0) {
-        throw unavailable(`Secret ${namespace}/${ref.name} of ${what}: key ${JSON.stringify(k)} is not a base64 account key`);
+        throw unavailable(`the Secret of ${what}: key ${JSON.stringify(k)} is not a base64 account key`);
       }
       return { kind: 'azureAccountKey', accountKey };
     }
@@ -125,17 +132,23 @@ export class GrantSourceOverCaches {
     try {
       parsed = JSON.parse(v[k] ?? '') as typeof parsed;
     } catch {
-      throw unavailable(`Secret ${namespace}/${ref.name} of ${what}: key ${JSON.stringify(k)} is not a service-account JSON key`);
+      throw unavailable(`the Secret of ${what}: key ${JSON.stringify(k)} is not a service-account JSON key`);
     }
     if (typeof parsed.client_email !== 'string' || typeof parsed.private_key !== 'string') {
-      throw unavailable(`Secret ${namespace}/${ref.name} of ${what}: key ${JSON.stringify(k)} lacks client_email or private_key`);
+      throw unavailable(`the Secret of ${what}: key ${JSON.stringify(k)} lacks client_email or private_key`);
     }
     try {
       if (createPrivateKey(parsed.private_key).asymmetricKeyType !== 'rsa') throw new Error('not RSA');
     } catch {
-      throw unavailable(`Secret ${namespace}/${ref.name} of ${what}: the private_key in ${JSON.stringify(k)} is not a readable RSA key`);
+      throw unavailable(`the Secret of ${what}: the private_key in ${JSON.stringify(k)} is not a readable RSA key`);
     }
     return { kind: 'gcsServiceAccount', clientEmail: parsed.client_email, privateKeyPem: parsed.private_key };
+  }
+
+  /** Fail closed: never read a Secret outside Valet's namespace, whatever the store says. */
+  private checkPlacement(store: AnyDatasetStore): void {
+    const placement = checkCredentialsPlacement(store, this.valetNamespace);
+    if (!placement.ok) throw unavailable(placement.message);
   }
 
   /** The named values of a Secret, each non-empty; cached for the TTL with concurrent reads merged. */
@@ -164,8 +177,9 @@ export class GrantSourceOverCaches {
       secret = await this.o.core.readNamespacedSecret({ namespace, name });
     } catch (err) {
       const status = httpStatus(err);
+      // The log (operator-owned) names the Secret; the caller's message does not.
       this.o.logger?.warn('reading a store Secret failed', { namespace, secretName: name, status });
-      throw unavailable(status === 404 ? `Secret ${namespace}/${name} of ${what} not found` : `Secret ${namespace}/${name} of ${what} could not be read`, err);
+      throw unavailable(status === 404 ? `the Secret of ${what} was not found` : `the Secret of ${what} could not be read`, err);
     }
     const decode = (k: string) => {
       const b64 = secret.data?.[k];
@@ -174,7 +188,10 @@ export class GrantSourceOverCaches {
     const out: Record<string, string> = {};
     for (const k of keys) {
       const v = decode(k)?.trim();
-      if (!v) throw unavailable(`Secret ${namespace}/${name} of ${what} lacks key ${JSON.stringify(k)}`);
+      if (!v) {
+        this.o.logger?.warn('a store Secret lacks a key', { namespace, secretName: name, key: k });
+        throw unavailable(`the Secret of ${what} lacks key ${JSON.stringify(k)}`);
+      }
       out[k] = v;
     }
     return out;
@@ -189,6 +206,7 @@ export interface InformerGrantSourceOptions {
   secretTtlMs?: number;
   /** Called on informer restarts (for metrics). */
   onRestart?: (informer: string) => void;
+  valetNamespace?: string;
 }
 
 /** The GrantSource the operator runs: three informers plus Secret reads. start() before use. */
@@ -237,6 +255,7 @@ export class InformerGrantSource extends GrantSourceOverCaches {
       logger,
       metrics: opts.metrics,
       secretTtlMs: opts.secretTtlMs,
+      valetNamespace: opts.valetNamespace,
     });
     this.informers = informers;
   }

@@ -138,7 +138,8 @@ describe('examples/', () => {
   });
 
   it('every example DatasetAccess is Ready against the example stores and namespace', () => {
-    const namespaces = new Map(objects.filter((o) => o.obj.kind === 'Namespace').map((o) => [o.obj.metadata.name, o.obj.metadata.labels ?? {}]));
+    // The API server labels every namespace with its name.
+    const namespaces = new Map(objects.filter((o) => o.obj.kind === 'Namespace').map((o) => [o.obj.metadata.name, { 'kubernetes.io/metadata.name': o.obj.metadata.name, ...o.obj.metadata.labels }]));
     const stores = valet.filter((o) => o.obj.kind !== 'DatasetAccess').map((o) => o.obj as unknown as AnyDatasetStore);
     for (const { obj } of valet.filter((o) => o.obj.kind === 'DatasetAccess')) {
       const a = obj as unknown as DatasetAccess;
@@ -161,8 +162,8 @@ describe('examples/', () => {
   it('the Azure example renders the per-blob SAS scope: r for read, list served by the issuer, https only', () => {
     const a = valet.find((o) => o.obj.metadata.name === 'scans-read')?.obj as unknown as DatasetAccess;
     const s = valet.find((o) => o.obj.metadata.name === 'team-azure')?.obj as unknown as AnyDatasetStore;
-    expect(a.spec.storeRef).toEqual({ kind: 'DatasetStore', name: 'team-azure' });
-    expect(validateAccess(a, s, undefined).ready).toBe(true);
+    expect(a.spec.storeRef).toEqual({ kind: 'ClusterDatasetStore', name: 'team-azure' });
+    expect(validateAccess(a, s, { 'kubernetes.io/metadata.name': 'ml-team' }).ready).toBe(true);
     const r = renderGrant(s, a);
     expect(r.ok && JSON.parse(r.policy)).toEqual({
       provider: 'azureBlob',

@@ -10,7 +10,9 @@ export type { PolicyAccessInput, PolicyStatement, PolicyStoreInput, RenderResult
 export { AZURE_SAS_PERMISSIONS, GCS_METHODS, azureServiceUrl, describeGrant, gcsOrigin, renderGrant, s3Source, sasPermissions } from './grant.ts';
 export type { AzureBlobScope, GcsScope, GrantAccessInput, GrantRenderResult, GrantStoreInput } from './grant.ts';
 export { validateAccess } from './validate.ts';
-export type { AccessValidation, ConditionResult } from './validate.ts';
+export type { AccessValidation, ConditionResult, ValidateOptions } from './validate.ts';
+export { checkCredentialsPlacement, storeSecretRefs } from './credentials.ts';
+export type { CredentialsPlacement } from './credentials.ts';
 export { subjectsMatch } from './subjects.ts';
 export type { PodIdentity, SubjectsReason } from './subjects.ts';
 export { conditionsEqual, mergeConditions } from './conditions.ts';

@@ -1,7 +1,8 @@
 // validateAccess: everything the controller decides about one DatasetAccess, as data. The
 // controller fetches the access, its store and the namespace's labels, calls this, and writes the
 // conditions (plus the policy, when Ready) to status.
-import { CONDITION_TYPES, KINDS, LIMITS, REASONS } from '../api/v1alpha1/index.ts';
+import { CONDITION_TYPES, DEFAULT_VALET_NAMESPACE, KINDS, LIMITS, REASONS } from '../api/v1alpha1/index.ts';
+import { checkCredentialsPlacement } from './credentials.ts';
 import type { AnyDatasetStore, ConditionStatus, ConditionType, DatasetAccess, Reason } from '../api/v1alpha1/index.ts';
 import { checkPrefix, findAllowedPrefix } from './prefix.ts';
 import { quote, quoteList } from './result.ts';
@@ -40,7 +41,19 @@ const unknown = (type: ConditionType): ConditionResult => ({
   message: 'not evaluated until spec.storeRef resolves',
 });
 
-function resolveStore(access: DatasetAccess, store: AnyDatasetStore | undefined, namespaceLabels: Readonly<Record<string, string>> | undefined): ConditionResult {
+export interface ValidateOptions {
+  /** Valet's own namespace, the only one whose Secrets a store may name (ADR 0008). Default valet-system. */
+  valetNamespace?: string;
+}
+
+function resolveStore(access: DatasetAccess, store: AnyDatasetStore | undefined, namespaceLabels: Readonly<Record<string, string>> | undefined, valetNamespace: string): ConditionResult {
+  const found = resolveStoreRef(access, store, namespaceLabels);
+  if (found.status !== 'True' || !store) return found;
+  const placement = checkCredentialsPlacement(store, valetNamespace);
+  return placement.ok ? found : no(T.StoreResolved, R.CredentialsOutsideValetNamespace, `spec.storeRef: ${placement.message}`);
+}
+
+function resolveStoreRef(access: DatasetAccess, store: AnyDatasetStore | undefined, namespaceLabels: Readonly<Record<string, string>> | undefined): ConditionResult {
   const ref = access.spec.storeRef;
   const namespace = access.metadata.namespace ?? '';
   const named = `${ref.kind} ${quote(ref.name)}`;
@@ -75,9 +88,10 @@ export function validateAccess(
   access: DatasetAccess,
   store: AnyDatasetStore | undefined,
   namespaceLabels: Readonly<Record<string, string>> | undefined,
+  opts: ValidateOptions = {},
 ): AccessValidation {
   const spec = access.spec;
-  const storeCondition = resolveStore(access, store, namespaceLabels);
+  const storeCondition = resolveStore(access, store, namespaceLabels, opts.valetNamespace ?? DEFAULT_VALET_NAMESPACE);
   const resolved = storeCondition.status === 'True' && store !== undefined ? store : undefined;
 
   // Prefix: a valid folder, inside one of the store's allowed folders.

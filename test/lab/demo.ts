@@ -69,7 +69,7 @@ export async function demo(): Promise<number> {
     out(`helm release ${release.name} in ${release.namespace}: ${replicas.length} operator pods Ready, ${await release.leader()} leads`);
 
     step('An admin declared a store; the team declared two accesses');
-    out(`DatasetStore ${TEAM}/lab-minio -> bucket ${lab.s3.bucket} at ${lab.node?.minioUrl}`);
+    out(`ClusterDatasetStore lab-minio (selects ${TEAM}) -> bucket ${lab.s3.bucket} at ${lab.node?.minioUrl}`);
     out(`DatasetAccess ${READ_ACCESS}: read+list on imagenet/ (the pod's default); DatasetAccess ${WRITE_ACCESS}: write on checkpoints/`);
 
     step(`An Indexed Job of ${COMPLETIONS} trainers, ${PARALLELISM} at a time, labelled valet.dev/inject=true`);

@@ -1,7 +1,8 @@
-// Valet objects on the lab: the store every suite needs (a DatasetStore on the lab's MinIO whose
-// issuer key sits in a Secret beside it), so suites state only what differs.
+// Valet objects on the lab: the store every suite needs (a ClusterDatasetStore on the lab's MinIO
+// whose issuer key sits in a Secret in Valet's namespace), so suites state only what differs.
 import { CustomObjectsApi } from '@kubernetes/client-node';
 import { Registry } from 'prom-client';
+import { DEFAULT_VALET_NAMESPACE } from '../../src/api/v1alpha1/index.ts';
 import { DatasetAccessController } from '../../src/controller/controller.ts';
 import type { K8sClients } from '../../src/k8s/clients.ts';
 import { EventRecorder } from '../../src/k8s/events.ts';
@@ -21,36 +22,57 @@ export interface LabStoreOptions {
   endpoint?: string;
 }
 
-/** Creates the Secret with the lab issuer's key and a DatasetStore on the lab MinIO that uses it. */
+/** The namespace Valet runs in (and the only one whose Secrets stores may name, ADR 0008). */
+export const LAB_VALET_NAMESPACE = DEFAULT_VALET_NAMESPACE;
+
+const ignoreConflict = (err: unknown) => {
+  if ((err as { code?: number }).code !== 409) throw err;
+};
+
+/**
+ * The lab's store, as an admin sets one up: the issuer's MinIO key in a Secret in Valet's own
+ * namespace, and a ClusterDatasetStore (named `o.name`, default "lab") that uses it and selects
+ * `namespace` by a label this adds. A second call for another namespace only selects that
+ * namespace too (the store and Secret are made once, with the first call's options).
+ */
 export async function createLabStore(lab: Lab, namespace: string, o: LabStoreOptions = {}): Promise<void> {
   const secretName = o.secretName ?? 'minio-issuer';
-  await lab.core.createNamespacedSecret({
-    namespace,
-    body: { metadata: { name: secretName }, stringData: { accessKeyId: lab.s3.issuer.accessKeyId, secretAccessKey: lab.s3.issuer.secretAccessKey } },
-  });
-  await lab.kubeConfig.makeApiClient(CustomObjectsApi).createNamespacedCustomObject({
-    group: 'valet.dev',
-    version: 'v1alpha1',
-    namespace,
-    plural: 'datasetstores',
-    body: {
-      apiVersion: 'valet.dev/v1alpha1',
-      kind: 'DatasetStore',
-      metadata: { name: o.name ?? 'lab', namespace },
-      spec: {
-        provider: 's3',
-        bucket: lab.s3.bucket,
-        region: lab.s3.region,
-        endpoint: o.endpoint ?? lab.s3.endpoint,
-        stsEndpoint: o.endpoint ?? lab.s3.endpoint,
-        roleArn: lab.s3.roleArn,
-        auth: { mode: 'secret', secretRef: { name: secretName } },
-        allowedPrefixes: o.allowedPrefixes ?? ['imagenet/', 'checkpoints/'],
-        allowedVerbs: o.allowedVerbs ?? ['read', 'list', 'write', 'delete'],
-        maxSessionDurationSeconds: o.maxSessionDurationSeconds ?? 3600,
+  const name = o.name ?? 'lab';
+  const selectorLabel = `lab.valet.dev/store-${name}`;
+  await lab.core.createNamespace({ body: { metadata: { name: LAB_VALET_NAMESPACE } } }).catch(ignoreConflict);
+  await lab.core
+    .createNamespacedSecret({
+      namespace: LAB_VALET_NAMESPACE,
+      body: { metadata: { name: secretName }, stringData: { accessKeyId: lab.s3.issuer.accessKeyId, secretAccessKey: lab.s3.issuer.secretAccessKey } },
+    })
+    .catch(ignoreConflict);
+  await lab.kubeConfig
+    .makeApiClient(CustomObjectsApi)
+    .createClusterCustomObject({
+      group: 'valet.dev',
+      version: 'v1alpha1',
+      plural: 'clusterdatasetstores',
+      body: {
+        apiVersion: 'valet.dev/v1alpha1',
+        kind: 'ClusterDatasetStore',
+        metadata: { name },
+        spec: {
+          provider: 's3',
+          bucket: lab.s3.bucket,
+          region: lab.s3.region,
+          endpoint: o.endpoint ?? lab.s3.endpoint,
+          stsEndpoint: o.endpoint ?? lab.s3.endpoint,
+          roleArn: lab.s3.roleArn,
+          auth: { mode: 'secret', secretRef: { name: secretName, namespace: LAB_VALET_NAMESPACE } },
+          allowedPrefixes: o.allowedPrefixes ?? ['imagenet/', 'checkpoints/'],
+          allowedVerbs: o.allowedVerbs ?? ['read', 'list', 'write', 'delete'],
+          maxSessionDurationSeconds: o.maxSessionDurationSeconds ?? 3600,
+          namespaceSelector: { matchLabels: { [selectorLabel]: 'true' } },
+        },
       },
-    },
-  });
+    })
+    .catch(ignoreConflict);
+  await lab.core.patchNamespace({ name: namespace, body: [{ op: 'add', path: `/metadata/labels/${selectorLabel.replace('/', '~1')}`, value: 'true' }] });
 }
 
 /** The real DatasetAccess controller, in-process, leading until `signal` aborts (suites that need Ready accesses). */

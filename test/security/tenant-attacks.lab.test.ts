@@ -16,12 +16,12 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
-import { CustomObjectsApi } from '@kubernetes/client-node';
 import type { AnyDatasetStore, ClusterDatasetStore, DatasetAccess, DatasetStore } from '../../src/api/v1alpha1/index.ts';
 import { authorize } from '../../src/issuer/authorize.ts';
 import { GrantSourceOverCaches } from '../../src/k8s/grants.ts';
 import { renderGrant } from '../../src/policy/index.ts';
 import { cleanEnv, SEED_OBJECTS, type RunResult } from '../lab/index.ts';
+import { LAB_VALET_NAMESPACE } from '../lab/valet.ts';
 import { useLabLogs } from '../lab/vitest.ts';
 import { G, leaks, metric, startWorld, stopAndListLeftovers } from './world.ts';
 import type { SidecarProcess, World } from './world.ts';
@@ -38,7 +38,7 @@ const storeSpec = (lab: World['lab'], prefixes: string[]) => ({
   endpoint: lab.s3.endpoint,
   stsEndpoint: lab.s3.endpoint,
   roleArn: lab.s3.roleArn,
-  auth: { mode: 'secret', secretRef: { name: 'minio-issuer' } },
+  auth: { mode: 'secret', secretRef: { name: 'minio-issuer', namespace: LAB_VALET_NAMESPACE } },
   allowedPrefixes: prefixes,
   allowedVerbs: ['read', 'list', 'write', 'delete'],
   maxSessionDurationSeconds: 3600,
@@ -54,17 +54,17 @@ beforeAll(async () => {
   });
   // Another team, with its own store, and a cluster store only that team may use.
   await w.lab.core.createNamespace({ body: { metadata: { name: 'team-b', labels: { team: 'team-b' } } } });
-  await w.clients.customObjects.createNamespacedCustomObject({ ...G, namespace: 'team-b', plural: 'datasetstores', body: { apiVersion: 'valet.dev/v1alpha1', kind: 'DatasetStore', metadata: { name: 'private', namespace: 'team-b' }, spec: storeSpec(w.lab, ['coco/', 'imagenet/']) } });
+  await w.clients.customObjects.createNamespacedCustomObject({ ...G, namespace: 'team-b', plural: 'datasetstores', body: { apiVersion: 'valet.dev/v1alpha1', kind: 'DatasetStore', metadata: { name: 'private', namespace: 'team-b' }, spec: { ...storeSpec(w.lab, ['coco/', 'imagenet/']), auth: { mode: 'defaultChain' } } } });
   const shared = storeSpec(w.lab, ['coco/', 'imagenet/']);
   await w.clients.customObjects.createClusterCustomObject({
     ...G,
     plural: 'clusterdatasetstores',
-    body: { apiVersion: 'valet.dev/v1alpha1', kind: 'ClusterDatasetStore', metadata: { name: 'team-b-only' }, spec: { ...shared, auth: { mode: 'secret', secretRef: { name: 'minio-issuer', namespace: 'team-a' } }, namespaceSelector: { matchLabels: { team: 'team-b' } } } },
+    body: { apiVersion: 'valet.dev/v1alpha1', kind: 'ClusterDatasetStore', metadata: { name: 'team-b-only' }, spec: { ...shared, namespaceSelector: { matchLabels: { team: 'team-b' } } } },
   });
   await w.createAccess('not-selected', { storeRef: { kind: 'ClusterDatasetStore', name: 'team-b-only' }, prefix: 'coco/' });
   await w.createAccess('other-ns-store', { storeRef: { kind: 'DatasetStore', name: 'private' }, prefix: 'coco/' });
   token = (await w.podToken('trainer-0')).token;
-  sidecar = await w.spawnSidecar('trainer-1', ['--accesses=imagenet,checkpoints']);
+  sidecar = await w.spawnSidecar('trainer-1', ['--accesses=imagenet,checkpoints', '--default-access=imagenet']);
 });
 afterAll(async () => {
   await w?.stop();
@@ -216,29 +216,90 @@ describe('odd encodings in presigned keys, taken to the real store', () => {
   });
 });
 
+describe("a store whose long-term key sits in a tenant's namespace (ADR 0008)", () => {
+  it("an old DatasetStore with a secretRef, or a ClusterDatasetStore naming a tenant's Secret: CredentialsOutsideValetNamespace saying what to change, and no key", async () => {
+    // The old way: the issuer's key in a Secret in the tenant's namespace, where any pod can mount it.
+    await w.lab.core.createNamespacedSecret({ namespace: 'team-a', body: { metadata: { name: 'old-issuer-key' }, stringData: { accessKeyId: w.lab.s3.issuer.accessKeyId, secretAccessKey: w.lab.s3.issuer.secretAccessKey } } });
+    const tenantRef = { name: 'old-issuer-key' };
+    await w.clients.customObjects.createNamespacedCustomObject({ ...G, namespace: 'team-a', plural: 'datasetstores', body: { apiVersion: 'valet.dev/v1alpha1', kind: 'DatasetStore', metadata: { name: 'old-style', namespace: 'team-a' }, spec: { ...storeSpec(w.lab, ['coco/']), auth: { mode: 'secret', secretRef: tenantRef } } } });
+    await w.clients.customObjects.createClusterCustomObject({
+      ...G,
+      plural: 'clusterdatasetstores',
+      body: { apiVersion: 'valet.dev/v1alpha1', kind: 'ClusterDatasetStore', metadata: { name: 'tenant-secret' }, spec: { ...storeSpec(w.lab, ['coco/']), auth: { mode: 'secret', secretRef: { ...tenantRef, namespace: 'team-a' } }, namespaceSelector: { matchLabels: { team: 'team-a' } } } },
+    });
+    await w.createAccess('old-store', { storeRef: { kind: 'DatasetStore', name: 'old-style' }, prefix: 'coco/' });
+    await w.createAccess('tenant-secret', { storeRef: { kind: 'ClusterDatasetStore', name: 'tenant-secret' }, prefix: 'coco/' });
+    const before = w.stsCalls.length;
+    for (const [name, fix] of [['old-store', 'ClusterDatasetStore'], ['tenant-secret', 'namespace']] as const) {
+      await w.waitFor(`${name} reconciled`, async () => (await w.readyOf(name)) !== undefined);
+      const a = (await w.clients.customObjects.getNamespacedCustomObject({ ...G, namespace: 'team-a', plural: 'datasetaccesses', name })) as DatasetAccess;
+      const ready = a.status?.conditions?.find((c) => c.type === 'Ready');
+      expect(ready, name).toMatchObject({ status: 'False', reason: 'CredentialsOutsideValetNamespace' });
+      expect(ready?.message, name).toContain(`Valet's namespace "${LAB_VALET_NAMESPACE}"`);
+      expect(ready?.message, name).toContain(fix);
+      expect(ready?.message, `${name}: the Secret's name stays out of the status`).not.toContain('old-issuer-key');
+      expect(a.status?.sessionPolicy, name).toBeUndefined();
+      const reply = await w.call('POST', '/v1/keys', { token, body: JSON.stringify({ accesses: [name] }) });
+      expect(reply.status, name).toBe(403);
+      expect(reply.json().error?.reasons?.[0], name).toMatchObject({ access: `team-a/${name}`, reason: 'NotReady', message: 'not Ready: CredentialsOutsideValetNamespace' });
+      expect(reply.body, name).not.toContain('old-issuer-key');
+    }
+    expect(w.stsCalls.length).toBe(before);
+    const events = await w.lab.core.listNamespacedEvent({ namespace: 'team-a' });
+    expect(events.items.filter((e) => e.message?.includes('CredentialsOutsideValetNamespace') || e.reason === 'NotReady').length).toBeGreaterThan(0);
+    expect(events.items.map((e) => e.message ?? '').filter((m) => m.includes('old-issuer-key'))).toEqual([]);
+  });
+
+  it('even with a forged Ready status, the issuer refuses it and never reads a Secret outside its namespace', async () => {
+    const store = (await w.clients.customObjects.getNamespacedCustomObject({ ...G, namespace: 'team-a', plural: 'datasetstores', name: 'old-style' })) as DatasetStore;
+    const a: DatasetAccess = {
+      apiVersion: 'valet.dev/v1alpha1',
+      kind: 'DatasetAccess',
+      metadata: { name: 'forged-old', namespace: 'team-a', generation: 1 },
+      spec: { storeRef: { kind: 'DatasetStore', name: 'old-style' }, prefix: 'coco/', verbs: ['read', 'list'], subjects: { serviceAccounts: ['trainer'] }, sessionDurationSeconds: 900 },
+    };
+    const rendered = renderGrant(store, a);
+    if (!rendered.ok) throw new Error('the policy does not render');
+    a.status = { observedGeneration: 1, store: 'DatasetStore/old-style', sessionPolicy: rendered.policy, conditions: [{ type: 'Ready', status: 'True', reason: 'Valid', message: '', observedGeneration: 1, lastTransitionTime: '2026-01-01T00:00:00Z' }] };
+    const reads: string[] = [];
+    const g = new GrantSourceOverCaches({
+      caches: { accesses: () => [a], datasetStore: () => store, clusterStore: () => undefined, namespaceLabels: () => ({ team: 'team-a' }) },
+      core: { readNamespacedSecret: (p: { namespace: string; name: string }) => (reads.push(`${p.namespace}/${p.name}`), w.lab.core.readNamespacedSecret(p)) },
+      valetNamespace: LAB_VALET_NAMESPACE,
+    });
+    const pod = { namespace: 'team-a', serviceAccount: 'trainer', podName: 'trainer-0', podUid: 'uid', labels: {} };
+    const auth = authorize(pod, g.accesses('team-a'), (x) => g.store(x), ['forged-old'], (ns) => g.namespaceLabels(ns), { valetNamespace: g.valetNamespace });
+    expect(auth.ok).toBe(false);
+    expect(auth.refusals[0]).toMatchObject({ access: 'team-a/forged-old', reason: 'StoreForbids' });
+    expect(auth.ok ? undefined : auth.error.code).toBe('StoreForbidsGrant');
+    // And the credential read itself refuses, before any API call, whoever asks.
+    await expect(g.storeCredentials(store)).rejects.toMatchObject({ code: 'StoreCredentialsUnavailable' });
+    expect(reads).toEqual([]);
+  });
+});
+
 // Last: it stops the controller for the rest of the suite.
 describe('a store narrowed while the controller is down (the access keeps its Ready status)', () => {
   it('the issuer checks the store spec itself: StoreForbidsGrant for the verb, prefix or duration the store no longer allows, and no STS call', async () => {
-    await w.lab.kubeConfig.makeApiClient(CustomObjectsApi).createNamespacedCustomObject({
+    const selectTeamA = { namespaceSelector: { matchLabels: { team: 'team-a' } } };
+    await w.clients.customObjects.createClusterCustomObject({
       ...G,
-      namespace: 'team-a',
-      plural: 'datasetstores',
-      body: { apiVersion: 'valet.dev/v1alpha1', kind: 'DatasetStore', metadata: { name: 'narrowing', namespace: 'team-a' }, spec: storeSpec(w.lab, ['imagenet/', 'coco/']) },
+      plural: 'clusterdatasetstores',
+      body: { apiVersion: 'valet.dev/v1alpha1', kind: 'ClusterDatasetStore', metadata: { name: 'narrowing' }, spec: { ...storeSpec(w.lab, ['imagenet/', 'coco/']), ...selectTeamA } },
     });
-    await w.createAccess('narrowed', { storeRef: { kind: 'DatasetStore', name: 'narrowing' }, prefix: 'coco/', verbs: ['read', 'write'], sessionDurationSeconds: 1800 });
+    await w.createAccess('narrowed', { storeRef: { kind: 'ClusterDatasetStore', name: 'narrowing' }, prefix: 'coco/', verbs: ['read', 'write'], sessionDurationSeconds: 1800 });
     await w.waitFor('narrowed Ready', async () => (await w.readyOf('narrowed'))?.status === 'True');
     const first = await w.call('POST', '/v1/keys', { token, body: JSON.stringify({ accesses: ['narrowed'] }) });
     expect(first.status).toBe(200);
 
     await w.stopController();
-    const stores = w.lab.kubeConfig.makeApiClient(CustomObjectsApi);
     const steps: [string, Record<string, unknown>, string][] = [
       ['verbs', { allowedVerbs: ['read', 'list'] }, 'VerbNotAllowed'],
       ['prefixes', { allowedVerbs: ['read', 'write'], allowedPrefixes: ['imagenet/'] }, 'PrefixNotAllowed'],
       ['duration', { allowedPrefixes: ['coco/'], maxSessionDurationSeconds: 900 }, 'DurationTooLong'],
     ];
     for (const [what, patch, reason] of steps) {
-      await stores.patchNamespacedCustomObject({ ...G, namespace: 'team-a', plural: 'datasetstores', name: 'narrowing', body: [{ op: 'replace', path: '/spec', value: { ...storeSpec(w.lab, ['coco/']), allowedVerbs: ['read', 'write'], ...patch } }] });
+      await w.clients.customObjects.patchClusterCustomObject({ ...G, plural: 'clusterdatasetstores', name: 'narrowing', body: [{ op: 'replace', path: '/spec', value: { ...storeSpec(w.lab, ['coco/']), ...selectTeamA, allowedVerbs: ['read', 'write'], ...patch } }] });
       const before = w.stsCalls.length;
       // Wait only for the issuer's cache to see the store; the verdict is asserted after.
       const reply = await w.waitFor(`the issuer sees the narrowed ${what}`, async () => {

@@ -185,7 +185,7 @@ export async function startWorld(opts: WorldOptions): Promise<World> {
           apiVersion: 'valet.dev/v1alpha1',
           kind: 'DatasetAccess',
           metadata: { name, namespace: inNs },
-          spec: { storeRef: { kind: 'DatasetStore', name: 'lab' }, prefix: 'imagenet/', verbs: ['read', 'list'], subjects: { serviceAccounts: ['trainer'] }, sessionDurationSeconds: 900, ...spec },
+          spec: { storeRef: { kind: 'ClusterDatasetStore', name: 'lab' }, prefix: 'imagenet/', verbs: ['read', 'list'], subjects: { serviceAccounts: ['trainer'] }, sessionDurationSeconds: 900, ...spec },
         },
       });
     };

@@ -15,7 +15,7 @@ const ALLOWED: Record<string, readonly string[]> = {
   metrics: ['platform'],
   injection: ['api', 'platform', 'config', 'policy'],
   issuer: ['api', 'platform', 'config', 'policy', 'metrics'],
-  k8s: ['api', 'platform', 'config', 'metrics'],
+  k8s: ['api', 'platform', 'config', 'policy', 'metrics'],
   controller: ['api', 'platform', 'config', 'policy', 'k8s', 'metrics', 'tls'],
   webhook: ['api', 'platform', 'config', 'policy', 'injection', 'k8s', 'metrics', 'tls'],
   sidecar: ['api', 'platform', 'config', 'policy', 'issuer', 'metrics'],

@@ -43,6 +43,9 @@ export const PROVIDER_VERBS: Readonly<Record<Provider, readonly Verb[]>> = {
 export const AUTH_MODES = ['defaultChain', 'secret'] as const;
 export type AuthMode = (typeof AUTH_MODES)[number];
 
+/** Valet's own namespace unless configured (--namespace / POD_NAMESPACE): the only one whose Secrets a store may name. */
+export const DEFAULT_VALET_NAMESPACE = 'valet-system';
+
 export const LIMITS = {
   /** STS AssumeRole's minimum and (role-configurable) maximum DurationSeconds. */
   minSessionDurationSeconds: 900,
@@ -101,6 +104,8 @@ export const REASONS = {
   StoreNotFound: 'StoreNotFound',
   StoreInOtherNamespace: 'StoreInOtherNamespace',
   NamespaceNotSelected: 'NamespaceNotSelected',
+  /** The store names a Secret outside Valet's namespace (ADR 0008). */
+  CredentialsOutsideValetNamespace: 'CredentialsOutsideValetNamespace',
   /** Set on conditions that cannot be evaluated until the store resolves (status Unknown). */
   StoreNotResolved: 'StoreNotResolved',
   PrefixInvalid: 'PrefixInvalid',

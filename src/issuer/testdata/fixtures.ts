@@ -17,7 +17,7 @@ export function store(spec: Partial<DatasetStore['spec']> = {}): DatasetStore {
       endpoint: 'http://127.0.0.1:9000',
       stsEndpoint: 'http://127.0.0.1:9000',
       roleArn: 'arn:aws:iam::000000000000:role/valet',
-      auth: { mode: 'secret', secretRef: { name: 'issuer' } },
+      auth: { mode: 'defaultChain' },
       allowedPrefixes: ['imagenet/', 'coco/'],
       allowedVerbs: ['read', 'list', 'write', 'delete'],
       maxSessionDurationSeconds: 3600,

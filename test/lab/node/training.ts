@@ -1,5 +1,5 @@
 // A training team on the lab node, as the node suites, the demo and the job-start benchmark need
-// it: Valet installed with Helm, a namespace with a trainer ServiceAccount, a DatasetStore on the
+// it: Valet installed with Helm, a namespace with a trainer ServiceAccount, a ClusterDatasetStore on the
 // lab MinIO (named by its in-cluster Service), a read access to the shards and a write access to
 // the checkpoints, shards in the bucket, and Indexed Jobs of plain-boto3 trainers.
 import { BatchV1Api, CustomObjectsApi, type V1Job, type V1Pod } from '@kubernetes/client-node';
@@ -88,7 +88,7 @@ async function createAccess(lab: Lab, name: string, prefix: string, verbs: strin
       apiVersion: 'valet.dev/v1alpha1',
       kind: 'DatasetAccess',
       metadata: { name, namespace: TEAM },
-      spec: { storeRef: { kind: 'DatasetStore', name: 'lab-minio' }, prefix, verbs, subjects: { serviceAccounts: ['trainer'] }, sessionDurationSeconds: 900 },
+      spec: { storeRef: { kind: 'ClusterDatasetStore', name: 'lab-minio' }, prefix, verbs, subjects: { serviceAccounts: ['trainer'] }, sessionDurationSeconds: 900 },
     },
   });
 }

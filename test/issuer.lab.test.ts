@@ -125,7 +125,7 @@ async function createAccess(name: string, spec: Record<string, unknown>): Promis
       apiVersion: 'valet.dev/v1alpha1',
       kind: 'DatasetAccess',
       metadata: { name, namespace: NS },
-      spec: { storeRef: { kind: 'DatasetStore', name: 'lab' }, prefix: 'imagenet/', verbs: ['read', 'list'], subjects: { serviceAccounts: ['trainer'] }, sessionDurationSeconds: 900, ...spec },
+      spec: { storeRef: { kind: 'ClusterDatasetStore', name: 'lab' }, prefix: 'imagenet/', verbs: ['read', 'list'], subjects: { serviceAccounts: ['trainer'] }, sessionDurationSeconds: 900, ...spec },
     },
   });
 }
@@ -352,6 +352,22 @@ describe('refusals', () => {
     expect(again.json().error?.code).toBe('PodUidMismatch');
   });
 
+  it('403 PodFinished for the token of a pod that has Succeeded or Failed, although the pod and its token still exist', async () => {
+    for (const phase of ['Succeeded', 'Failed']) {
+      const name = `finished-${phase.toLowerCase()}`;
+      const pod = await makePod(NS, name, 'trainer');
+      const token = await podToken(NS, 'trainer', pod);
+      expect(remember(await keys(token, ['imagenet'])).status, phase).toBe(200);
+      // What the kubelet writes when every container has stopped for good.
+      await lab.core.patchNamespacedPodStatus({ namespace: NS, name, body: [{ op: 'add', path: '/status/phase', value: phase }] });
+      const before = stsCalls.length;
+      const r = await keys(token, ['imagenet']);
+      expect(r.status, phase).toBe(403);
+      expect(r.json().error?.code, phase).toBe('PodFinished');
+      expect(stsCalls.length, phase).toBe(before);
+    }
+  });
+
   it('403 for a pod in another namespace than the access', async () => {
     const pod = await makePod(OTHER_NS, 'trainer-0', 'trainer');
     const token = await podToken(OTHER_NS, 'trainer', pod);
@@ -514,7 +530,7 @@ describe('when MinIO is down', () => {
     expect(back.json().keys[0]?.access).toBe('imagenet');
     const scraped = await call('GET', '/metrics');
     expect(scraped.body).toMatch(/valet_issuer_requests_total\{code="StsUnavailable"\} [1-9]/);
-    expect(scraped.body).toMatch(/valet_issuer_sts_calls_total\{store="DatasetStore\/team-a\/lab",result="unavailable"\} [1-9]/);
+    expect(scraped.body).toMatch(/valet_issuer_sts_calls_total\{store="ClusterDatasetStore\/lab",result="unavailable"\} [1-9]/);
   });
 });
 

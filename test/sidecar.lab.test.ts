@@ -67,7 +67,7 @@ async function createAccess(name: string, spec: Record<string, unknown>): Promis
       apiVersion: 'valet.dev/v1alpha1',
       kind: 'DatasetAccess',
       metadata: { name, namespace: NS },
-      spec: { storeRef: { kind: 'DatasetStore', name: 'lab' }, subjects: { serviceAccounts: ['trainer'] }, sessionDurationSeconds: 900, ...spec },
+      spec: { storeRef: { kind: 'ClusterDatasetStore', name: 'lab' }, subjects: { serviceAccounts: ['trainer'] }, sessionDurationSeconds: 900, ...spec },
     },
   });
 }
@@ -137,6 +137,7 @@ async function startFast(): Promise<Sidecar> {
     '--port=0',
     '--metrics-address=127.0.0.1:0',
     '--accesses=imagenet,checkpoints',
+    '--default-access=imagenet',
     // 900 s keys refreshed every ~4 s; retries every 0.2..1 s while the issuer is down.
     '--refresh-fraction=0.005',
     '--retry-base-seconds=0.2',
@@ -205,6 +206,7 @@ beforeAll(async () => {
       '--port=0',
       '--metrics-address=127.0.0.1:0',
       '--accesses=imagenet,checkpoints',
+      '--default-access=imagenet',
     ]),
     { logger: createLogger({ level: 'debug', write: (l) => logLines.push(l), bindings: { sidecar: 'main' } }), registry: mainRegistry },
   );

@@ -4,10 +4,13 @@
 // SIGTERM only after every app container has exited, so by default it stops at once (a Job's pod
 // completes without waiting); --grace-period-seconds keeps serving valid keys that long first, for
 // setups where the app may outlive the signal. A second signal exits at once.
+import { readFileSync } from 'node:fs';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { envName, parseSidecarConfig, SIDECAR_DEFAULTS, SIDECAR_FLAG_KEYS as FLAG_KEYS, SIDECAR_FLAGS } from '../config/sidecar.ts';
 import { systemClock } from '../platform/clock.ts';
+import { ValetError } from '../platform/errors.ts';
 import { createLogger } from '../platform/logger.ts';
+import { issuerCaProblem } from '../sidecar/issuer-client.ts';
 import { startSidecar } from '../sidecar/sidecar.ts';
 
 function describe(flag: string): string {
@@ -40,6 +43,16 @@ export async function sidecarCommand(argv: readonly string[], env: NodeJS.Proces
     return 0;
   }
   const config = parseSidecarConfig(argv, env);
+  // Fail at startup, not at the first key: a missing or empty CA file is a broken mount or
+  // ConfigMap, and must never mean "trust the public roots".
+  let ca: string;
+  try {
+    ca = readFileSync(config.issuerCaFile, 'utf8');
+  } catch (err) {
+    throw new ValetError('InvalidConfig', `--issuer-ca-file: cannot read ${config.issuerCaFile}: ${(err as Error).message}`, 400);
+  }
+  const caProblem = issuerCaProblem(config.issuerCaFile, ca);
+  if (caProblem) throw new ValetError('InvalidConfig', `--issuer-ca-file: ${caProblem}`, 400);
   const logger = createLogger({ level: config.logLevel, bindings: { component: 'sidecar', pod: env.POD_NAME, namespace: env.POD_NAMESPACE } });
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });

@@ -30,6 +30,11 @@ export const ISSUER_ERRORS = {
     message: 'the pod this token is bound to is terminating',
     when: 'The pod has a deletionTimestamp.',
   },
+  PodFinished: {
+    status: 403,
+    message: 'the pod this token is bound to has finished',
+    when: 'The pod\'s phase is Succeeded or Failed: its containers have all stopped for good, so its token (still valid until it expires) mints nothing.',
+  },
   PodUidMismatch: {
     status: 403,
     message: 'the pod this token is bound to was replaced by another pod of the same name',

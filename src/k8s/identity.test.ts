@@ -67,7 +67,7 @@ describe('authenticating a pod-bound token', () => {
     expect(reviewed).toEqual([]);
   });
 
-  it('checks the pod itself: gone, replaced or terminating pods are refused even while the review is cached', async () => {
+  it('checks the pod itself: gone, replaced, terminating or finished pods are refused even while the review is cached', async () => {
     let pod: () => Promise<V1Pod> = async () => livePod();
     const { auth, reviewed } = setup(undefined, () => pod());
     await auth.authenticate('tok');
@@ -77,6 +77,12 @@ describe('authenticating a pod-bound token', () => {
     await expect(auth.authenticate('tok')).rejects.toMatchObject({ code: 'PodUidMismatch' });
     pod = async () => livePod({ deletionTimestamp: new Date() });
     await expect(auth.authenticate('tok')).rejects.toMatchObject({ code: 'PodTerminating' });
+    for (const phase of ['Succeeded', 'Failed']) {
+      pod = async () => ({ ...livePod(), status: { phase } });
+      await expect(auth.authenticate('tok'), phase).rejects.toMatchObject({ code: 'PodFinished', httpStatus: 403 });
+    }
+    pod = async () => ({ ...livePod(), status: { phase: 'Running' } });
+    await expect(auth.authenticate('tok')).resolves.toMatchObject({ podName: 'trainer-0' });
     expect(reviewed).toHaveLength(1);
   });
 

@@ -26,9 +26,9 @@ const POD_UID = 'authentication.kubernetes.io/pod-uid';
 const SA_USER = /^system:serviceaccount:([a-z0-9]([-a-z0-9]*[a-z0-9])?):([a-z0-9]([-a-z0-9.]*[a-z0-9])?)$/;
 
 /** The codes this file throws; each is a row of ISSUER_ERRORS. */
-export const IDENTITY_ERROR_CODES = ['Unauthenticated', 'PodNotFound', 'PodTerminating', 'PodUidMismatch', 'KubernetesUnavailable'] as const;
+export const IDENTITY_ERROR_CODES = ['Unauthenticated', 'PodNotFound', 'PodTerminating', 'PodFinished', 'PodUidMismatch', 'KubernetesUnavailable'] as const;
 type IdentityErrorCode = (typeof IDENTITY_ERROR_CODES)[number];
-const STATUS: Record<IdentityErrorCode, number> = { Unauthenticated: 401, PodNotFound: 403, PodTerminating: 403, PodUidMismatch: 403, KubernetesUnavailable: 503 };
+const STATUS: Record<IdentityErrorCode, number> = { Unauthenticated: 401, PodNotFound: 403, PodTerminating: 403, PodFinished: 403, PodUidMismatch: 403, KubernetesUnavailable: 503 };
 const fail = (code: IdentityErrorCode, message: string, cause?: unknown) => new ValetError(code, message, STATUS[code], { cause });
 
 /** The issuer's PodIdentity (same shape). */
@@ -153,6 +153,10 @@ export class TokenReviewAuthenticator {
     if (!pod) throw fail('PodNotFound', `pod ${where} that the token is bound to does not exist`);
     if (pod.metadata?.uid !== reviewed.podUid) throw fail('PodUidMismatch', `pod ${where} has another UID than the token names: it was replaced`);
     if (pod.metadata?.deletionTimestamp) throw fail('PodTerminating', `pod ${where} is terminating`);
+    // A finished pod keeps existing (a completed Job's pods stay until cleaned up), and its token
+    // stays valid until it expires: it must not mint keys for whoever kept a copy.
+    const phase = pod.status?.phase;
+    if (phase === 'Succeeded' || phase === 'Failed') throw fail('PodFinished', `pod ${where} has finished (phase ${phase})`);
     const sa = pod.spec?.serviceAccountName ?? 'default';
     if (sa !== reviewed.serviceAccount) throw fail('Unauthenticated', `pod ${where} runs as another service account than the token names`);
     return { namespace: reviewed.namespace, serviceAccount: reviewed.serviceAccount, podName: reviewed.podName, podUid: reviewed.podUid, labels: { ...(pod.metadata?.labels ?? {}) } };

@@ -133,7 +133,7 @@ const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'];
 // ── properties ────────────────────────────────────────────────────────────────────────────────
 
 /** Codes the loopback server answers with (http.ts, presign.ts, keys.ts, policy KeyReason). */
-const CODE = /^(Unauthorized|NotFound|MethodNotAllowed|BadQuery|BadMethod|BadExpires|BadFormat|KeyMissing|VerbNotGranted|PresignDisabled|NoSuchAccess|Key[A-Za-z]+|PrefixInvalid)$/;
+const CODE = /^(Unauthorized|NotFound|MethodNotAllowed|BadQuery|BadMethod|BadExpires|BadFormat|KeyMissing|VerbNotGranted|PresignDisabled|NoSuchAccess|NoDefaultAccess|Key[A-Za-z]+|PrefixInvalid)$/;
 
 function assertSafe(r: Reply, authorized: boolean, path: string, method: string): void {
   const where = `${method} ${path} → ${r.status} ${r.body.slice(0, 200)}`;

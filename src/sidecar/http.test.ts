@@ -38,6 +38,7 @@ beforeAll(async () => {
     '--port=0',
     '--metrics-address=127.0.0.1:0',
     '--accesses=imagenet,checkpoints',
+    '--default-access=imagenet',
   ]);
   s = await startSidecar(config, {
     logger,
@@ -84,6 +85,22 @@ describe('the loopback server', () => {
     expect(JSON.parse((await get('/v1/credentials/checkpoints', s.authToken)).body).AccessKeyId).toBe('ASIACHECKPOINTS');
     expect((await get('/v1/credentials/other', s.authToken)).status).toBe(404);
     expect((await get('/v1/credentials/a/b', s.authToken)).status).toBe(404);
+  });
+
+  it('with several accesses and no default named, answers 409 NoDefaultAccess naming them, never an arbitrary key; by name still works', async () => {
+    const config = parseSidecarConfig(['--issuer-url=https://issuer.invalid', `--auth-token-file=${join(dir, 'other', 'token')}`, '--port=0', '--metrics-address=127.0.0.1:0', '--accesses=imagenet,checkpoints']);
+    const other = await startSidecar(config, { logger: memoryLogger(), registry: new Registry(), source });
+    try {
+      for (const path of ['/v1/credentials', '/v1/presign?key=imagenet/a.bin']) {
+        const r = await get(path, other.authToken, other.port);
+        expect(r.status, path).toBe(409);
+        expect(JSON.parse(r.body).error, path).toMatchObject({ code: 'NoDefaultAccess', message: expect.stringContaining('checkpoints, imagenet') as string });
+        expect(r.body, path).not.toContain('ASIA');
+      }
+      expect(JSON.parse((await get('/v1/credentials/imagenet', other.authToken, other.port)).body).AccessKeyId).toBe('ASIAIMAGENET');
+    } finally {
+      await other.close();
+    }
   });
 
   it('presigns, and streams manifests without folder markers or unsafe keys', async () => {

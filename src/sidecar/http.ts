@@ -82,7 +82,17 @@ export function createLoopbackHandler(d: LoopbackDeps): (req: IncomingMessage, r
     }
     if ((route === 'manifest' || route === 'sas' || route === 'list') && accessName === undefined) return sendError(res, { status: 404, code: 'NotFound', message: `use /v1/${route}/<access>` });
     const access = accessName || cache.defaultAccess();
-    if (access === undefined) return sendError(res, { status: 503, code: 'KeyUnavailable', message: 'no key yet' }, { 'retry-after': '1' });
+    if (access === undefined) {
+      const served = cache.servedAccesses();
+      if (served.length > 1) {
+        return sendError(res, {
+          status: 409,
+          code: 'NoDefaultAccess',
+          message: `this pod has several accesses (${served.slice(0, 8).join(', ')}) and names no default: use /v1/${route}/<access>, or set the pod annotation valet.dev/default-access`,
+        });
+      }
+      return sendError(res, { status: 503, code: 'KeyUnavailable', message: 'no key yet' }, { 'retry-after': '1' });
+    }
     const found = cache.lookup(access);
     if (!found.ok) return sendError(res, found, found.status === 503 ? { 'retry-after': '1' } : {});
     const key = found.key;

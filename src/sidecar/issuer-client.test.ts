@@ -3,6 +3,8 @@ import type { IssuedKey } from '../issuer/issue.ts';
 import { createIssuerClient, parseKeysBody } from './issuer-client.ts';
 import type { TransportRequest, TransportResponse, WireKey } from './issuer-client.ts';
 
+const PEM = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
+
 // The wire shape the sidecar reads is the one the issuer writes, in both directions.
 const _toWire = (k: IssuedKey): WireKey => k;
 const _toIssued = (k: WireKey): IssuedKey => k;
@@ -43,13 +45,13 @@ function client(answers: TransportResponse[], files: Record<string, string>) {
 
 describe('the issuer client', () => {
   it('re-reads the token on every call and sends the accesses asked for', async () => {
-    const files: Record<string, string> = { '/token': 'first\n', '/ca.crt': 'PEM' };
+    const files: Record<string, string> = { '/token': 'first\n', '/ca.crt': PEM };
     const { c, seen } = client([{ status: 200, headers: {}, body: JSON.stringify({ keys: [KEY] }) }, { status: 200, headers: {}, body: JSON.stringify({ keys: [KEY] }) }], files);
     expect(await c.fetchKeys(['imagenet'])).toEqual({ kind: 'ok', keys: [KEY] });
     files['/token'] = 'second';
     await c.fetchKeys(undefined);
     expect(seen.map((r) => r.headers.authorization)).toEqual(['Bearer first', 'Bearer second']);
-    expect(seen[0]).toMatchObject({ url: 'https://issuer:8443/v1/keys', body: '{"accesses":["imagenet"]}', ca: 'PEM' });
+    expect(seen[0]).toMatchObject({ url: 'https://issuer:8443/v1/keys', body: '{"accesses":["imagenet"]}', ca: PEM });
     expect(seen[1]?.body).toBe('');
   });
 
@@ -62,7 +64,7 @@ describe('the issuer client', () => {
         { status: 502, headers: {}, body: '<html>bad gateway</html>' },
         { status: 200, headers: {}, body: '{"keys":[{"access":"x"}]}' },
       ],
-      { '/token': 't', '/ca.crt': 'PEM' },
+      { '/token': 't', '/ca.crt': PEM },
     );
     expect(await c.fetchKeys(undefined)).toMatchObject({ kind: 'refused', status: 401, code: 'Unauthenticated' });
     expect(await c.fetchKeys(undefined)).toMatchObject({ kind: 'refused', status: 403, code: 'NoGrant', reasons: [{ reason: 'NotFound' }] });

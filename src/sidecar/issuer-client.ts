@@ -134,6 +134,17 @@ export function parseKeysBody(text: string): { ok: true; keys: WireKey[] } | { o
   return { ok: true, keys: keys as WireKey[] };
 }
 
+/**
+ * Why `text` (the issuer CA file's content) cannot be the trust anchor, or undefined when it can.
+ * An empty file must never mean "trust the public roots": that would let any publicly trusted
+ * certificate for the issuer's name receive the pod's token.
+ */
+export function issuerCaProblem(path: string, text: string): string | undefined {
+  if (!text.trim()) return `the issuer CA file ${path} is empty`;
+  if (!/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.test(text)) return `the issuer CA file ${path} holds no PEM certificate`;
+  return undefined;
+}
+
 /** The pod's token (re-read: the kubelet rotates it) and the issuer CA, or why they cannot be read. */
 export async function readTokenAndCa(
   opts: Pick<IssuerClientOptions, 'tokenFile' | 'caFile'>,
@@ -146,11 +157,15 @@ export async function readTokenAndCa(
     return { ok: false, code: 'TokenUnavailable', message: `cannot read the service-account token file ${opts.tokenFile}: ${(err as Error).message}` };
   }
   if (!token) return { ok: false, code: 'TokenUnavailable', message: `the service-account token file ${opts.tokenFile} is empty` };
+  if (!opts.caFile) return { ok: true, token, ca: undefined };
+  let ca: string;
   try {
-    return { ok: true, token, ca: opts.caFile ? await readText(opts.caFile) : undefined };
+    ca = await readText(opts.caFile);
   } catch (err) {
     return { ok: false, code: 'CaUnavailable', message: `cannot read the issuer CA file ${opts.caFile}: ${(err as Error).message}` };
   }
+  const problem = issuerCaProblem(opts.caFile, ca);
+  return problem ? { ok: false, code: 'CaUnavailable', message: problem } : { ok: true, token, ca };
 }
 
 /** Code, message and reasons of an issuer error body (parsed JSON, or undefined), bounded in size. */

@@ -205,13 +205,17 @@ describe('the key cache', () => {
     const { timers, issuer, cache, akid } = setup({ accesses: [] }, { random: 0 });
     await cache.start();
     expect(issuer.calls).toEqual([undefined]);
-    expect(cache.defaultAccess()).toBe('checkpoints');
+    // Two accesses held and no default named: no default, never an arbitrary one.
+    expect(cache.servedAccesses()).toEqual(['checkpoints', 'imagenet']);
+    expect(cache.defaultAccess()).toBeUndefined();
     expect(akid('imagenet')).toMatch(/^ASIA/);
     expect(akid('other')).toBe('NoSuchAccess');
     issuer.granted = ['imagenet'];
     await timers.advance(450 * S);
     expect(akid('checkpoints')).toBe('NoSuchAccess');
     expect(akid('imagenet')).toMatch(/^ASIA/);
+    // One left: it is the default.
+    expect(cache.defaultAccess()).toBe('imagenet');
     expect(cache.ready()).toBe(true);
     issuer.mode = 'refuse';
     await timers.advance(450 * S);

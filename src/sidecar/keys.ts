@@ -134,11 +134,19 @@ export class KeyCache {
     return Promise.all(this.groups.map((g) => this.refresh(g))).then(() => undefined);
   }
 
-  /** The access GET /v1/credentials means. */
+  /**
+   * The access GET /v1/credentials means: the one named default, or the only one. With several and
+   * no default named there is none: never an arbitrary one (issue #16); see heldAccesses.
+   */
   defaultAccess(): string | undefined {
     if (this.s.defaultAccess) return this.s.defaultAccess;
-    if (this.s.accesses.length > 0) return this.s.accesses[0];
-    return [...this.held.keys()].sort()[0];
+    const candidates = this.s.accesses.length > 0 ? this.s.accesses : [...this.held.keys()];
+    return candidates.length === 1 ? candidates[0] : undefined;
+  }
+
+  /** The accesses this sidecar serves (configured, or held when none were configured), sorted. */
+  servedAccesses(): string[] {
+    return (this.s.accesses.length > 0 ? [...this.s.accesses] : [...this.held.keys()]).sort();
   }
 
   /** The key of `access` if it may be served now; a read of an expired key triggers a refresh. */

@@ -4,9 +4,11 @@ import { describe, expect, it } from 'vitest';
 import type { IssuerClientOptions, TransportRequest, TransportResponse } from './issuer-client.ts';
 import { RemoteSignError, createRemoteSigner } from './sign-client.ts';
 
+const PEM = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
+
 type Answer = TransportResponse | Error;
 
-function signer(answers: Answer[], files: Record<string, string> = { '/token': 'tok-1\n', '/ca.crt': 'PEM-CA' }, over: Partial<IssuerClientOptions> = {}) {
+function signer(answers: Answer[], files: Record<string, string> = { '/token': 'tok-1\n', '/ca.crt': PEM }, over: Partial<IssuerClientOptions> = {}) {
   const seen: TransportRequest[] = [];
   const s = createRemoteSigner({
     url: 'https://issuer.valet-system.svc:8443/',
@@ -62,7 +64,7 @@ describe('createRemoteSigner: requests', () => {
     const signal = new AbortController().signal;
     const out = await s.sign('blobs', 'GET', ['imagenet/a', 'imagenet/b'], 600, signal);
     expect(out).toEqual({ urls: SIGNED.urls, expiresAt: '2026-01-01T00:10:00Z', expiresInSeconds: 600 });
-    expect(seen[0]).toMatchObject({ url: 'https://issuer.valet-system.svc:8443/v1/sign', ca: 'PEM-CA', timeoutMs: 1234 });
+    expect(seen[0]).toMatchObject({ url: 'https://issuer.valet-system.svc:8443/v1/sign', ca: PEM, timeoutMs: 1234 });
     expect(seen[0]?.signal).toBe(signal);
     expect(seen[0]?.headers).toEqual({ authorization: 'Bearer tok-1', accept: 'application/json', 'content-type': 'application/json' });
     expect(JSON.parse(seen[0]?.body ?? '')).toEqual({ access: 'blobs', method: 'GET', keys: ['imagenet/a', 'imagenet/b'], expiresSeconds: 600 });
@@ -84,7 +86,7 @@ describe('createRemoteSigner: requests', () => {
       { access: 'blobs', prefix: 'imagenet/' },
     ]);
     expect(seen[0]?.headers.authorization).toBe('Bearer tok-1');
-    expect(seen[0]?.ca).toBe('PEM-CA');
+    expect(seen[0]?.ca).toBe(PEM);
   });
 
   it('sends no CA without a CA file', async () => {

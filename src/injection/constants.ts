@@ -11,7 +11,7 @@ export const NOTE_ANNOTATION = 'valet.dev/injection-note';
  * The access served on /v1/credentials (what SDKs use by default) when the pod has several; the
  * sidecar reads it through the downward API, so the value never lands in the patch itself.
  */
-export const DEFAULT_ACCESS_ANNOTATION = 'valet.dev/default-access';
+export { DEFAULT_ACCESS_ANNOTATION } from '../api/v1alpha1/index.ts';
 /** Comma-separated names of app containers that get no AWS variables and no shared volume. */
 export const SKIP_ANNOTATION = 'valet.dev/skip-containers';
 

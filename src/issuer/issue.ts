@@ -1,7 +1,7 @@
 // One POST /v1/keys, without HTTP: authenticate the token, authorize against the namespace's
 // DatasetAccess objects, mint a key per grant, and audit the outcome (one line per key issued, one
 // per refusal). Errors are IssuerErrors from the table in errors.ts.
-import { LIMITS } from '../api/v1alpha1/index.ts';
+import { DEFAULT_ACCESS_ANNOTATION, LIMITS } from '../api/v1alpha1/index.ts';
 import type { Verb } from '../api/v1alpha1/index.ts';
 import { azureServiceUrl, gcsOrigin, s3Source } from '../policy/index.ts';
 import type { Clock } from '../platform/clock.ts';
@@ -112,6 +112,12 @@ export class KeyIssuer {
           }
         }
         throw auth.error;
+      }
+      // Several grants and no default named: the pod's /v1/credentials serves none (never an
+      // arbitrary one); say so on the pod, where whoever wonders why the SDK finds no key looks.
+      if (auth.grants.length > 1 && !pod.defaultAccess) {
+        const names = auth.grants.map((g) => g.access.metadata.name);
+        audit.podEvent(pod, 'NoDefaultAccess', `pod is granted by ${names.length} DatasetAccess objects (${names.slice(0, 8).join(', ')}) and names no default: AWS SDKs using the plain credentials URI get no key. Set the pod annotation ${DEFAULT_ACCESS_ANNOTATION}, or point each client at /v1/credentials/<access>`);
       }
       const s3Grants = auth.grants.filter((g) => g.store.spec.provider === 's3');
       const minted = await Promise.all(s3Grants.map((g) => this.mintOne(pod as PodIdentity, g, ctx)));

@@ -10,6 +10,8 @@ export interface PodIdentity {
   podName: string;
   podUid: string;
   labels: Readonly<Record<string, string>>;
+  /** The pod's valet.dev/default-access annotation, when set. */
+  defaultAccess?: string;
 }
 
 export interface Authenticator {

@@ -14,16 +14,16 @@ const never = new Promise<never>(() => {});
 const authenticator: Authenticator = {
   authenticate: async (bearer) => {
     if (bearer === 'good') return pod();
+    if (bearer === 'with-default') return { ...pod(), defaultAccess: 'imagenet' };
     if (bearer === 'slow') return never;
     if (bearer === 'gone') throw new ValetError('PodNotFound', 'pod team-a/trainer-0 that the token is bound to does not exist', 403);
     throw new ValetError('Unauthenticated', `token ${bearer} refused because audience`, 401);
   },
 };
 
-let server: IssuerServer | undefined;
+const servers: IssuerServer[] = [];
 afterEach(async () => {
-  await server?.close();
-  server = undefined;
+  for (const s of servers.splice(0)) await s.close();
 });
 
 async function start(over: Partial<IssuerAppDeps> = {}) {
@@ -41,14 +41,15 @@ async function start(over: Partial<IssuerAppDeps> = {}) {
     events: { record: (a, type, reason, message) => events.push(`${a.kind ?? ''} ${a.metadata.name} ${type} ${reason}${a.kind === 'Pod' ? `: ${message}` : ''}`) },
     ...over,
   });
-  server = await startIssuerServer({ app, tls: undefined, host: '127.0.0.1', port: 0 });
+  const server = await startIssuerServer({ app, tls: undefined, host: '127.0.0.1', port: 0 });
+  servers.push(server);
   const post = (token?: string, body?: string, headers: Record<string, string> = {}) =>
-    fetch(`${server?.url}/v1/keys`, {
+    fetch(`${server.url}/v1/keys`, {
       method: 'POST',
       headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
       body,
     });
-  return { logger, registry, sts, events, post };
+  return { logger, registry, sts, events, post, url: server.url };
 }
 
 describe('POST /v1/keys', () => {
@@ -107,6 +108,23 @@ describe('POST /v1/keys', () => {
     ]);
   });
 
+  it('puts a Warning Event on a pod granted by several accesses that names no default, and still issues them all', async () => {
+    const two = () => grantSource([readyAccess('imagenet'), readyAccess('coco', { prefix: 'coco/' })]);
+    const { post, events } = await start({ grants: two() });
+    const res = await post('good');
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as { keys: unknown[] }).keys).toHaveLength(2);
+    expect(events).toEqual([
+      'Pod trainer-0 Warning NoDefaultAccess: pod is granted by 2 DatasetAccess objects (coco, imagenet) and names no default: AWS SDKs using the plain credentials URI get no key. Set the pod annotation valet.dev/default-access, or point each client at /v1/credentials/<access>',
+    ]);
+    // With the annotation, or with one grant, there is nothing to say.
+    const named = await start({ grants: two() });
+    expect((await named.post('with-default')).status).toBe(200);
+    const one = await start({ grants: grantSource([readyAccess('imagenet')]) });
+    expect((await one.post('good')).status).toBe(200);
+    expect([...named.events, ...one.events]).toEqual([]);
+  });
+
   it('puts a Warning Event on a pod that no DatasetAccess grants, saying why and what to do', async () => {
     const { post, events } = await start({ grants: grantSource([]) });
     const res = await post('good');
@@ -119,17 +137,17 @@ describe('POST /v1/keys', () => {
   });
 
   it('answers 400 for bad bodies, 413 for big ones, 415 for other types, 405 for other methods', async () => {
-    const { post } = await start();
+    const { post, url } = await start();
     expect((await post('good', '{oops')).status).toBe(400);
     expect((await post('good', '[]')).status).toBe(400);
     expect((await post('good', '{"accesses": [1]}')).status).toBe(400);
     expect((await post('good', '{"other": 1}')).status).toBe(400);
     expect((await post('good', JSON.stringify({ accesses: ['a'.repeat(17_000)] }))).status).toBe(413);
     expect((await post('good', 'accesses=x', { 'content-type': 'application/x-www-form-urlencoded' })).status).toBe(415);
-    const get = await fetch(`${server?.url}/v1/keys`);
+    const get = await fetch(`${url}/v1/keys`);
     expect(get.status).toBe(405);
     expect(get.headers.get('allow')).toBe('POST');
-    expect((await fetch(`${server?.url}/elsewhere`)).status).toBe(404);
+    expect((await fetch(`${url}/elsewhere`)).status).toBe(404);
   });
 
   it('answers 504 by the deadline when a dependency hangs', async () => {
@@ -173,10 +191,10 @@ describe('POST /v1/keys', () => {
 
   it('serves /healthz, and /readyz from the ready callback', async () => {
     let ready = false;
-    await start({ ready: () => ready });
-    expect((await fetch(`${server?.url}/healthz`)).status).toBe(200);
-    expect((await fetch(`${server?.url}/readyz`)).status).toBe(503);
+    const { url } = await start({ ready: () => ready });
+    expect((await fetch(`${url}/healthz`)).status).toBe(200);
+    expect((await fetch(`${url}/readyz`)).status).toBe(503);
     ready = true;
-    expect((await fetch(`${server?.url}/readyz`)).status).toBe(200);
+    expect((await fetch(`${url}/readyz`)).status).toBe(200);
   });
 });

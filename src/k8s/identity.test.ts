@@ -86,6 +86,13 @@ describe('authenticating a pod-bound token', () => {
     expect(reviewed).toHaveLength(1);
   });
 
+  it("passes the pod's valet.dev/default-access annotation on, and nothing when it is unset", async () => {
+    const { auth } = setup(undefined, async () => livePod({ annotations: { 'valet.dev/default-access': 'imagenet', other: 'x' } }));
+    expect(await auth.authenticate('tok')).toMatchObject({ defaultAccess: 'imagenet' });
+    const plain = setup();
+    expect(await plain.auth.authenticate('tok')).not.toHaveProperty('defaultAccess');
+  });
+
   it('caches reviews by the token hash for a while, merging concurrent ones', async () => {
     const { auth, clock, reviewed, podReads } = setup();
     await Promise.all([auth.authenticate('tok'), auth.authenticate('tok'), auth.authenticate('tok')]);

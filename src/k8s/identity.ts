@@ -12,6 +12,7 @@
 import { createHash } from 'node:crypto';
 import { AuthenticationV1Api } from '@kubernetes/client-node';
 import type { CoreV1Api, V1Pod } from '@kubernetes/client-node';
+import { DEFAULT_ACCESS_ANNOTATION } from '../api/v1alpha1/index.ts';
 import type { IssuerMetrics } from '../metrics/issuer.ts';
 import type { Clock } from '../platform/clock.ts';
 import { systemClock } from '../platform/clock.ts';
@@ -38,6 +39,8 @@ export interface AuthenticatedPod {
   podName: string;
   podUid: string;
   labels: Readonly<Record<string, string>>;
+  /** The pod's valet.dev/default-access annotation, when set. */
+  defaultAccess?: string;
 }
 
 /** What a successful TokenReview says about a pod-bound token. */
@@ -159,7 +162,15 @@ export class TokenReviewAuthenticator {
     if (phase === 'Succeeded' || phase === 'Failed') throw fail('PodFinished', `pod ${where} has finished (phase ${phase})`);
     const sa = pod.spec?.serviceAccountName ?? 'default';
     if (sa !== reviewed.serviceAccount) throw fail('Unauthenticated', `pod ${where} runs as another service account than the token names`);
-    return { namespace: reviewed.namespace, serviceAccount: reviewed.serviceAccount, podName: reviewed.podName, podUid: reviewed.podUid, labels: { ...(pod.metadata?.labels ?? {}) } };
+    const defaultAccess = pod.metadata?.annotations?.[DEFAULT_ACCESS_ANNOTATION];
+    return {
+      namespace: reviewed.namespace,
+      serviceAccount: reviewed.serviceAccount,
+      podName: reviewed.podName,
+      podUid: reviewed.podUid,
+      labels: { ...(pod.metadata?.labels ?? {}) },
+      ...(defaultAccess ? { defaultAccess } : {}),
+    };
   }
 
   private review(token: string): Promise<ReviewedToken> {

@@ -43,6 +43,9 @@ export const PROVIDER_VERBS: Readonly<Record<Provider, readonly Verb[]>> = {
 export const AUTH_MODES = ['defaultChain', 'secret'] as const;
 export type AuthMode = (typeof AUTH_MODES)[number];
 
+/** The pod annotation naming the access GET /v1/credentials serves when a pod has several. */
+export const DEFAULT_ACCESS_ANNOTATION = 'valet.dev/default-access';
+
 /** Valet's own namespace unless configured (--namespace / POD_NAMESPACE): the only one whose Secrets a store may name. */
 export const DEFAULT_VALET_NAMESPACE = 'valet-system';
 

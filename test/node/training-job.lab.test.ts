@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CoreV1Event, V1Pod } from '@kubernetes/client-node';
 import { nodeUnsupported } from '../lab/node/node.ts';
-import { checkpointKeys, jobOutcome, jobPods, SHARD_COUNT, startTrainingCluster, TEAM, trainerReport, trainingJob, type TrainingCluster } from '../lab/node/training.ts';
+import { callIssuerInNode, checkpointKeys, jobOutcome, jobPods, SHARD_COUNT, startTrainingCluster, TEAM, trainerReport, trainingJob, type TrainingCluster } from '../lab/node/training.ts';
 import { useLabLogs } from '../lab/vitest.ts';
 import { waitFor } from '../lab/wait.ts';
 
@@ -79,6 +79,24 @@ describe.skipIf(unsupported !== undefined)(`a training Job on the lab node${unsu
     }
   });
 
+  it('the token of a finished trainer pod mints nothing: the kubelet marked it Succeeded, and the issuer answers 403 PodFinished', async () => {
+    const { lab } = cluster;
+    const pod = (await jobPods(lab, 'train'))[0];
+    const name = pod?.metadata?.name ?? '';
+    const uid = pod?.metadata?.uid ?? '';
+    expect((await lab.core.readNamespacedPod({ namespace: TEAM, name })).status?.phase).toBe('Succeeded');
+    // A token bound to that pod, as anyone who kept a copy of its projected token would hold.
+    const tr = await lab.core.createNamespacedServiceAccountToken({
+      namespace: TEAM,
+      name: 'trainer',
+      body: { spec: { audiences: ['valet.dev'], expirationSeconds: 600, boundObjectRef: { apiVersion: 'v1', kind: 'Pod', name, uid } } },
+    });
+    const r = await callIssuerInNode(cluster, tr.status?.token ?? '');
+    expect(r.status, r.body).toBe(403);
+    expect((JSON.parse(r.body) as { error?: { code?: string } }).error?.code).toBe('PodFinished');
+    expect(r.body).not.toContain('ASIA');
+  });
+
   it('a namespace created after the install gets the issuer CA before its first pod needs it (no failed mount)', async () => {
     const events = await cluster.lab.core.listNamespacedEvent({ namespace: TEAM, fieldSelector: 'reason=FailedMount' });
     expect(events.items.map((e) => e.message)).toEqual([]);
@@ -119,5 +137,35 @@ describe.skipIf(unsupported !== undefined)(`a training Job on the lab node${unsu
     expect(train?.state?.running ?? train?.state?.terminated).toBeUndefined();
     expect(now.status?.initContainerStatuses?.find((c) => c.name === 'valet-sidecar')?.started).toBe(false);
     await batch.deleteNamespacedJob({ namespace: TEAM, name: 'ungranted', propagationPolicy: 'Background' });
+  });
+
+  // Last: its FailedMount Event is on purpose (the CA test above counts FailedMount Events).
+  it("a tenant's pod cannot reach the store's key: no Secret in the team's namespace holds it, and a pod that mounts the Secret's name never starts", async () => {
+    const { lab } = cluster;
+    const secrets = await lab.core.listNamespacedSecret({ namespace: TEAM });
+    const holding = secrets.items.filter((s) => Object.values(s.data ?? {}).some((v) => Buffer.from(v, 'base64').toString('utf8') === lab.s3.issuer.secretAccessKey));
+    expect(holding.map((s) => s.metadata?.name)).toEqual([]);
+    await lab.core.createNamespacedPod({
+      namespace: TEAM,
+      body: {
+        metadata: { name: 'key-thief' },
+        spec: {
+          restartPolicy: 'Never',
+          containers: [{ name: 'thief', image: cluster.trainerImage.ref, imagePullPolicy: 'Never', command: ['cat', '/stolen/secretAccessKey'], volumeMounts: [{ name: 'stolen', mountPath: '/stolen' }] }],
+          volumes: [{ name: 'stolen', secret: { secretName: 'minio-issuer' } }],
+        },
+      },
+    });
+    const event = await waitFor(
+      'a FailedMount Event on key-thief',
+      async () => (await lab.core.listNamespacedEvent({ namespace: TEAM, fieldSelector: 'involvedObject.name=key-thief' })).items.find((e: CoreV1Event) => e.reason === 'FailedMount'),
+      60_000,
+      500,
+    );
+    expect(event.message).toContain('"minio-issuer" not found');
+    const now = await lab.core.readNamespacedPod({ namespace: TEAM, name: 'key-thief' });
+    expect(now.status?.phase).toBe('Pending');
+    expect(now.status?.containerStatuses?.[0]?.state?.running ?? now.status?.containerStatuses?.[0]?.state?.terminated).toBeUndefined();
+    await lab.core.deleteNamespacedPod({ namespace: TEAM, name: 'key-thief', gracePeriodSeconds: 0 });
   });
 });

@@ -2,6 +2,9 @@
 // it: Valet installed with Helm, a namespace with a trainer ServiceAccount, a ClusterDatasetStore on the
 // lab MinIO (named by its in-cluster Service), a read access to the shards and a write access to
 // the checkpoints, shards in the bucket, and Indexed Jobs of plain-boto3 trainers.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { BatchV1Api, CustomObjectsApi, type V1Job, type V1Pod } from '@kubernetes/client-node';
 import { S3Client, PutObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { LabError } from '../build.ts';
@@ -9,7 +12,7 @@ import { buildTrainerImage, buildValetImage, type LabImage } from '../image.ts';
 import { startLab, type Lab } from '../index.ts';
 import { createLabStore } from '../valet.ts';
 import { waitFor } from '../wait.ts';
-import { installValet, type ValetRelease } from './install.ts';
+import { installValet, RELEASE, RELEASE_NAMESPACE, type ValetRelease } from './install.ts';
 
 export const TEAM = 'ml-team';
 export const SHARDS = 'imagenet/shards/';
@@ -193,4 +196,38 @@ export async function trainerReport(lab: Lab, pod: string): Promise<Record<strin
 export async function checkpointKeys(cluster: TrainingCluster, job: string): Promise<string[]> {
   const out = await cluster.s3.send(new ListObjectsV2Command({ Bucket: cluster.lab.s3.bucket, Prefix: `checkpoints/${job}/` }));
   return (out.Contents ?? []).map((o) => o.Key ?? '').sort();
+}
+
+/**
+ * POST /v1/keys to the issuer through its Service, from inside the node (where the Service's
+ * address exists), with `token` as the bearer and the CA the sidecars trust. The answer as is.
+ */
+export async function callIssuerInNode(cluster: TrainingCluster, token: string, body = ''): Promise<{ status: number; body: string }> {
+  const { lab } = cluster;
+  const node = lab.node;
+  if (!node) throw new Error('the lab has no node');
+  const svc = await lab.core.readNamespacedService({ namespace: RELEASE_NAMESPACE, name: RELEASE });
+  const port = svc.spec?.ports?.find((p) => p.name === 'issuer')?.port;
+  const ip = svc.spec?.clusterIP;
+  const ca = (await lab.core.readNamespacedConfigMap({ namespace: TEAM, name: 'valet-issuer-ca' })).data?.['ca.crt'];
+  if (!port || !ip || !ca) throw new Error('the issuer Service or its CA is missing');
+  const dir = mkdtempSync(join(tmpdir(), 'valet-issuer-call-'));
+  try {
+    writeFileSync(join(dir, 'ca.crt'), ca);
+    writeFileSync(join(dir, 'token'), token);
+    writeFileSync(join(dir, 'body'), body);
+    const script = `const https = require('node:https'); const fs = require('node:fs');
+const d = process.argv[1]; const body = fs.readFileSync(d + '/body');
+const req = https.request({ host: ${JSON.stringify(ip)}, port: ${port}, servername: 'valet.${RELEASE_NAMESPACE}.svc', path: '/v1/keys', method: 'POST', ca: fs.readFileSync(d + '/ca.crt'),
+  headers: { authorization: 'Bearer ' + fs.readFileSync(d + '/token', 'utf8'), 'content-type': 'application/json', 'content-length': body.length } }, (res) => {
+  let out = ''; res.on('data', (c) => (out += c)); res.on('end', () => { process.stdout.write(JSON.stringify({ status: res.statusCode, body: out })); });
+});
+req.on('error', (e) => { process.stderr.write(e.message); process.exit(1); });
+req.end(body);`;
+    const r = await node.exec(process.execPath, ['-e', script, dir], 20_000);
+    if (r.code !== 0) throw new Error(`calling the issuer from the node failed: ${r.stderr.slice(0, 400)}`);
+    return JSON.parse(r.stdout) as { status: number; body: string };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }

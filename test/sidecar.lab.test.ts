@@ -4,8 +4,8 @@
 // (the AWS SDK for JavaScript v3 default chain in a child node process, boto3, awscli) given only
 // the environment variables the webhook injects. Nothing is mocked.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Registry } from 'prom-client';
@@ -267,13 +267,31 @@ describe('the loopback endpoint', () => {
     expect((await get(main.port, '/healthz')).status).toBe(200);
   });
 
-  it('listens on 127.0.0.1 only', async () => {
-    const { networkInterfaces } = await import('node:os');
-    const other = Object.values(networkInterfaces()).flat().find((i) => i && i.family === 'IPv4' && !i.internal);
-    if (!other) return; // a machine with loopback only: nothing else to try
-    await expect(fetch(`http://${other.address}:${main.port}/healthz`)).rejects.toThrow();
+  it('listens on 127.0.0.1 only: its listening socket is bound to 127.0.0.1, never the wildcard', () => {
+    // /proc/net/tcp lists every IPv4 socket; state 0A is LISTEN, 0100007F is 127.0.0.1.
+    const port = main.port.toString(16).toUpperCase().padStart(4, '0');
+    const listening = readFileSync('/proc/net/tcp', 'utf8')
+      .split('\n')
+      .slice(1)
+      .map((l) => l.trim().split(/\s+/))
+      .filter((f) => f[1]?.endsWith(`:${port}`) && f[3] === '0A')
+      .map((f) => f[1]);
+    expect(listening).toEqual([`0100007F:${port}`]);
+    const v6 = existsSync('/proc/net/tcp6') ? readFileSync('/proc/net/tcp6', 'utf8').split('\n').filter((l) => l.includes(`:${port} `) && / 0A /.test(l)) : [];
+    expect(v6).toEqual([]);
+  });
+
+  const outside = nonLoopbackIPv4();
+  it.skipIf(outside === undefined)(`refuses connections on another address of this machine${outside === undefined ? ' (skipped: this machine has no non-loopback IPv4 address to try)' : ''}`, async () => {
+    await expect(fetch(`http://${outside}:${main.port}/healthz`)).rejects.toThrow();
   });
 });
+
+function nonLoopbackIPv4(): string | undefined {
+  return Object.values(networkInterfaces())
+    .flat()
+    .find((i) => i && i.family === 'IPv4' && !i.internal)?.address;
+}
 
 describe('unmodified clients with only the injected environment', () => {
   it('the AWS SDK for JavaScript v3 default chain lists, reads, writes where granted, and is denied elsewhere', async () => {
@@ -492,12 +510,22 @@ describe('manifests', () => {
     expect(entries.map((e) => e.key)).toEqual(expect.arrayContaining(['checkpoints/cli.bin', 'checkpoints/js.bin']));
     expect(await (await fetch(entries.find((e) => e.key === 'checkpoints/cli.bin')?.url ?? '')).text()).toBe('from awscli');
     // Rewritten (new signatures) while readers only ever see whole files.
+    // Every read is recorded and judged after the wait: an assertion inside waitFor would be
+    // retried away, and a half-written file would pass unnoticed.
+    const torn: string[] = [];
+    let reads = 0;
     const rewritten = await waitFor('a rewrite', async () => {
       const now = readFileSync(path, 'utf8');
-      expect(now.endsWith('\n')).toBe(true);
-      now.trim().split('\n').forEach((l) => JSON.parse(l));
+      reads++;
+      try {
+        if (!now.endsWith('\n')) throw new Error('no final newline');
+        now.trim().split('\n').forEach((l) => JSON.parse(l));
+      } catch (err) {
+        torn.push(`${(err as Error).message}: ${now.slice(-80)}`);
+      }
       return now !== first ? now : undefined;
     });
+    expect(torn, `${torn.length} of ${reads} reads saw a partial file`).toEqual([]);
     expect(rewritten.trim().split('\n')).toHaveLength(entries.length);
   });
 });

@@ -102,7 +102,9 @@ describe('authorize', () => {
 
   it('refuses an azureBlob or gcs access whose status scope is not what its store gives now (fail closed)', () => {
     const az = store({ provider: 'azureBlob', bucket: undefined, region: undefined, endpoint: undefined, stsEndpoint: undefined, roleArn: undefined, auth: undefined, azureBlob: { accountName: 'acct', container: 'datasets', auth: { mode: 'accountKey', secretRef: { name: 'k' } } } });
-    const a = readyAccess('imagenet', {}, { store: az });
+    // Read only, so that the same access is valid on a gcs store too: the refusal below must be the
+    // changed scope, not a verb gcs cannot grant.
+    const a = readyAccess('imagenet', { verbs: ['read'] }, { store: az });
     expect(JSON.parse(a.status?.sessionPolicy ?? '{}')).toMatchObject({ provider: 'azureBlob', container: 'datasets', permissions: 'r' });
     expect(authorize(pod(), [a], () => az, undefined, undefined, keysInTeamA).ok).toBe(true);
     // The admin points the store at another container: yesterday's scope must not sign for it.
@@ -111,6 +113,7 @@ describe('authorize', () => {
     expect(r.ok ? undefined : r.error.refusals.map((x) => x.reason)).toEqual(['StaleStatus']);
     // Or turns it into a gcs store: the scope differs again.
     const gcs = { ...az, spec: { ...az.spec, provider: 'gcs' as const, azureBlob: undefined, allowedVerbs: ['read' as const], gcs: { bucket: 'b-1', auth: { mode: 'hmac' as const, secretRef: { name: 'k' } } } } };
-    expect(authorize(pod(), [a], () => gcs, undefined, undefined, keysInTeamA).ok).toBe(false);
+    const asGcs = authorize(pod(), [a], () => gcs, undefined, undefined, keysInTeamA);
+    expect(asGcs.ok ? undefined : asGcs.refusals.map((x) => [x.reason, x.message])).toEqual([['StaleStatus', expect.stringContaining('status.sessionPolicy differs')]]);
   });
 });

@@ -68,6 +68,11 @@ export interface RequestContext {
   /** Monotonic ms. */
   deadline: number;
   signal: AbortSignal;
+  /**
+   * The caller's pod, when the server authenticated the bearer before it read the body (limits
+   * before work); absent, the handler authenticates itself.
+   */
+  authenticated?: Promise<PodIdentity>;
 }
 
 export interface KeyIssuerDeps {
@@ -98,7 +103,7 @@ export class KeyIssuer {
     let pod: PodIdentity | undefined;
     const latency = () => clock.monotonic() - ctx.started;
     try {
-      pod = await this.timed(this.d.authenticator.authenticate(bearer, ctx.signal), ctx.signal);
+      pod = await this.timed(ctx.authenticated ?? this.d.authenticator.authenticate(bearer, ctx.signal), ctx.signal);
       const accesses = this.d.grants.accesses(pod.namespace);
       const auth = authorize(pod, accesses, (a) => this.d.grants.store(a), request.accesses, (ns) => this.d.grants.namespaceLabels(ns), { valetNamespace: this.d.grants.valetNamespace });
       if (!auth.ok) {

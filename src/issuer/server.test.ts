@@ -1,5 +1,7 @@
 // The HTTP surface with small fakes behind it (plain HTTP on loopback); the lab suite
 // test/issuer.lab.test.ts runs the same app over TLS against the real servers.
+import { connect } from 'node:net';
+import { gzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Registry } from 'prom-client';
 import { createIssuerMetrics } from '../metrics/issuer.ts';
@@ -148,6 +150,36 @@ describe('POST /v1/keys', () => {
     expect(get.status).toBe(405);
     expect(get.headers.get('allow')).toBe('POST');
     expect((await fetch(`${url}/elsewhere`)).status).toBe(404);
+  });
+
+  it('authenticates before it reads a byte of the body: a refused bearer is answered while its declared body is still unsent', async () => {
+    const { url } = await start({ settings: { requestTimeoutMs: 3000 } });
+    const { hostname, port } = new URL(url);
+    const answer = await new Promise<string>((resolve, reject) => {
+      const sock = connect(Number(port), hostname, () => {
+        // Headers only: the body the request announces never comes.
+        sock.write('POST /v1/keys HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer stranger\r\nContent-Type: application/json\r\nContent-Length: 9000\r\n\r\n');
+      });
+      let got = '';
+      sock.on('data', (c: Buffer) => {
+        got += c.toString();
+        if (got.includes('\r\n\r\n')) {
+          sock.destroy();
+          resolve(got);
+        }
+      });
+      sock.on('error', reject);
+    });
+    // Had the body been read first, the deadline (a 504) would have come before any answer.
+    expect(answer).toMatch(/^HTTP\/1\.1 401 /);
+  });
+
+  it('refuses a compressed body (415) and a declared oversize one (413) without inflating or reading it', async () => {
+    const { post } = await start();
+    const gz = await post('good', gzipSync(JSON.stringify({ accesses: ['imagenet'] })) as unknown as string, { 'content-encoding': 'gzip' });
+    expect(gz.status).toBe(415);
+    const big = await post('good', 'x'.repeat(20_000));
+    expect(big.status).toBe(413);
   });
 
   it('answers 504 by the deadline when a dependency hangs', async () => {

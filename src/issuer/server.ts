@@ -1,7 +1,10 @@
 // The issuer's HTTP face: POST /v1/keys (Bearer token, optional JSON body) → keys; POST /v1/sign
-// and /v1/list for azureBlob and gcs accesses (sign.ts); /healthz, /readyz. A global limit on
-// concurrent requests answers 503 Overloaded when reached; every request has a deadline and is
-// answered by then (504 Timeout at worst). Responses are never cached.
+// and /v1/list for azureBlob and gcs accesses (sign.ts); /healthz, /readyz. Limits before work: a
+// global limit on concurrent requests answers 503 Overloaded, the bearer is authenticated before a
+// byte of the body is read (an unauthenticated caller never makes the issuer buffer anything),
+// bodies are capped per route and never inflated (no gzip amplification), and the server bounds
+// connections and slow headers. Every request has a deadline and is answered by then (504 Timeout
+// at worst). Responses are never cached.
 import { randomUUID } from 'node:crypto';
 import { createServer as createHttpServer } from 'node:http';
 import type { Server } from 'node:http';
@@ -43,6 +46,8 @@ export interface IssuerSettings {
   stsAttemptTimeoutMs: number;
   /** Minimum time between two Events for the same access and reason. Default 60 s. */
   eventIntervalMs: number;
+  /** Open connections beyond which new ones are dropped (startIssuerServer). Default 4,096. */
+  maxConnections: number;
 }
 
 export const ISSUER_DEFAULTS: IssuerSettings = {
@@ -54,6 +59,7 @@ export const ISSUER_DEFAULTS: IssuerSettings = {
   backoff: { baseMs: 100, maxMs: 2000, minAttemptMs: 250 },
   stsAttemptTimeoutMs: 5000,
   eventIntervalMs: 60_000,
+  maxConnections: 4096,
 };
 
 export interface IssuerAppDeps {
@@ -137,7 +143,8 @@ export function createIssuerApp(deps: IssuerAppDeps): express.Express {
    */
   const post =
     <T>(route: 'keys' | 'sign' | 'list', limit: number, run: (bearer: string, body: unknown, ctx: RequestContext) => Promise<T>) => {
-    const json = express.json({ limit, strict: true, type: 'application/json' });
+    // inflate: false: a compressed body is refused (415), so its size on the wire is its size.
+    const json = express.json({ limit, strict: true, type: 'application/json', inflate: false });
     return (req: Request, res: Response) => {
       const started = clock.monotonic();
       const requestId = randomUUID();
@@ -182,11 +189,28 @@ export function createIssuerApp(deps: IssuerAppDeps): express.Express {
       };
       res.once('close', release);
 
-      json(req, res, (parseErr?: unknown) => {
+      const declared = Number(req.get('content-length') ?? 0);
+      if (declared > limit) {
+        req.resume();
+        release();
+        return refuse(new IssuerError('PayloadTooLarge', `the request body exceeds ${Math.round(limit / 1024)} KiB`));
+      }
+      // Authenticate before reading the body: the body stays in the socket until the caller is a pod.
+      const authenticated = raceDeadline(deps.authenticator.authenticate(bearer, controller.signal), controller.signal);
+      authenticated.then(
+        () => readBody(),
+        (err: unknown) => {
+          const e = toIssuerError(err);
+          req.resume();
+          release();
+          refuse(e);
+        },
+      );
+      const readBody = () => json(req, res, (parseErr?: unknown) => {
         void (async () => {
           try {
             if (parseErr) throw bodyError(parseErr, limit);
-            const ctx = { requestId, remoteAddress, started, deadline: started + settings.requestTimeoutMs, signal: controller.signal };
+            const ctx = { requestId, remoteAddress, started, deadline: started + settings.requestTimeoutMs, signal: controller.signal, authenticated };
             const out = await raceDeadline(run(bearer, req.body, ctx), controller.signal);
             finish('OK');
             res.status(200).json(out);
@@ -268,6 +292,8 @@ export interface IssuerServerOptions {
   host: string;
   /** 0 picks a free port. */
   port: number;
+  /** Default ISSUER_DEFAULTS.maxConnections. */
+  maxConnections?: number;
 }
 
 export interface IssuerServer {
@@ -281,9 +307,12 @@ export async function startIssuerServer(opts: IssuerServerOptions): Promise<Issu
   const server: Server = opts.tls
     ? createHttpsServer({ cert: opts.tls.certPem, key: opts.tls.keyPem, minVersion: 'TLSv1.2' }, opts.app)
     : createHttpServer(opts.app);
+  // Against slow clients: headers within 10 s, the whole request within 30 s, idle keep-alive 5 s,
+  // and a bound on open connections (beyond it the kernel's accept is followed by a close).
   server.headersTimeout = 10_000;
   server.requestTimeout = 30_000;
   server.keepAliveTimeout = 5_000;
+  server.maxConnections = opts.maxConnections ?? ISSUER_DEFAULTS.maxConnections;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(opts.port, opts.host, () => {

@@ -13,15 +13,30 @@ import { BadReviewError } from './review.ts';
 
 export const MUTATE_PATH = '/mutate';
 export const DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024;
+/** Large bodies (over SMALL_BODY_BYTES, or of unknown length) held at once, across connections. */
+export const DEFAULT_MAX_BUFFERED_BYTES = 16 * 1024 * 1024;
+/** A pod's AdmissionReview is typically a few KiB; bodies up to this size need only a slot. */
+export const SMALL_BODY_BYTES = 256 * 1024;
+export const DEFAULT_MAX_CONCURRENT = 64;
+export const DEFAULT_MAX_CONNECTIONS = 512;
 
 export interface WebhookHandlerDeps extends MutateDeps {
   /** Largest body accepted; default 4 MiB. */
   maxBodyBytes?: number;
+  /**
+   * Limits before work: how many reviews may be in flight (each small one holds at most
+   * SMALL_BODY_BYTES), and the bytes the large ones may hold together (each reserves its declared
+   * Content-Length, or maxBodyBytes when it declares none). Beyond either, 429 with Retry-After,
+   * before a byte of the body is read; a flood of large bodies cannot crowd out ordinary reviews.
+   * Defaults 64 and 16 MiB: at most 16 + 64 × 0.25 = 32 MiB of bodies.
+   */
+  maxBufferedBytes?: number;
+  maxConcurrent?: number;
 }
 
-function sendJson(res: ServerResponse, status: number, body: unknown, close = false): void {
+function sendJson(res: ServerResponse, status: number, body: unknown, close = false, extra: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
-  const headers: Record<string, string | number> = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' };
+  const headers: Record<string, string | number> = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store', ...extra };
   if (close) headers.connection = 'close';
   res.writeHead(status, headers).end(text);
 }
@@ -32,6 +47,10 @@ const badRequest = (res: ServerResponse, message: string, close = false) => send
 export function createWebhookHandler(deps: WebhookHandlerDeps): (req: IncomingMessage, res: ServerResponse) => void {
   const clock = deps.clock ?? systemClock;
   const limit = deps.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  const budget = deps.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES;
+  const maxConcurrent = deps.maxConcurrent ?? DEFAULT_MAX_CONCURRENT;
+  let reserved = 0;
+  let inflight = 0;
   const countBad = (started: number) => {
     deps.metrics?.admissions.inc({ result: 'BadRequest' });
     deps.metrics?.admissionSeconds.observe({ result: 'BadRequest' }, (clock.monotonic() - started) / 1000);
@@ -64,9 +83,28 @@ export function createWebhookHandler(deps: WebhookHandlerDeps): (req: IncomingMe
       // Do not read a body we will not use: answer and close the connection.
       return badRequest(res, `the body is larger than ${limit} bytes`, true);
     }
+    const reserve = declared > 0 && declared <= SMALL_BODY_BYTES ? 0 : declared > 0 ? declared : limit;
+    if (inflight >= maxConcurrent || (reserve > 0 && reserved + reserve > budget)) {
+      deps.metrics?.admissions.inc({ result: 'Overloaded' });
+      // Answer and close without reading the body: a flood of slow or large requests costs no memory.
+      return sendJson(res, 429, { error: { code: 'Overloaded', message: 'the webhook is reading too many requests; retry later' } }, true, { 'retry-after': '1' });
+    }
+    inflight++;
+    reserved += reserve;
+    let released = false;
+    const releaseBudget = () => {
+      if (released) return;
+      released = true;
+      inflight--;
+      reserved -= reserve;
+    };
+    res.once('close', releaseBudget);
+    res.once('finish', releaseBudget);
     const chunks: Buffer[] = [];
     let size = 0;
     let refused = false;
+    // A small body may not grow past what it declared (Node enforces Content-Length), so only
+    // bodies of unknown length can exceed their reservation: they are held to maxBodyBytes.
     req.on('data', (c: Buffer) => {
       if (refused) return;
       size += c.length;
@@ -117,6 +155,8 @@ export interface WebhookServerOptions extends WebhookHandlerDeps {
   host?: string;
   /** 0 picks a free port. */
   port: number;
+  /** Default 512. */
+  maxConnections?: number;
 }
 
 export interface WebhookServer {
@@ -131,9 +171,12 @@ export interface WebhookServer {
 /** Starts the HTTPS server and resolves once it listens. */
 export function startWebhookServer(opts: WebhookServerOptions): Promise<WebhookServer> {
   const server: Server = createServer({ cert: opts.tls.certPem, key: opts.tls.keyPem, minVersion: 'TLSv1.2' }, createWebhookHandler(opts));
+  // Against slow clients: headers within 10 s, the whole request within 30 s (the API server
+  // gives a webhook at most 30 s), and a bound on open connections.
   server.headersTimeout = 10_000;
   server.requestTimeout = 30_000;
   server.keepAliveTimeout = 30_000;
+  server.maxConnections = opts.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
   const host = opts.host ?? '0.0.0.0';
   return new Promise((resolve, reject) => {
     server.once('error', reject);

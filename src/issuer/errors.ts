@@ -84,7 +84,7 @@ export const ISSUER_ERRORS = {
   RateLimited: {
     status: 429,
     message: 'too many STS calls for this store; retry later',
-    when: 'The store\'s STS rate limit queue is full, or the wait in it would exceed the request deadline.',
+    when: 'The store\'s STS rate limit queue is full, the pod\'s namespace already holds its share of it (250 waiting calls by default; the queue is served round robin between namespaces), or the wait in it would exceed the request deadline.',
     retryAfterSeconds: 1,
   },
   Overloaded: {

@@ -302,6 +302,28 @@ function signWith(req: GcsSignRequest, dialect: V4Dialect, keys: KeySource): str
   return k.url(signature);
 }
 
+/**
+ * signWith, with the RSA signature computed on libuv's thread pool (node:crypto's callback form):
+ * 1–2 ms of CPU per URL must not stall the issuer's event loop, where every other pod's request
+ * waits (issue #16). HMAC stays inline (microseconds). Same bytes as signWith.
+ */
+function signWithAsync(req: GcsSignRequest, dialect: V4Dialect, keys: KeySource): Promise<string> {
+  const c = req.credentials;
+  if (c.kind !== 'serviceAccount') return Promise.resolve().then(() => signWith(req, dialect, keys));
+  if (typeof c.privateKeyPem !== 'string') return Promise.reject(new TypeError('privateKeyPem must be a string'));
+  let k: V4Canonical;
+  let key: KeyObject;
+  try {
+    k = canonicalV4(req, dialect);
+    key = keys.rsa(c);
+  } catch (err) {
+    return Promise.reject(err as Error);
+  }
+  return new Promise((resolve, reject) => {
+    sign('sha256', Buffer.from(k.stringToSign, 'utf8'), key, (err, signature) => (err ? reject(err) : resolve(k.url(signature.toString('hex')))));
+  });
+}
+
 /** A V4 signed URL in `dialect`: GOOG4 for GCS (RSA or HMAC), amzDialect(region) for S3-style HMAC. */
 export function signV4Url(req: GcsSignRequest, dialect: V4Dialect): string {
   return signWith(req, dialect, uncached);
@@ -315,6 +337,8 @@ export function signGcsUrl(req: GcsSignRequest): string {
 export interface GcsSigner {
   /** The same URL as signV4Url(req, dialect); dialect GOOG4 unless given. */
   sign(req: GcsSignRequest, dialect?: V4Dialect): string;
+  /** The same URL, its RSA signature computed off the event loop. */
+  signAsync(req: GcsSignRequest, dialect?: V4Dialect): Promise<string>;
 }
 
 /**
@@ -348,5 +372,5 @@ export function createGcsSigner(opts: { maxCachedKeys?: number } = {}): GcsSigne
       return e.key;
     },
   };
-  return { sign: (req, dialect = GOOG4) => signWith(req, dialect, keys) };
+  return { sign: (req, dialect = GOOG4) => signWith(req, dialect, keys), signAsync: (req, dialect = GOOG4) => signWithAsync(req, dialect, keys) };
 }

@@ -188,7 +188,7 @@ export class Minter {
     try {
       const key = await retryWithBackoff(
         async () => {
-          await bucket.acquire(deadline, signal);
+          await bucket.acquire(deadline, signal, pod.namespace);
           const attempt = new AbortController();
           const abort = () => attempt.abort();
           signal.addEventListener('abort', abort, { once: true });

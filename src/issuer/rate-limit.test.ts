@@ -55,3 +55,37 @@ describe('the per-store rate limit', () => {
     expect(depths).toEqual([1, 0, 0]);
   });
 });
+
+describe('fairness between namespaces', () => {
+  it("serves waiting namespaces round robin: a newcomer's first call goes before a flooding namespace's backlog", async () => {
+    const { clock, timers, bucket } = setup({ ratePerSecond: 10, burst: 1, maxQueue: 100, maxQueuePerNamespace: 50 } as never);
+    const order: string[] = [];
+    const deadline = 60_000;
+    const flood = Array.from({ length: 20 }, (_, i) => bucket.acquire(deadline, undefined, 'team-a').then(() => order.push(`a${i}`)));
+    await timers.advance(0);
+    expect(order).toEqual(['a0']);
+    await timers.advance(250); // two more of team-a's calls
+    const first = bucket.acquire(deadline, undefined, 'team-b').then(() => order.push('b0'));
+    await timers.advance(1000);
+    await first;
+    // team-b got the very next token, not one after team-a's 17 still queued.
+    expect(order.slice(0, 5)).toEqual(['a0', 'a1', 'a2', 'b0', 'a3']);
+    await timers.advance(3000);
+    await Promise.all(flood);
+    expect(clock.monotonic()).toBeGreaterThan(0);
+  });
+
+  it("refuses a namespace past its share of the queue with RateLimited, while another namespace still queues", async () => {
+    const { timers, bucket } = setup({ ratePerSecond: 1, burst: 1, maxQueue: 100, maxQueuePerNamespace: 2 } as never);
+    await bucket.acquire(60_000, undefined, 'team-a');
+    const queued = [bucket.acquire(60_000, undefined, 'team-a'), bucket.acquire(60_000, undefined, 'team-a')];
+    const over = await bucket.acquire(60_000, undefined, 'team-a').then(() => undefined, (e: unknown) => e);
+    expect(over).toBeInstanceOf(IssuerError);
+    expect(over).toMatchObject({ code: 'RateLimited', retryAfterSeconds: expect.any(Number) as number });
+    expect((over as Error).message).toContain('this namespace');
+    const other = bucket.acquire(60_000, undefined, 'team-b');
+    expect(bucket.depth('team-b')).toBe(1);
+    await timers.advance(5000);
+    await Promise.all([...queued, other]);
+  });
+});

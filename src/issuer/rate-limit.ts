@@ -1,7 +1,10 @@
-// A token bucket that queues: a call takes a token at once while the bucket has one, otherwise it
-// waits in a bounded FIFO queue for the next. A call is refused up front (RateLimited, with the
-// wait as Retry-After) when the queue is full or its wait would pass the caller's deadline, so no
-// caller waits for a token it cannot use. Time and timers are injected (STYLE.md habit 3).
+// A token bucket that queues fairly: a call takes a token at once while the bucket has one and
+// nobody waits, otherwise it waits in its namespace's queue, and the queues are served round robin
+// (issue #16: one namespace at its limit must not delay another's first key; a newcomer waits at
+// most one token per other waiting namespace). Each namespace's queue is bounded, and so is the
+// total. A call is refused up front (RateLimited, with the wait as Retry-After) when its queue is
+// full or its wait would pass the caller's deadline, so no caller waits for a token it cannot use.
+// Time and timers are injected (STYLE.md habit 3).
 import type { Clock } from '../platform/clock.ts';
 import { IssuerError } from './errors.ts';
 import type { Timers } from './ports.ts';
@@ -13,9 +16,11 @@ export interface RateLimitSettings {
   burst: number;
   /** Waiting calls beyond which new ones are refused at once. */
   maxQueue: number;
+  /** Waiting calls of one namespace beyond which its new ones are refused at once. Default maxQueue. */
+  maxQueuePerNamespace?: number;
 }
 
-export const DEFAULT_RATE_LIMIT: RateLimitSettings = { ratePerSecond: 20, burst: 40, maxQueue: 1000 };
+export const DEFAULT_RATE_LIMIT: RateLimitSettings = { ratePerSecond: 20, burst: 40, maxQueue: 1000, maxQueuePerNamespace: 250 };
 
 interface Waiter {
   resolve: () => void;
@@ -30,7 +35,11 @@ export class TokenBucket {
   private readonly onDepth: ((depth: number) => void) | undefined;
   private tokens: number;
   private updatedAt: number;
-  private readonly queue: Waiter[] = [];
+  /** Waiters by namespace; `order` is the round robin over namespaces with waiters. */
+  private readonly queues = new Map<string, Waiter[]>();
+  private readonly order: string[] = [];
+  private waiting = 0;
+  private readonly perNamespace: number;
   private timer: unknown;
 
   constructor(settings: RateLimitSettings, clock: Clock, timers: Timers, onDepth?: (depth: number) => void) {
@@ -43,26 +52,35 @@ export class TokenBucket {
     this.onDepth = onDepth;
     this.tokens = settings.burst;
     this.updatedAt = clock.monotonic();
+    this.perNamespace = Math.max(1, Math.floor(settings.maxQueuePerNamespace ?? settings.maxQueue));
   }
 
-  /** Calls waiting for a token. */
-  depth(): number {
-    return this.queue.length;
+  /** Calls waiting for a token (of one namespace, when given). */
+  depth(namespace?: string): number {
+    return namespace === undefined ? this.waiting : (this.queues.get(namespace)?.length ?? 0);
   }
 
   /**
    * Resolves when the caller may make its call. Rejects with RateLimited when the queue is full or
    * the wait would end after `deadline` (monotonic ms), and with the signal's reason on abort.
    */
-  acquire(deadline: number, signal?: AbortSignal): Promise<void> {
+  acquire(deadline: number, signal?: AbortSignal, namespace = ''): Promise<void> {
     this.refill();
-    if (this.queue.length === 0 && this.tokens >= 1) {
+    if (this.waiting === 0 && this.tokens >= 1) {
       this.tokens -= 1;
       return Promise.resolve();
     }
-    const waitMs = ((this.queue.length + 1 - this.tokens) / this.settings.ratePerSecond) * 1000;
+    const mine = this.queues.get(namespace)?.length ?? 0;
+    const others = this.order.filter((n) => n !== namespace).length;
+    // Round robin: ahead of this call are its own queue, and at most one call per other waiting
+    // namespace for each of them (a namespace's first call is served next: nothing ahead).
+    const ahead = mine === 0 ? 0 : Math.min(this.waiting, mine + mine * others);
+    const waitMs = ((ahead + 1 - this.tokens) / this.settings.ratePerSecond) * 1000;
     const retryAfterSeconds = Math.max(1, Math.ceil(waitMs / 1000));
-    if (this.queue.length >= this.settings.maxQueue) {
+    if (mine >= this.perNamespace) {
+      return Promise.reject(new IssuerError('RateLimited', `this namespace has ${mine} calls waiting for this store's STS rate limit, its share; retry later`, { retryAfterSeconds }));
+    }
+    if (this.waiting >= this.settings.maxQueue) {
       return Promise.reject(new IssuerError('RateLimited', `the STS rate limit queue of this store is full (${this.settings.maxQueue} waiting)`, { retryAfterSeconds }));
     }
     if (this.clock.monotonic() + waitMs > deadline) {
@@ -71,17 +89,51 @@ export class TokenBucket {
     if (signal?.aborted) return Promise.reject(signal.reason);
     return new Promise<void>((resolve, reject) => {
       const onAbort = () => {
-        const i = this.queue.indexOf(waiter);
-        if (i >= 0) this.queue.splice(i, 1);
-        this.onDepth?.(this.queue.length);
+        this.remove(namespace, waiter);
+        this.onDepth?.(this.waiting);
         reject(signal?.reason);
       };
       const waiter: Waiter = { resolve, reject, cleanup: () => signal?.removeEventListener('abort', onAbort) };
       signal?.addEventListener('abort', onAbort, { once: true });
-      this.queue.push(waiter);
-      this.onDepth?.(this.queue.length);
+      let q = this.queues.get(namespace);
+      if (!q) {
+        q = [];
+        this.queues.set(namespace, q);
+        // A namespace that starts waiting is served next: its first key waits for no backlog.
+        this.order.unshift(namespace);
+      }
+      q.push(waiter);
+      this.waiting++;
+      this.onDepth?.(this.waiting);
       this.schedule();
     });
+  }
+
+  private remove(namespace: string, waiter: Waiter): void {
+    const q = this.queues.get(namespace);
+    const i = q?.indexOf(waiter) ?? -1;
+    if (!q || i < 0) return;
+    q.splice(i, 1);
+    this.waiting--;
+    if (q.length === 0) this.dropQueue(namespace);
+  }
+
+  private dropQueue(namespace: string): void {
+    this.queues.delete(namespace);
+    const i = this.order.indexOf(namespace);
+    if (i >= 0) this.order.splice(i, 1);
+  }
+
+  /** The next waiter, round robin over namespaces. */
+  private next(): Waiter | undefined {
+    const namespace = this.order.shift();
+    if (namespace === undefined) return undefined;
+    const q = this.queues.get(namespace);
+    const w = q?.shift();
+    if (q && q.length > 0) this.order.push(namespace);
+    else this.queues.delete(namespace);
+    if (w) this.waiting--;
+    return w;
   }
 
   private refill(): void {
@@ -91,7 +143,7 @@ export class TokenBucket {
   }
 
   private schedule(): void {
-    if (this.timer !== undefined || this.queue.length === 0) return;
+    if (this.timer !== undefined || this.waiting === 0) return;
     this.refill();
     const ms = this.tokens >= 1 ? 0 : Math.ceil(((1 - this.tokens) / this.settings.ratePerSecond) * 1000);
     this.timer = this.timers.setTimeout(() => this.drain(), ms);
@@ -100,13 +152,14 @@ export class TokenBucket {
   private drain(): void {
     this.timer = undefined;
     this.refill();
-    while (this.queue.length > 0 && this.tokens >= 1) {
-      const w = this.queue.shift();
+    while (this.waiting > 0 && this.tokens >= 1) {
+      const w = this.next();
+      if (!w) break;
       this.tokens -= 1;
-      w?.cleanup();
-      w?.resolve();
+      w.cleanup();
+      w.resolve();
     }
-    this.onDepth?.(this.queue.length);
+    this.onDepth?.(this.waiting);
     this.schedule();
   }
 }

@@ -55,7 +55,7 @@ export const ISSUER_DEFAULTS: IssuerSettings = {
   maxConcurrentRequests: 2000,
   bodyLimitBytes: 16 * 1024,
   signBodyLimitBytes: 2 * 1024 * 1024,
-  rateLimit: { ratePerSecond: 20, burst: 40, maxQueue: 1000 },
+  rateLimit: { ratePerSecond: 20, burst: 40, maxQueue: 1000, maxQueuePerNamespace: 250 },
   backoff: { baseMs: 100, maxMs: 2000, minAttemptMs: 250 },
   stsAttemptTimeoutMs: 5000,
   eventIntervalMs: 60_000,

@@ -539,7 +539,7 @@ describe('the logs of the whole suite', () => {
     const audit = logLines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.audit === true);
     const issued = audit.filter((l) => l.result === 'issued');
     expect(issued.length).toBeGreaterThan(400);
-    expect(issued[0]).toMatchObject({ namespace: NS, serviceAccount: expect.any(String), pod: expect.any(String), podUid: expect.any(String), access: expect.any(String), bucket: lab.s3.bucket, prefix: 'imagenet/', sessionName: expect.stringMatching(/^valet-team-a-/), accessKeyId: expect.any(String), expiration: expect.any(String), code: 'OK', latencyMs: expect.any(Number) });
+    expect(issued[0]).toMatchObject({ namespace: NS, serviceAccount: expect.any(String), pod: expect.any(String), podUid: expect.any(String), access: expect.any(String), bucket: lab.s3.bucket, prefix: 'imagenet/', sessionName: expect.stringMatching(/^valet\.team-a\./), accessKeyId: expect.any(String), expiration: expect.any(String), code: 'OK', latencyMs: expect.any(Number) });
     const codes = new Set(audit.filter((l) => l.result === 'refused').map((l) => l.code));
     for (const c of ['Unauthenticated', 'PodNotFound', 'PodUidMismatch', 'NoGrant', 'AccessNotReady', 'StsUnavailable', 'BadRequest']) expect(codes).toContain(c);
 

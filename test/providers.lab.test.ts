@@ -365,6 +365,9 @@ describe('a pod with an azureBlob access', () => {
     expect(text).toMatch(/valet_issuer_urls_signed_total\{provider="azureBlob",store="ClusterDatasetStore\/blob",method="GET"\} [1-9]/);
     const all = logLines.join('\n');
     expect(all).toContain('urls signed');
+    // The audit line names the objects it signed for (issue #16), never their URLs.
+    const signed = logLines.map((l) => JSON.parse(l) as { msg?: string; objectKeys?: string[] }).filter((l) => l.msg === 'urls signed');
+    expect(signed.some((l) => l.objectKeys?.includes('imagenet/a.bin'))).toBe(true);
     expect(all).not.toContain(azure.accountKey);
     expect(all).not.toMatch(/sig=/);
   });

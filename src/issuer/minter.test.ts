@@ -26,7 +26,7 @@ describe('the AssumeRole parameters', () => {
   it('carry the role, the rendered policy, the duration, the external ID and a session name after the pod', () => {
     const s = store({ externalId: 'ext-1' });
     const p = assumeRoleParams(pod(), grantOf('imagenet', {}, s));
-    expect(p).toMatchObject({ roleArn: s.spec.roleArn, durationSeconds: 900, externalId: 'ext-1', roleSessionName: 'valet-team-a-trainer-0', endpoint: s.spec.stsEndpoint, region: 'us-east-1' });
+    expect(p).toMatchObject({ roleArn: s.spec.roleArn, durationSeconds: 900, externalId: 'ext-1', roleSessionName: 'valet.team-a.trainer-0', endpoint: s.spec.stsEndpoint, region: 'us-east-1' });
     expect(JSON.parse(p.policy)).toMatchObject({ Version: '2012-10-17' });
     expect(p.tags).toBeUndefined();
     expect(p.sourceIdentity).toBeUndefined();
@@ -34,12 +34,12 @@ describe('the AssumeRole parameters', () => {
 
   it('add source identity and tags only when the store asks for session tags', () => {
     const p = assumeRoleParams(pod(), grantOf('imagenet', {}, store({ sessionTags: true })));
-    expect(p.sourceIdentity).toBe('team-a-trainer');
+    expect(p.sourceIdentity).toBe('team-a.trainer');
     expect(p.tags).toContainEqual({ Key: 'valet.dev/pod', Value: 'trainer-0' });
   });
 
   it('name a shared session after the service account', () => {
-    expect(assumeRoleParams(pod(), grantOf('imagenet', { sharedSession: true })).roleSessionName).toBe('valet-team-a-trainer');
+    expect(assumeRoleParams(pod(), grantOf('imagenet', { sharedSession: true })).roleSessionName).toBe('valet-sa.team-a.trainer');
   });
 });
 

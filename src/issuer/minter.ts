@@ -72,14 +72,14 @@ export function assumeRoleParams(pod: PodIdentity, grant: Grant): Omit<AssumeRol
   const params: Omit<AssumeRoleParams, 'credentials'> = {
     region: spec.region,
     roleArn: spec.roleArn,
-    roleSessionName: sessionName(pod.namespace, shared ? pod.serviceAccount : pod.podName),
+    roleSessionName: shared ? sessionName(pod.namespace, pod.serviceAccount, 'serviceAccount') : sessionName(pod.namespace, pod.podName),
     durationSeconds: access.spec.sessionDurationSeconds ?? LIMITS.defaultSessionDurationSeconds,
     policy: grant.policy,
   };
   if (spec.stsEndpoint) params.endpoint = spec.stsEndpoint;
   if (spec.externalId) params.externalId = spec.externalId;
   if (spec.sessionTags) {
-    params.sourceIdentity = stsName([pod.namespace, pod.serviceAccount]);
+    params.sourceIdentity = stsName([pod.namespace, pod.serviceAccount], undefined, '.');
     params.tags = [
       { Key: 'valet.dev/namespace', Value: pod.namespace },
       { Key: 'valet.dev/service-account', Value: pod.serviceAccount },

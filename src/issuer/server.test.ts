@@ -71,7 +71,7 @@ describe('POST /v1/keys', () => {
       endpoint: 'http://127.0.0.1:9000',
       credentials: { AccessKeyId: 'ASIA1', SecretAccessKey: 'secret-1', SessionToken: 'session-1', Expiration: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/) },
     });
-    expect(sts.calls[0]?.roleSessionName).toBe('valet-team-a-trainer-0');
+    expect(sts.calls[0]?.roleSessionName).toBe('valet.team-a.trainer-0');
   });
 
   it('answers 401 with no detail, whatever the reason', async () => {
@@ -211,7 +211,7 @@ describe('POST /v1/keys', () => {
       ['issued', 'OK'],
       ['refused', 'Unauthenticated'],
     ]);
-    expect(lines[0]).toMatchObject({ namespace: 'team-a', serviceAccount: 'trainer', pod: 'trainer-0', podUid: 'uid-0', access: 'imagenet', bucket: 'datasets', prefix: 'imagenet/', verbs: ['read', 'list'], sessionName: 'valet-team-a-trainer-0', accessKeyId: 'ASIA1' });
+    expect(lines[0]).toMatchObject({ namespace: 'team-a', serviceAccount: 'trainer', pod: 'trainer-0', podUid: 'uid-0', access: 'imagenet', bucket: 'datasets', prefix: 'imagenet/', verbs: ['read', 'list'], sessionName: 'valet.team-a.trainer-0', accessKeyId: 'ASIA1' });
     const all = JSON.stringify(logger.lines);
     for (const secret of ['secret-1', 'session-1', 'supersecrettoken', 'issuer-secret']) expect(all).not.toContain(secret);
     const text = await registry.metrics();

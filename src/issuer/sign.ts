@@ -24,6 +24,10 @@ import { rfc3339, urlLifetimeCap } from './issue.ts';
 import { storeId } from './minter.ts';
 import type { Authenticator, GrantSource, PodIdentity, SigningKey } from './ports.ts';
 
+
+/** How many object keys, and how many characters of each, one audit line of /v1/sign carries. */
+const AUDIT_MAX_KEYS = 32;
+const AUDIT_MAX_KEY_CHARS = 256;
 export const SIGN_METHODS = ['GET', 'HEAD', 'PUT', 'DELETE'] as const;
 export type SignMethod = (typeof SIGN_METHODS)[number];
 export const METHOD_VERBS: Readonly<Record<SignMethod, 'read' | 'write' | 'delete'>> = { GET: 'read', HEAD: 'read', PUT: 'write', DELETE: 'delete' };
@@ -183,7 +187,10 @@ export class UrlSigner {
       );
       const id = storeId(grant.store);
       this.d.metrics?.urlsSigned.inc({ provider, store: id, method: req.method }, urls.length);
-      this.d.logger?.info('urls signed', { requestId: ctx.requestId, namespace: pod.namespace, pod: pod.podName, datasetAccess: req.access, store: id, provider, method: req.method, count: urls.length, expiresInSeconds: expiresSeconds });
+      // The audit line names the objects (not secrets; never a URL or signature), bounded: the first
+      // AUDIT_MAX_KEYS keys, each cut to AUDIT_MAX_KEY_CHARS and JSON-escaped by the logger.
+      const objectKeys = urls.slice(0, AUDIT_MAX_KEYS).map((u) => (u.key.length > AUDIT_MAX_KEY_CHARS ? `${u.key.slice(0, AUDIT_MAX_KEY_CHARS)}…` : u.key));
+      this.d.logger?.info('urls signed', { requestId: ctx.requestId, namespace: pod.namespace, pod: pod.podName, datasetAccess: req.access, store: id, provider, method: req.method, count: urls.length, objectKeys, ...(urls.length > AUDIT_MAX_KEYS ? { objectKeysOmitted: urls.length - AUDIT_MAX_KEYS } : {}), expiresInSeconds: expiresSeconds });
       return { access: req.access, provider, method: req.method, expiresAt: rfc3339(new Date(now + expiresSeconds * 1000)), expiresInSeconds: expiresSeconds, urls };
     });
   }

@@ -158,6 +158,7 @@ export async function operatorCommand(argv: readonly string[], env: NodeJS.Proce
       metrics: createWebhookMetrics(registry),
       maxBodyBytes: webhookConfig.maxBodyBytes,
       tls: tlsFor(webhookConfig.tlsCertFile, webhookConfig.tlsKeyFile),
+      ...(webhookConfig.clientCaFile ? { clientCaPem: readFileSync(webhookConfig.clientCaFile, 'utf8') } : {}),
       host: webhookConfig.address.slice(0, i) || '0.0.0.0',
       port: Number(webhookConfig.address.slice(i + 1)),
     });

@@ -46,6 +46,12 @@ export interface WebhookConfig {
   /** PEM files of the webhook's serving certificate and key (required when the webhook runs). */
   readonly tlsCertFile: string;
   readonly tlsKeyFile: string;
+  /**
+   * PEM CA bundle of the client certificates the webhook accepts; empty accepts any caller. Set it
+   * and give kube-apiserver a client certificate for the webhook (its AdmissionConfiguration
+   * kubeConfigFile) so that only the API server can ask for a review (issue #16).
+   */
+  readonly clientCaFile: string;
   /** Largest AdmissionReview accepted, in bytes (kube-apiserver sends at most ~3 MiB objects). */
   readonly maxBodyBytes: number;
   /** timeoutSeconds of the MutatingWebhookConfiguration (1..30). */
@@ -57,6 +63,7 @@ export const WEBHOOK_DEFAULTS: WebhookConfig = {
   address: '0.0.0.0:9443',
   tlsCertFile: '',
   tlsKeyFile: '',
+  clientCaFile: '',
   maxBodyBytes: 4 * 1024 * 1024,
   timeoutSeconds: 5,
   injection: {
@@ -82,6 +89,7 @@ const FLAGS: Record<string, { path: Path; kind: Kind }> = {
   '--webhook-address': { path: ['address'], kind: 'string' },
   '--webhook-tls-cert-file': { path: ['tlsCertFile'], kind: 'string' },
   '--webhook-tls-key-file': { path: ['tlsKeyFile'], kind: 'string' },
+  '--webhook-client-ca-file': { path: ['clientCaFile'], kind: 'string' },
   '--webhook-max-body-bytes': { path: ['maxBodyBytes'], kind: 'int' },
   '--webhook-timeout-seconds': { path: ['timeoutSeconds'], kind: 'int' },
   '--sidecar-image': { path: ['injection', 'image'], kind: 'string' },

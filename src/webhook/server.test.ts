@@ -1,6 +1,7 @@
 // Limits before work in the webhook's HTTP adapter: a flood of large or slow reviews is refused
 // with 429 before its body is read, and the budget comes back when they end.
 import { createServer, request } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import type { Server } from 'node:http';
 import { connect } from 'node:net';
 import type { AddressInfo, Socket } from 'node:net';
@@ -10,7 +11,8 @@ import { WEBHOOK_DEFAULTS } from '../config/webhook.ts';
 import type { AccessLookup } from '../injection/index.ts';
 import { createWebhookMetrics } from '../metrics/webhook.ts';
 import { memoryLogger } from '../platform/logger.ts';
-import { createWebhookHandler } from './server.ts';
+import { createAuthority, issueCertificate } from '../tls/pki.ts';
+import { createWebhookHandler, startWebhookServer } from './server.ts';
 import type { WebhookHandlerDeps } from './server.ts';
 
 const lookup: AccessLookup = { accesses: () => [], store: () => undefined };
@@ -84,5 +86,34 @@ describe('the webhook, flooded', () => {
     expect(await holding(port, 100, 10)).toBe('');
     expect(await holding(port, 100, 10)).toBe('');
     expect(await holding(port, 100, 10)).toMatch(/^HTTP\/1\.1 429 /);
+  });
+});
+
+describe('the webhook with --webhook-client-ca-file', () => {
+  it('completes the TLS handshake only for a client certificate its CA signed: a stranger gets no answer at all', async () => {
+    const serverCa = await createAuthority('webhook-serving-ca');
+    const serving = await issueCertificate(serverCa, { commonName: 'valet', ipAddresses: ['127.0.0.1'], usage: 'server' });
+    const clientCa = await createAuthority('apiserver-client-ca');
+    const apiserver = await issueCertificate(clientCa, { commonName: 'kube-apiserver', usage: 'client' });
+    const otherCa = await createAuthority('someone-else');
+    const stranger = await issueCertificate(otherCa, { commonName: 'stranger', usage: 'client' });
+    const settings = { ...WEBHOOK_DEFAULTS.injection, image: 'valet:test', issuerUrl: 'https://issuer.valet-system.svc:8443' };
+    const server = await startWebhookServer({ settings, lookup, logger: memoryLogger(), tls: { certPem: serving.certPem, keyPem: serving.privateKeyPem }, clientCaPem: clientCa.certPem, host: '127.0.0.1', port: 0 });
+    const get = (client?: { certPem: string; privateKeyPem: string }) =>
+      new Promise<number | string>((resolve) => {
+        const req = httpsRequest({ host: '127.0.0.1', port: server.port, path: '/healthz', ca: serverCa.certPem, ...(client ? { cert: client.certPem, key: client.privateKeyPem } : {}) }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        });
+        req.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message));
+        req.end();
+      });
+    try {
+      expect(await get(apiserver)).toBe(200);
+      expect(typeof (await get())).toBe('string');
+      expect(typeof (await get(stranger))).toBe('string');
+    } finally {
+      await server.close();
+    }
   });
 });

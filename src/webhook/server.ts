@@ -151,6 +151,8 @@ export interface TlsPems {
 
 export interface WebhookServerOptions extends WebhookHandlerDeps {
   tls: TlsPems;
+  /** PEM CA bundle: when set, only clients with a certificate it signed complete the TLS handshake. */
+  clientCaPem?: string;
   /** Default 0.0.0.0. */
   host?: string;
   /** 0 picks a free port. */
@@ -170,7 +172,8 @@ export interface WebhookServer {
 
 /** Starts the HTTPS server and resolves once it listens. */
 export function startWebhookServer(opts: WebhookServerOptions): Promise<WebhookServer> {
-  const server: Server = createServer({ cert: opts.tls.certPem, key: opts.tls.keyPem, minVersion: 'TLSv1.2' }, createWebhookHandler(opts));
+  const clientAuth = opts.clientCaPem ? { ca: opts.clientCaPem, requestCert: true, rejectUnauthorized: true } : {};
+  const server: Server = createServer({ cert: opts.tls.certPem, key: opts.tls.keyPem, minVersion: 'TLSv1.2', ...clientAuth }, createWebhookHandler(opts));
   // Against slow clients: headers within 10 s, the whole request within 30 s (the API server
   // gives a webhook at most 30 s), and a bound on open connections.
   server.headersTimeout = 10_000;
@@ -187,7 +190,7 @@ export function startWebhookServer(opts: WebhookServerOptions): Promise<WebhookS
       resolve({
         url: `https://${shown}:${port}`,
         port,
-        setTls: (tls) => server.setSecureContext({ cert: tls.certPem, key: tls.keyPem }),
+        setTls: (tls) => server.setSecureContext({ cert: tls.certPem, key: tls.keyPem, ...(opts.clientCaPem ? { ca: opts.clientCaPem } : {}) }),
         close: () =>
           new Promise<void>((done) => {
             server.close(() => done());

@@ -9,6 +9,7 @@ describe('webhook configuration', () => {
     expect(parseWebhookConfig(REQUIRED)).toMatchInlineSnapshot(`
       {
         "address": "0.0.0.0:9443",
+        "clientCaFile": "",
         "injection": {
           "image": "ghcr.io/valet/valet:0.1.0",
           "imagePullPolicy": "IfNotPresent",

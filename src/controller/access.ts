@@ -5,7 +5,7 @@ import { CONDITION_TYPES, KINDS } from '../api/v1alpha1/index.ts';
 import type { AnyDatasetStore, DatasetAccess, DatasetAccessStatus } from '../api/v1alpha1/index.ts';
 import type { Clock } from '../platform/clock.ts';
 import type { Logger } from '../platform/logger.ts';
-import { conditionsEqual, mergeConditions, validateAccess } from '../policy/index.ts';
+import { claimsOnClusterStore, conditionsEqual, mergeConditions, validateAccess } from '../policy/index.ts';
 
 /** Read-only views of the informer caches. */
 export interface AccessCaches {
@@ -14,6 +14,8 @@ export interface AccessCaches {
   clusterStore(name: string): AnyDatasetStore | undefined;
   /** Labels of a namespace, or undefined when it is not (yet) known. */
   namespaceLabels(namespace: string): Record<string, string> | undefined;
+  /** Every DatasetAccess, of all namespaces (folder ownership on cluster stores, ADR 0009). */
+  allAccesses?(): readonly DatasetAccess[];
 }
 
 export interface AccessStatusWriter {
@@ -49,8 +51,16 @@ export function resolveStore(caches: AccessCaches, access: DatasetAccess): AnyDa
 }
 
 /** The status `access` should have, keeping transition times of conditions that did not change. */
-export function desiredStatus(access: DatasetAccess, store: AnyDatasetStore | undefined, labels: Record<string, string> | undefined, now: string, valetNamespace?: string): DatasetAccessStatus {
-  const v = validateAccess(access, store, labels, { valetNamespace });
+export function desiredStatus(
+  access: DatasetAccess,
+  store: AnyDatasetStore | undefined,
+  labels: Record<string, string> | undefined,
+  now: string,
+  valetNamespace?: string,
+  allAccesses: readonly DatasetAccess[] = [],
+): DatasetAccessStatus {
+  const claims = store?.kind === KINDS.ClusterDatasetStore ? claimsOnClusterStore(allAccesses, store.metadata.name) : [];
+  const v = validateAccess(access, store, labels, { valetNamespace, claims });
   const generation = access.metadata.generation ?? 0;
   const status: DatasetAccessStatus = {
     observedGeneration: generation,
@@ -85,7 +95,7 @@ export function makeAccessReconciler(deps: AccessReconcilerDeps): (key: string) 
     }
     const store = resolveStore(deps.caches, access);
     const labels = deps.caches.namespaceLabels(namespace);
-    const next = desiredStatus(access, store, labels, new Date(deps.clock.now()).toISOString().replace(/\.\d{3}Z$/, 'Z'), deps.valetNamespace);
+    const next = desiredStatus(access, store, labels, new Date(deps.clock.now()).toISOString().replace(/\.\d{3}Z$/, 'Z'), deps.valetNamespace, deps.caches.allAccesses?.() ?? []);
     if (statusEqual(access.status, next)) {
       deps.observe?.('unchanged');
       return;

@@ -58,7 +58,16 @@ export class DatasetAccessController {
     const enqueue = (key: string) => this.queue?.add(key);
     const keyOf = (a: DatasetAccess) => `${a.metadata.namespace}/${a.metadata.name}`;
     for (const ev of ['add', 'update', 'delete'] as const) {
-      this.accesses.on(ev, (a) => enqueue(keyOf(a)));
+      this.accesses.on(ev, (a) => {
+        enqueue(keyOf(a));
+        // Folder ownership (ADR 0009): a claim that appears or goes away can change the verdict on
+        // overlapping claims of other namespaces on the same cluster store.
+        if (a.spec.storeRef.kind === KINDS.ClusterDatasetStore) {
+          for (const o of this.accesses.list()) {
+            if (o.metadata.namespace !== a.metadata.namespace && o.spec.storeRef.kind === KINDS.ClusterDatasetStore && o.spec.storeRef.name === a.spec.storeRef.name && (o.spec.prefix.startsWith(a.spec.prefix) || a.spec.prefix.startsWith(o.spec.prefix))) enqueue(keyOf(o));
+          }
+        }
+      });
       this.stores.on(ev, (s) => this.storeChanged(s));
       this.clusterStores.on(ev, (s) => this.storeChanged(s));
       this.namespaces.on(ev, (n) => {
@@ -104,6 +113,7 @@ export class DatasetAccessController {
           const n = this.namespaces.get(undefined, ns);
           return n ? (n.metadata?.labels ?? {}) : undefined;
         },
+        allAccesses: () => this.accesses.list(),
       },
       status: this.opts.status,
       events: this.opts.events,

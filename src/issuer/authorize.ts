@@ -5,7 +5,7 @@
 import { CONDITION_TYPES, KINDS } from '../api/v1alpha1/index.ts';
 import type { AnyDatasetStore, DatasetAccess } from '../api/v1alpha1/index.ts';
 import type { ValidateOptions } from '../policy/index.ts';
-import { matchLabelSelector, subjectsMatch, validateAccess } from '../policy/index.ts';
+import { claimsOnClusterStore, matchLabelSelector, subjectsMatch, validateAccess } from '../policy/index.ts';
 import { IssuerError } from './errors.ts';
 import type { AccessRefusal, RefusalReason } from './errors.ts';
 import type { PodIdentity } from './ports.ts';
@@ -15,6 +15,11 @@ export interface Grant {
   store: AnyDatasetStore;
   /** The rendered grant (status.sessionPolicy, equal to a fresh render): s3's session policy, or azureBlob's and gcs's signing scope. */
   policy: string;
+}
+
+/** How the issuer validates: Valet's namespace, and every access (folder ownership, ADR 0009). */
+export interface AuthorizeOptions extends Pick<ValidateOptions, 'valetNamespace'> {
+  allAccesses?: () => readonly DatasetAccess[];
 }
 
 export type Authorization = { ok: true; grants: Grant[]; refusals: AccessRefusal[] } | { ok: false; error: IssuerError; refusals: AccessRefusal[] };
@@ -34,7 +39,7 @@ function judge(
   access: DatasetAccess,
   resolveStore: (a: DatasetAccess) => AnyDatasetStore | undefined,
   namespaceLabels: (namespace: string) => Readonly<Record<string, string>> | undefined,
-  opts: ValidateOptions,
+  opts: AuthorizeOptions,
 ): Verdict {
   const subjects = subjectsMatch(access, { namespace: pod.namespace, serviceAccountName: pod.serviceAccount, labels: pod.labels });
   if (!subjects.ok) {
@@ -72,7 +77,8 @@ function judge(
   // exactly as the controller does, whatever the status says. A status forged by a principal with
   // status access, or left Ready by a controller that is down while the store was narrowed, mints
   // nothing the store does not allow now.
-  const now = validateAccess(access, store, namespaceLabels(pod.namespace), opts);
+  const claims = store.kind === KINDS.ClusterDatasetStore && opts.allAccesses ? claimsOnClusterStore(opts.allAccesses(), store.metadata.name) : [];
+  const now = validateAccess(access, store, namespaceLabels(pod.namespace), { ...(opts.valetNamespace ? { valetNamespace: opts.valetNamespace } : {}), claims });
   if (!now.ready) {
     const failed = now.conditions.find((c) => c.type !== CONDITION_TYPES.Ready && c.status !== 'True');
     return no('StoreForbids', `its store does not allow this grant now (${failed?.reason ?? 'Invalid'}): ${failed?.message ?? 'validation failed'}`);
@@ -93,7 +99,7 @@ export function authorize(
   resolveStore: (access: DatasetAccess) => AnyDatasetStore | undefined,
   requested?: readonly string[],
   namespaceLabels: (namespace: string) => Readonly<Record<string, string>> | undefined = () => undefined,
-  opts: ValidateOptions = {},
+  opts: AuthorizeOptions = {},
 ): Authorization {
   const refusals: AccessRefusal[] = [];
   const grants: Grant[] = [];

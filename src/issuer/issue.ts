@@ -105,7 +105,7 @@ export class KeyIssuer {
     try {
       pod = await this.timed(ctx.authenticated ?? this.d.authenticator.authenticate(bearer, ctx.signal), ctx.signal);
       const accesses = this.d.grants.accesses(pod.namespace);
-      const auth = authorize(pod, accesses, (a) => this.d.grants.store(a), request.accesses, (ns) => this.d.grants.namespaceLabels(ns), { valetNamespace: this.d.grants.valetNamespace });
+      const auth = authorize(pod, accesses, (a) => this.d.grants.store(a), request.accesses, (ns) => this.d.grants.namespaceLabels(ns), { valetNamespace: this.d.grants.valetNamespace, allAccesses: () => this.d.grants.allAccesses?.() ?? [] });
       if (!auth.ok) {
         const byName = new Map(accesses.map((a) => [`${a.metadata.namespace}/${a.metadata.name}`, a]));
         for (const r of auth.refusals) {

@@ -38,6 +38,8 @@ export type SigningKey =
 export interface GrantSource {
   /** Valet's own namespace: the only one whose Secrets a store may name (ADR 0008); default valet-system. */
   readonly valetNamespace?: string;
+  /** Every DatasetAccess of all namespaces, as cached (folder ownership on cluster stores, ADR 0009). */
+  allAccesses?(): readonly DatasetAccess[];
   /** The DatasetAccess objects of a namespace, as cached (informer). */
   accesses(namespace: string): readonly DatasetAccess[];
   /** The store an access names (a DatasetStore in its namespace or a ClusterDatasetStore). */

@@ -36,6 +36,8 @@ export type SigningKey =
 /** Read-only views of the caches the grant source needs; informers fit, tests pass maps. */
 export interface GrantCaches {
   accesses(namespace: string): readonly DatasetAccess[];
+  /** Every DatasetAccess of all namespaces (optional: folder ownership on cluster stores). */
+  allAccesses?(): readonly DatasetAccess[];
   datasetStore(namespace: string, name: string): DatasetStore | undefined;
   clusterStore(name: string): ClusterDatasetStore | undefined;
   /** Labels of a namespace; undefined when it is not known. */
@@ -73,6 +75,10 @@ export class GrantSourceOverCaches {
 
   accesses(namespace: string): readonly DatasetAccess[] {
     return this.o.caches.accesses(namespace);
+  }
+
+  allAccesses(): readonly DatasetAccess[] {
+    return this.o.caches.allAccesses?.() ?? [];
   }
 
   store(access: DatasetAccess): AnyDatasetStore | undefined {
@@ -243,6 +249,7 @@ export class InformerGrantSource extends GrantSourceOverCaches {
     super({
       caches: {
         accesses: (ns) => informers.accesses.list(ns),
+        allAccesses: () => informers.accesses.list(),
         datasetStore: (ns, name) => informers.stores.get(ns, name),
         clusterStore: (name) => informers.clusterStores.get(undefined, name),
         namespaceLabels: (ns) => {

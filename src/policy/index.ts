@@ -12,6 +12,8 @@ export type { AzureBlobScope, GcsScope, GrantAccessInput, GrantRenderResult, Gra
 export { validateAccess } from './validate.ts';
 export type { AccessValidation, ConditionResult, ValidateOptions } from './validate.ts';
 export { checkCredentialsPlacement, storeSecretRefs } from './credentials.ts';
+export { claimsOnClusterStore, expandAllowedPrefixes, folderOwnedElsewhere, NAMESPACE_PLACEHOLDER } from './folders.ts';
+export type { FolderClaim } from './folders.ts';
 export type { CredentialsPlacement } from './credentials.ts';
 export { subjectsMatch } from './subjects.ts';
 export type { PodIdentity, SubjectsReason } from './subjects.ts';

@@ -3,6 +3,8 @@
 // conditions (plus the policy, when Ready) to status.
 import { CONDITION_TYPES, DEFAULT_VALET_NAMESPACE, KINDS, LIMITS, REASONS } from '../api/v1alpha1/index.ts';
 import { checkCredentialsPlacement } from './credentials.ts';
+import { expandAllowedPrefixes, folderOwnedElsewhere } from './folders.ts';
+import type { FolderClaim } from './folders.ts';
 import type { AnyDatasetStore, ConditionStatus, ConditionType, DatasetAccess, Reason } from '../api/v1alpha1/index.ts';
 import { checkPrefix, findAllowedPrefix } from './prefix.ts';
 import { quote, quoteList } from './result.ts';
@@ -44,6 +46,8 @@ const unknown = (type: ConditionType): ConditionResult => ({
 export interface ValidateOptions {
   /** Valet's own namespace, the only one whose Secrets a store may name (ADR 0008). Default valet-system. */
   valetNamespace?: string;
+  /** For a ClusterDatasetStore: the DatasetAccess claims on it, of every namespace (ADR 0009). */
+  claims?: readonly FolderClaim[];
 }
 
 function resolveStore(access: DatasetAccess, store: AnyDatasetStore | undefined, namespaceLabels: Readonly<Record<string, string>> | undefined, valetNamespace: string): ConditionResult {
@@ -100,10 +104,20 @@ export function validateAccess(
   if (!prefixCheck.ok) prefixCondition = no(T.PrefixAllowed, R.PrefixInvalid, prefixCheck.message);
   else if (!resolved) prefixCondition = unknown(T.PrefixAllowed);
   else {
-    const within = findAllowedPrefix(spec.prefix, resolved.spec.allowedPrefixes);
-    prefixCondition = within
-      ? ok(T.PrefixAllowed, `spec.prefix ${quote(spec.prefix)} is inside the store's allowed prefix ${quote(within)}`)
-      : no(T.PrefixAllowed, R.PrefixNotAllowed, `spec.prefix ${quote(spec.prefix)} is not inside any of the store's allowedPrefixes ${quoteList(resolved.spec.allowedPrefixes)}`);
+    const cluster = resolved.kind === KINDS.ClusterDatasetStore ? resolved : undefined;
+    const namespace = access.metadata.namespace ?? '';
+    const allowed = cluster ? expandAllowedPrefixes(cluster.spec.allowedPrefixes, namespace) : resolved.spec.allowedPrefixes;
+    const within = findAllowedPrefix(spec.prefix, allowed);
+    const claim = { namespace, name: access.metadata.name, prefix: spec.prefix, ...(access.metadata.creationTimestamp ? { creationTimestamp: access.metadata.creationTimestamp } : {}) };
+    prefixCondition = !within
+      ? no(T.PrefixAllowed, R.PrefixNotAllowed, `spec.prefix ${quote(spec.prefix)} is not inside any of the store's allowedPrefixes ${quoteList(allowed)}`)
+      : cluster && folderOwnedElsewhere(claim, opts.claims ?? [], cluster.spec)
+        ? no(
+            T.PrefixAllowed,
+            R.FolderClaimedByOtherNamespace,
+            `spec.prefix ${quote(spec.prefix)} overlaps a folder that another namespace already uses on ${cluster.kind} ${quote(cluster.metadata.name)}; ask the store's admin for a folder of your own ({namespace} in allowedPrefixes) or to list it in sharedPrefixes`,
+          )
+        : ok(T.PrefixAllowed, `spec.prefix ${quote(spec.prefix)} is inside the store's allowed prefix ${quote(within)}`);
   }
 
   // Verbs: a subset of the store's allowed verbs.

@@ -76,6 +76,8 @@ export const LIMITS = {
  */
 export const PATTERNS = {
   prefix: "^([A-Za-z0-9._!'()=-]+/)+$",
+  /** A ClusterDatasetStore's allowed prefix: a folder whose segments may also be `{namespace}` (ADR 0009). */
+  clusterAllowedPrefix: "^(([A-Za-z0-9._!'()=-]+|[{]namespace[}])/)+$",
   bucket: '^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$',
   region: '^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$',
   url: '^https?://([A-Za-z0-9.-]+|\\[[0-9A-Fa-f:.]+\\])(:[0-9]{1,5})?(/[A-Za-z0-9._~%/-]*)?$',
@@ -113,6 +115,8 @@ export const REASONS = {
   StoreNotResolved: 'StoreNotResolved',
   PrefixInvalid: 'PrefixInvalid',
   PrefixNotAllowed: 'PrefixNotAllowed',
+  /** On a cluster store, another namespace already uses an overlapping folder (ADR 0009). */
+  FolderClaimedByOtherNamespace: 'FolderClaimedByOtherNamespace',
   VerbNotAllowed: 'VerbNotAllowed',
   DurationTooLong: 'DurationTooLong',
   DurationInvalid: 'DurationInvalid',

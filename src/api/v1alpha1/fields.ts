@@ -73,6 +73,7 @@ export const clusterDatasetStoreSpecFields = {
   azureBlob: { ...datasetStoreSpecFields.azureBlob, auth: { mode: true, secretRef: { ...azureSecret, namespace: true } } },
   gcs: { ...datasetStoreSpecFields.gcs, auth: { mode: true, secretRef: { ...gcsSecret, namespace: true } } },
   namespaceSelector: labelSelector,
+  sharedPrefixes: true,
 } as const satisfies FieldTree<ClusterDatasetStoreSpec>;
 
 export const datasetAccessSpecFields = {

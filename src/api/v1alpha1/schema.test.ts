@@ -159,8 +159,10 @@ describe('limits and patterns shared with src/policy', () => {
   const stores = [prop(root('DatasetStore'), 'spec'), prop(root('ClusterDatasetStore'), 'spec')];
 
   it('prefix rules are the same in both CRDs and in constants.ts', () => {
-    for (const p of [prop(access, 'prefix'), ...stores.map((s) => prop(s, 'allowedPrefixes', '[]'))]) {
-      expect(p.pattern).toBe(PATTERNS.prefix);
+    const [nsStore, clusterStore] = stores as [typeof access, typeof access];
+    const folders = [prop(access, 'prefix'), prop(nsStore, 'allowedPrefixes', '[]'), prop(clusterStore, 'allowedPrefixes', '[]'), prop(clusterStore, 'sharedPrefixes', '[]')];
+    expect(folders.map((p) => p.pattern)).toEqual([PATTERNS.prefix, PATTERNS.prefix, PATTERNS.clusterAllowedPrefix, PATTERNS.prefix]);
+    for (const p of folders) {
       expect(p.minLength).toBe(LIMITS.minPrefixLength);
       expect(p.maxLength).toBe(LIMITS.maxPrefixLength);
       expect(p['x-kubernetes-validations']?.[0]?.rule).toBe("!self.split('/').exists(s, s == '.' || s == '..')");
@@ -202,11 +204,11 @@ describe('limits and patterns shared with src/policy', () => {
     expect(prop(stores[1] ?? {}, 'auth', 'secretRef', 'namespace').pattern).toBe(PATTERNS.dnsLabel);
   });
 
-  it('the two store CRDs differ only by namespaceSelector and the secret namespaces', () => {
+  it('the two store CRDs differ only by namespaceSelector, sharedPrefixes and the secret namespaces', () => {
     const [ns, cluster] = stores.map((s) => schemaPaths(s).sort());
     const extra = (cluster ?? []).filter((p) => !(ns ?? []).includes(p));
     const secretNamespaces = ['auth.secretRef.namespace', 'azureBlob.auth.secretRef.namespace', 'gcs.auth.secretRef.namespace'];
-    expect(extra.filter((p) => !p.startsWith('namespaceSelector.') && !secretNamespaces.includes(p))).toEqual([]);
+    expect(extra.filter((p) => !p.startsWith('namespaceSelector.') && p !== 'sharedPrefixes' && !secretNamespaces.includes(p))).toEqual([]);
     expect(secretNamespaces.every((p) => extra.includes(p))).toBe(true);
     expect((ns ?? []).filter((p) => !(cluster ?? []).includes(p))).toEqual([]);
   });

@@ -136,6 +136,11 @@ export type DatasetStoreSpec = StoreSpecBase<SecretKeysRef, AzureSecretRef, GcsS
 export interface ClusterDatasetStoreSpec extends StoreSpecBase<ClusterSecretKeysRef, ClusterAzureSecretRef, ClusterGcsSecretRef> {
   /** Namespaces whose DatasetAccess objects may use this store; `{}` selects every namespace. */
   namespaceSelector: LabelSelector;
+  /**
+   * Folders several namespaces may use at once (e.g. a public dataset); any other folder belongs to
+   * the first namespace that claims it. allowedPrefixes may also contain `{namespace}` (ADR 0009).
+   */
+  sharedPrefixes?: string[];
 }
 
 /** Any store's spec, as far as policy rendering and validation care. */

@@ -65,6 +65,8 @@ export async function createLabStore(lab: Lab, namespace: string, o: LabStoreOpt
           roleArn: lab.s3.roleArn,
           auth: { mode: 'secret', secretRef: { name: secretName, namespace: LAB_VALET_NAMESPACE } },
           allowedPrefixes: o.allowedPrefixes ?? ['imagenet/', 'checkpoints/'],
+          // The lab's namespaces share its folders (ADR 0009: otherwise the first to claim one owns it).
+          sharedPrefixes: o.allowedPrefixes ?? ['imagenet/', 'checkpoints/'],
           allowedVerbs: o.allowedVerbs ?? ['read', 'list', 'write', 'delete'],
           maxSessionDurationSeconds: o.maxSessionDurationSeconds ?? 3600,
           namespaceSelector: { matchLabels: { [selectorLabel]: 'true' } },

@@ -11,10 +11,10 @@ import { S3Client, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3
 import { createAuthority, issueCertificate } from '../src/tls/pki.ts';
 import { installCrds } from './lab/apply.ts';
 import { startLab, type Lab } from './lab/index.ts';
-import { allocatePorts, startProcess, type ServerProcess } from './lab/process.ts';
+import { allocatePorts, type ServerProcess } from './lab/process.ts';
 import { useLabLogs } from './lab/vitest.ts';
 import { waitFor as until } from './lab/wait.ts';
-import { createLabStore } from './lab/valet.ts';
+import { createLabStore, startLabOperator } from './lab/valet.ts';
 
 const root = join(import.meta.dirname, '..');
 const G = { group: 'valet.dev', version: 'v1alpha1' };
@@ -74,24 +74,7 @@ beforeAll(async () => {
   agent = new Agent({ ca: ca.certPem });
   const ports = await allocatePorts(['issuer', 'metrics'] as const);
   issuerUrl = `https://127.0.0.1:${ports.issuer}`;
-  operator = startProcess({
-    name: 'operator',
-    command: process.execPath,
-    args: [
-      join(root, 'src/cli/main.ts'),
-      'operator',
-      `--kubeconfig=${lab.kubeconfig}`,
-      '--namespace=valet-system',
-      '--identity=e2e',
-      `--metrics-address=127.0.0.1:${ports.metrics}`,
-      `--issuer-address=127.0.0.1:${ports.issuer}`,
-      `--tls-cert-file=${join(tls, 'tls.crt')}`,
-      `--tls-key-file=${join(tls, 'tls.key')}`,
-      '--webhook-address=',
-      '--tls-check-interval-seconds=1',
-    ],
-    log: join(lab.logsDir, 'operator.log'),
-  });
+  operator = startLabOperator(lab, { tlsDir: tls, ports, identity: 'e2e', extraArgs: ['--tls-check-interval-seconds=1'] });
 });
 afterAll(async () => {
   await operator?.stop();

@@ -10,6 +10,7 @@ import type { DatasetAccess } from '../../src/api/v1alpha1/index.ts';
 import { createAuthority, issueCertificate } from '../../src/tls/pki.ts';
 import type { Authority } from '../../src/tls/pki.ts';
 import { installCrds } from '../../test/lab/apply.ts';
+import { labStoreSpec } from '../../test/lab/valet.ts';
 import { startLab } from '../../test/lab/index.ts';
 import type { Lab } from '../../test/lab/index.ts';
 import { allocatePorts, startProcess, tail, waitReady } from '../../test/lab/process.ts';
@@ -86,19 +87,7 @@ export function storeBody(lab: Lab, name: string, namespace: string, stsEndpoint
     apiVersion: 'valet.dev/v1alpha1',
     kind: 'ClusterDatasetStore',
     metadata: { name },
-    spec: {
-      provider: 's3',
-      bucket: lab.s3.bucket,
-      region: lab.s3.region,
-      endpoint: lab.s3.endpoint,
-      stsEndpoint,
-      roleArn: lab.s3.roleArn,
-      auth: { mode: 'secret', secretRef: { name: 'minio-issuer', namespace: OPERATOR_NS } },
-      allowedPrefixes: ['imagenet/', 'checkpoints/'],
-      allowedVerbs: ['read', 'list', 'write'],
-      maxSessionDurationSeconds: 3600,
-      namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': namespace } },
-    },
+    spec: { ...labStoreSpec(lab, { stsEndpoint, allowedVerbs: ['read', 'list', 'write'] }), namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': namespace } } },
   };
 }
 

@@ -4,7 +4,7 @@
 // closed on a stale status: a changed store or access is never minted with yesterday's policy).
 import { CONDITION_TYPES, KINDS } from '../api/v1alpha1/index.ts';
 import type { AnyDatasetStore, DatasetAccess } from '../api/v1alpha1/index.ts';
-import type { ValidateOptions } from '../policy/index.ts';
+import type { FolderClaim, ValidateOptions } from '../policy/index.ts';
 import { claimsOnClusterStore, matchLabelSelector, subjectsMatch, validateAccess } from '../policy/index.ts';
 import { IssuerError } from './errors.ts';
 import type { AccessRefusal, RefusalReason } from './errors.ts';
@@ -40,6 +40,7 @@ function judge(
   resolveStore: (a: DatasetAccess) => AnyDatasetStore | undefined,
   namespaceLabels: (namespace: string) => Readonly<Record<string, string>> | undefined,
   opts: AuthorizeOptions,
+  claimsOf: (clusterStore: string) => readonly FolderClaim[],
 ): Verdict {
   const subjects = subjectsMatch(access, { namespace: pod.namespace, serviceAccountName: pod.serviceAccount, labels: pod.labels });
   if (!subjects.ok) {
@@ -77,7 +78,7 @@ function judge(
   // exactly as the controller does, whatever the status says. A status forged by a principal with
   // status access, or left Ready by a controller that is down while the store was narrowed, mints
   // nothing the store does not allow now.
-  const claims = store.kind === KINDS.ClusterDatasetStore && opts.allAccesses ? claimsOnClusterStore(opts.allAccesses(), store.metadata.name) : [];
+  const claims = store.kind === KINDS.ClusterDatasetStore ? claimsOf(store.metadata.name) : [];
   const now = validateAccess(access, store, namespaceLabels(pod.namespace), { ...(opts.valetNamespace ? { valetNamespace: opts.valetNamespace } : {}), claims });
   if (!now.ready) {
     const failed = now.conditions.find((c) => c.type !== CONDITION_TYPES.Ready && c.status !== 'True');
@@ -103,6 +104,13 @@ export function authorize(
 ): Authorization {
   const refusals: AccessRefusal[] = [];
   const grants: Grant[] = [];
+  // One scan of every access per cluster store and request, however many of the pod's accesses use it.
+  const claimsByStore = new Map<string, readonly FolderClaim[]>();
+  const claimsOf = (store: string) => {
+    let c = claimsByStore.get(store);
+    if (!c) claimsByStore.set(store, (c = opts.allAccesses ? claimsOnClusterStore(opts.allAccesses(), store) : []));
+    return c;
+  };
   let subjectsMatched = false;
   const wanted = requested ? new Set(requested) : undefined;
   const sorted = [...accesses].filter((a) => a.metadata.namespace === pod.namespace).sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
@@ -111,7 +119,7 @@ export function authorize(
       refusals.push({ access: accessName(access), reason: 'NotRequested', message: 'not requested' });
       continue;
     }
-    const v = judge(pod, access, resolveStore, namespaceLabels, opts);
+    const v = judge(pod, access, resolveStore, namespaceLabels, opts, claimsOf);
     if (v.ok) grants.push(v.grant);
     else {
       subjectsMatched ||= v.subjectsMatched;

@@ -7,7 +7,7 @@ import type { AnyDatasetStore } from '../api/v1alpha1/index.ts';
 import { quote } from './result.ts';
 
 /** The field path and namespace of each Secret a store names (none for auth mode defaultChain). */
-export function storeSecretRefs(store: AnyDatasetStore): { field: string; namespace: string; name: string }[] {
+function storeSecretRefs(store: AnyDatasetStore): { field: string; namespace: string; name: string }[] {
   const spec = store.spec;
   const refs: { field: string; ref: { name: string; namespace?: string } | undefined }[] = [
     { field: 'spec.auth.secretRef', ref: spec.auth?.mode === 'secret' ? spec.auth.secretRef : undefined },

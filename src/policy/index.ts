@@ -11,7 +11,7 @@ export { AZURE_SAS_PERMISSIONS, GCS_METHODS, azureServiceUrl, describeGrant, gcs
 export type { AzureBlobScope, GcsScope, GrantAccessInput, GrantRenderResult, GrantStoreInput } from './grant.ts';
 export { validateAccess } from './validate.ts';
 export type { AccessValidation, ConditionResult, ValidateOptions } from './validate.ts';
-export { checkCredentialsPlacement, storeSecretRefs } from './credentials.ts';
+export { checkCredentialsPlacement } from './credentials.ts';
 export { claimsOnClusterStore, expandAllowedPrefixes, folderOwnedElsewhere, NAMESPACE_PLACEHOLDER } from './folders.ts';
 export type { FolderClaim } from './folders.ts';
 export type { CredentialsPlacement } from './credentials.ts';

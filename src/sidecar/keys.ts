@@ -140,8 +140,8 @@ export class KeyCache {
    */
   defaultAccess(): string | undefined {
     if (this.s.defaultAccess) return this.s.defaultAccess;
-    const candidates = this.s.accesses.length > 0 ? this.s.accesses : [...this.held.keys()];
-    return candidates.length === 1 ? candidates[0] : undefined;
+    const served = this.servedAccesses();
+    return served.length === 1 ? served[0] : undefined;
   }
 
   /** The accesses this sidecar serves (configured, or held when none were configured), sorted. */

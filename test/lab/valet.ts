@@ -10,7 +10,9 @@ import { writeAccessStatus } from '../../src/k8s/status.ts';
 import { createControllerMetrics } from '../../src/metrics/controller.ts';
 import { systemClock } from '../../src/platform/clock.ts';
 import type { Logger } from '../../src/platform/logger.ts';
+import { join } from 'node:path';
 import type { Lab } from './index.ts';
+import { startProcess, type ServerProcess } from './process.ts';
 
 export interface LabStoreOptions {
   name?: string;
@@ -28,6 +30,26 @@ export const LAB_VALET_NAMESPACE = DEFAULT_VALET_NAMESPACE;
 const ignoreConflict = (err: unknown) => {
   if ((err as { code?: number }).code !== 409) throw err;
 };
+
+/**
+ * The s3 spec of a store on the lab MinIO whose issuer key is the Secret `secretName` in Valet's
+ * namespace: everything a ClusterDatasetStore needs but its namespaceSelector (and sharedPrefixes).
+ */
+export function labStoreSpec(lab: Lab, o: Omit<LabStoreOptions, 'name'> & { stsEndpoint?: string } = {}): Record<string, unknown> {
+  const endpoint = o.endpoint ?? lab.s3.endpoint;
+  return {
+    provider: 's3',
+    bucket: lab.s3.bucket,
+    region: lab.s3.region,
+    endpoint,
+    stsEndpoint: o.stsEndpoint ?? endpoint,
+    roleArn: lab.s3.roleArn,
+    auth: { mode: 'secret', secretRef: { name: o.secretName ?? 'minio-issuer', namespace: LAB_VALET_NAMESPACE } },
+    allowedPrefixes: o.allowedPrefixes ?? ['imagenet/', 'checkpoints/'],
+    allowedVerbs: o.allowedVerbs ?? ['read', 'list', 'write', 'delete'],
+    maxSessionDurationSeconds: o.maxSessionDurationSeconds ?? 3600,
+  };
+}
 
 /**
  * The lab's store, as an admin sets one up: the issuer's MinIO key in a Secret in Valet's own
@@ -57,18 +79,9 @@ export async function createLabStore(lab: Lab, namespace: string, o: LabStoreOpt
         kind: 'ClusterDatasetStore',
         metadata: { name },
         spec: {
-          provider: 's3',
-          bucket: lab.s3.bucket,
-          region: lab.s3.region,
-          endpoint: o.endpoint ?? lab.s3.endpoint,
-          stsEndpoint: o.endpoint ?? lab.s3.endpoint,
-          roleArn: lab.s3.roleArn,
-          auth: { mode: 'secret', secretRef: { name: secretName, namespace: LAB_VALET_NAMESPACE } },
-          allowedPrefixes: o.allowedPrefixes ?? ['imagenet/', 'checkpoints/'],
+          ...labStoreSpec(lab, o),
           // The lab's namespaces share its folders (ADR 0009: otherwise the first to claim one owns it).
           sharedPrefixes: o.allowedPrefixes ?? ['imagenet/', 'checkpoints/'],
-          allowedVerbs: o.allowedVerbs ?? ['read', 'list', 'write', 'delete'],
-          maxSessionDurationSeconds: o.maxSessionDurationSeconds ?? 3600,
           namespaceSelector: { matchLabels: { [selectorLabel]: 'true' } },
         },
       },
@@ -91,4 +104,38 @@ export function startInProcessController(clients: K8sClients, logger: Logger, si
   });
   controller.start();
   return { controller, run: controller.lead(signal) };
+}
+
+export interface LabOperatorOptions {
+  /** Folder with tls.crt and tls.key, served by the issuer (and the webhook, when it runs). */
+  tlsDir: string;
+  ports: { issuer: number; metrics: number; webhook?: number };
+  identity: string;
+  /** More flags, after the ones above. */
+  extraArgs?: readonly string[];
+}
+
+/** `valet operator` as its own process against the lab, its log in the lab's logs folder. */
+export function startLabOperator(lab: Lab, o: LabOperatorOptions): ServerProcess {
+  const webhook = o.ports.webhook
+    ? [`--webhook-address=127.0.0.1:${o.ports.webhook}`, `--webhook-tls-cert-file=${join(o.tlsDir, 'tls.crt')}`, `--webhook-tls-key-file=${join(o.tlsDir, 'tls.key')}`]
+    : ['--webhook-address='];
+  return startProcess({
+    name: 'operator',
+    command: process.execPath,
+    args: [
+      join(import.meta.dirname, '..', '..', 'src', 'cli', 'main.ts'),
+      'operator',
+      `--kubeconfig=${lab.kubeconfig}`,
+      `--namespace=${LAB_VALET_NAMESPACE}`,
+      `--identity=${o.identity}`,
+      `--metrics-address=127.0.0.1:${o.ports.metrics}`,
+      `--issuer-address=127.0.0.1:${o.ports.issuer}`,
+      `--tls-cert-file=${join(o.tlsDir, 'tls.crt')}`,
+      `--tls-key-file=${join(o.tlsDir, 'tls.key')}`,
+      ...webhook,
+      ...(o.extraArgs ?? []),
+    ],
+    log: join(lab.logsDir, 'operator.log'),
+  });
 }

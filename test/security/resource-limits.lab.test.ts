@@ -16,8 +16,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAuthority, issueCertificate } from '../../src/tls/pki.ts';
 import { installCrds } from '../lab/apply.ts';
 import { startLab, type Lab } from '../lab/index.ts';
-import { allocatePorts, startProcess, type ServerProcess } from '../lab/process.ts';
-import { createLabStore } from '../lab/valet.ts';
+import { allocatePorts, type ServerProcess } from '../lab/process.ts';
+import { createLabStore, startLabOperator } from '../lab/valet.ts';
 import { useLabLogs } from '../lab/vitest.ts';
 import { waitFor } from '../lab/wait.ts';
 
@@ -116,27 +116,7 @@ beforeAll(async () => {
   writeFileSync(join(tls, 'tls.key'), serving.privateKeyPem, { mode: 0o600 });
   agent = new Agent({ ca, keepAlive: false });
   ports = await allocatePorts(['issuer', 'webhook', 'metrics'] as const);
-  operator = startProcess({
-    name: 'operator',
-    command: process.execPath,
-    args: [
-      join(root, 'src/cli/main.ts'),
-      'operator',
-      `--kubeconfig=${lab.kubeconfig}`,
-      '--namespace=valet-system',
-      '--identity=limits',
-      `--metrics-address=127.0.0.1:${ports.metrics}`,
-      `--issuer-address=127.0.0.1:${ports.issuer}`,
-      `--tls-cert-file=${join(tls, 'tls.crt')}`,
-      `--tls-key-file=${join(tls, 'tls.key')}`,
-      `--webhook-address=127.0.0.1:${ports.webhook}`,
-      `--webhook-tls-cert-file=${join(tls, 'tls.crt')}`,
-      `--webhook-tls-key-file=${join(tls, 'tls.key')}`,
-      '--sidecar-image=valet:test',
-      '--sidecar-issuer-url=https://valet.valet-system.svc:8443',
-    ],
-    log: join(lab.logsDir, 'operator.log'),
-  });
+  operator = startLabOperator(lab, { tlsDir: tls, ports, identity: 'limits', extraArgs: ['--sidecar-image=valet:test', '--sidecar-issuer-url=https://valet.valet-system.svc:8443'] });
   await waitFor('the issuer to serve a key', async () => (await call(ports.issuer, '/v1/keys', '', { authorization: `Bearer ${await lab.token(NS, 'trainer', { boundPod: { name: 'trainer-0', uid: podUid }, audience: 'valet.dev' })}` }).catch(() => ({ status: 0 }))).status === 200, 60_000);
   await waitFor('the webhook to answer', async () => (await call(ports.webhook, '/mutate', review(), { 'content-type': 'application/json' }).catch(() => ({ status: 0 }))).status === 200, 60_000);
 });

@@ -216,6 +216,30 @@ describe('odd encodings in presigned keys, taken to the real store', () => {
   });
 });
 
+describe('a pod granted by two accesses that names no default', () => {
+  it('gets both keys, and the real issuer puts a NoDefaultAccess Warning Event on the pod; with the annotation, none', async () => {
+    const plain = await w.podToken('two-grants');
+    const r = await w.call('POST', '/v1/keys', { token: plain.token });
+    expect(r.status).toBe(200);
+    expect(r.json().keys?.map((k) => k.access).sort()).toEqual(['checkpoints', 'imagenet']);
+    const events = await w.waitFor('the NoDefaultAccess Event', async () => {
+      const list = await w.lab.core.listNamespacedEvent({ namespace: 'team-a', fieldSelector: 'involvedObject.name=two-grants' });
+      return list.items.length > 0 ? list.items : undefined;
+    });
+    expect(events.map((e) => [e.type, e.reason, e.involvedObject.uid])).toEqual([['Warning', 'NoDefaultAccess', plain.uid]]);
+    expect(events[0]?.message).toContain('(checkpoints, imagenet) and names no default');
+
+    await w.lab.core.createNamespacedPod({ namespace: 'team-a', body: { metadata: { name: 'named-default', annotations: { 'valet.dev/default-access': 'imagenet' } }, spec: { serviceAccountName: 'trainer', containers: [{ name: 'app', image: 'example.invalid/app:1' }] } } });
+    const pod = await w.lab.core.readNamespacedPod({ namespace: 'team-a', name: 'named-default' });
+    const token = await w.lab.token('team-a', 'trainer', { boundPod: { name: 'named-default', uid: pod.metadata?.uid ?? '' } });
+    w.secrets.add(token);
+    expect((await w.call('POST', '/v1/keys', { token })).status).toBe(200);
+    // The Event for the first pod arrived above; this one is given the same chance, then counted.
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    expect((await w.lab.core.listNamespacedEvent({ namespace: 'team-a', fieldSelector: 'involvedObject.name=named-default' })).items).toEqual([]);
+  });
+});
+
 describe("a store whose long-term key sits in a tenant's namespace (ADR 0008)", () => {
   it("an old DatasetStore with a secretRef, or a ClusterDatasetStore naming a tenant's Secret: CredentialsOutsideValetNamespace saying what to change, and no key", async () => {
     // The old way: the issuer's key in a Secret in the tenant's namespace, where any pod can mount it.

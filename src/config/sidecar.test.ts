@@ -20,6 +20,7 @@ describe('sidecar configuration', () => {
         "manifestExpirySeconds": 3600,
         "manifests": [],
         "metricsAddress": "0.0.0.0:8761",
+        "podAuthToken": "",
         "port": 8760,
         "presignDefaultExpirySeconds": 3600,
         "refreshFraction": 0.5,
@@ -44,6 +45,21 @@ describe('sidecar configuration', () => {
     expect(Object.isFrozen(c)).toBe(true);
     expect(Object.isFrozen(c.accesses)).toBe(true);
     expect(envName('--grace-period-seconds')).toBe('VALET_GRACE_PERIOD_SECONDS');
+  });
+
+  it('takes the pod token from VALET_POD_AUTH_TOKEN only, and refuses a malformed one without echoing it', () => {
+    const token = 'A'.repeat(21) + '-_' + 'z'.repeat(20);
+    expect(parseSidecarConfig([URL_FLAG], { VALET_POD_AUTH_TOKEN: token }).podAuthToken).toBe(token);
+    expect(parseSidecarConfig([URL_FLAG], { VALET_POD_AUTH_TOKEN: '' }).podAuthToken).toBe('');
+    expect(() => parseSidecarConfig([URL_FLAG, `--pod-auth-token=${token}`])).toThrow(/unknown flag --pod-auth-token/);
+    let message = '';
+    try {
+      parseSidecarConfig([URL_FLAG], { VALET_POD_AUTH_TOKEN: 'short-secret-value' });
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message).toMatch(/VALET_POD_AUTH_TOKEN must be 43 base64url characters/);
+    expect(message).not.toContain('short-secret-value');
   });
 
   it('names what is wrong', () => {

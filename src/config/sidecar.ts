@@ -1,7 +1,7 @@
 // `valet sidecar` configuration: flags over environment variables over defaults, turned into a
 // frozen, validated object. Every flag --some-name may also come from VALET_SOME_NAME (the webhook
 // sets the environment; a flag wins). Defaults are pinned by a golden test (sidecar.test.ts).
-import { PATTERNS } from '../api/v1alpha1/index.ts';
+import { PATTERNS, POD_TOKEN_PATTERN } from '../api/v1alpha1/index.ts';
 import { ValetError } from '../platform/errors.ts';
 
 export interface ManifestFileConfig {
@@ -21,6 +21,11 @@ export interface SidecarConfig {
   readonly authTokenFile: string;
   /** Mode of that file; 0644 by default (see src/sidecar/auth.ts for why that is safe). */
   readonly authTokenFileMode: number;
+  /**
+   * The pod's loopback token, from VALET_POD_AUTH_TOKEN only (never a flag: flags show in ps).
+   * The webhook sets it; empty: the sidecar makes one at start. A secret.
+   */
+  readonly podAuthToken: string;
   /** Port on 127.0.0.1 for /v1/credentials, /v1/presign, /v1/manifest; 0 picks one. */
   readonly port: number;
   /** host:port for /metrics, /healthz, /readyz (the kubelet's probes reach this one). */
@@ -58,6 +63,7 @@ export const SIDECAR_DEFAULTS: SidecarConfig = {
   tokenFile: '/var/run/secrets/valet.dev/serviceaccount/token',
   authTokenFile: '/var/run/valet/shared/auth-token',
   authTokenFileMode: 0o644,
+  podAuthToken: '',
   port: 8760,
   metricsAddress: '0.0.0.0:8761',
   accesses: [],
@@ -106,6 +112,9 @@ const FLAGS: Record<string, { key: keyof SidecarConfig; kind: Kind }> = {
 export const SIDECAR_FLAGS = Object.keys(FLAGS);
 /** Which config field each flag sets. */
 export const SIDECAR_FLAG_KEYS: Readonly<Record<string, keyof SidecarConfig>> = Object.fromEntries(Object.entries(FLAGS).map(([f, s]) => [f, s.key]));
+
+/** Environment only: the pod's loopback token (ADR 0010). */
+export const POD_TOKEN_ENV = 'VALET_POD_AUTH_TOKEN';
 
 /** VALET_ISSUER_URL for --issuer-url, and so on. */
 export const envName = (flag: string): string => `VALET_${flag.slice(2).replaceAll('-', '_').toUpperCase()}`;
@@ -173,6 +182,11 @@ export function parseSidecarConfig(argv: readonly string[], env: Readonly<Record
       seenManifestFlag.value = true;
     }
     out[spec.key] = convert(name, spec.kind, value, out[spec.key]);
+  }
+  const token = env[POD_TOKEN_ENV];
+  if (token !== undefined && token !== '') {
+    if (!POD_TOKEN_PATTERN.test(token)) throw bad(`${POD_TOKEN_ENV} must be 43 base64url characters (the webhook sets it); the value given is not`);
+    out.podAuthToken = token;
   }
   const c = out as unknown as SidecarConfig;
   let issuer: URL;

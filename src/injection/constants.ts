@@ -37,14 +37,44 @@ export const PATHS = {
   authToken: '/var/run/valet/shared/auth-token',
 } as const;
 
-/** Variables Valet sets in app containers, in groups: a group the user touched is left to the user. */
+/** Records, per app container, the competing variables the webhook removed (names only, never values). */
+export { REMOVED_ENV_ANNOTATION } from '../api/v1alpha1/index.ts';
+
+/** In the sidecar's environment: the pod's loopback token (src/policy/pod-token.ts, ADR 0010). */
+export { POD_TOKEN_ENV } from '../config/sidecar.ts';
+
+/**
+ * Valet's own variables in every injected app container. They always carry Valet's values: a pod
+ * spec's own value for one of them is removed (and reported) like a competing variable.
+ * - FULL_URI: a literal loopback address (the AWS C++ SDK under pyarrow refuses `localhost`).
+ * - TOKEN_FILE: read by botocore, the JS SDK v3, the C++ SDK and Rust's object_store.
+ * - TOKEN: the same value literally, for the Go SDK v1 (s5cmd) and the Java SDK v2, which read only it.
+ * - VALET_LOADER_URL: the base of the pod's stable loader URLs (see docs/clients.md).
+ */
+export const VALET_ENV = ['AWS_CONTAINER_CREDENTIALS_FULL_URI', 'AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE', 'AWS_CONTAINER_AUTHORIZATION_TOKEN', 'VALET_LOADER_URL'] as const;
+
+/** Variables Valet sets only where the user set none of the group: a region or endpoint is the user's to choose. */
 export const ENV_GROUPS = {
-  /** Where the SDKs fetch keys, and the Authorization value for it: they belong together. */
-  credentials: ['AWS_CONTAINER_CREDENTIALS_FULL_URI', 'AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE', 'AWS_CONTAINER_CREDENTIALS_RELATIVE_URI', 'AWS_CONTAINER_AUTHORIZATION_TOKEN'],
   /** AWS_REGION for the JS/Go/Java SDKs and awscli; AWS_DEFAULT_REGION for boto3. */
   region: ['AWS_REGION', 'AWS_DEFAULT_REGION'],
   endpoint: ['AWS_ENDPOINT_URL_S3', 'AWS_ENDPOINT_URL'],
 } as const;
 
-/** Static keys in the environment win over container credentials in every AWS SDK's chain. */
-export const STATIC_KEY_VARS = ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_PROFILE', 'AWS_WEB_IDENTITY_TOKEN_FILE'] as const;
+/**
+ * Variables that make some SDK take its keys from somewhere else than Valet's endpoint: static
+ * keys (every SDK reads the environment first), profiles (the shared files come before container
+ * credentials), web identity (before container credentials in botocore, the JS and Go SDKs), and
+ * the relative URI (which wins over the full one in every SDK). Removed from injected containers.
+ */
+export const COMPETING_ENV = [
+  'AWS_ACCESS_KEY_ID',
+  'AWS_SECRET_ACCESS_KEY',
+  'AWS_SESSION_TOKEN',
+  'AWS_SECURITY_TOKEN',
+  'AWS_PROFILE',
+  'AWS_DEFAULT_PROFILE',
+  'AWS_WEB_IDENTITY_TOKEN_FILE',
+  'AWS_ROLE_ARN',
+  'AWS_ROLE_SESSION_NAME',
+  'AWS_CONTAINER_CREDENTIALS_RELATIVE_URI',
+] as const;

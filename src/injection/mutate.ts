@@ -3,7 +3,9 @@
 // and the AWS variables in each app container. Every addition is decided by what the pod already
 // has, so running it on its own output yields no patch, and nothing the user set is overwritten.
 import type { InjectionSettings } from '../config/webhook.ts';
+import { isPodToken, loaderCapability } from '../policy/index.ts';
 import {
+  COMPETING_ENV,
   ENV_GROUPS,
   INJECTED_ANNOTATION,
   INJECT_LABEL,
@@ -12,9 +14,11 @@ import {
   PATHS,
   SIDECAR_NAME,
   DEFAULT_ACCESS_ANNOTATION,
+  POD_TOKEN_ENV,
+  REMOVED_ENV_ANNOTATION,
   SKIP_ANNOTATION,
-  STATIC_KEY_VARS,
   TOKEN_AUDIENCE,
+  VALET_ENV,
   VOLUMES,
 } from './constants.ts';
 import type { PodGrant } from './grants.ts';
@@ -29,6 +33,11 @@ export interface InjectionContext {
   grants: readonly PodGrant[];
   /** Recorded in the valet.dev/injection-note annotation (why the pod will wait for keys). */
   note?: string;
+  /**
+   * The pod's loopback token for a pod not injected yet (generatePodToken; the caller makes it, so
+   * this function stays pure). A pod injected already keeps the one in its sidecar's environment.
+   */
+  podToken: string;
 }
 
 export type MutationResult =
@@ -59,7 +68,7 @@ export interface Mutation {
 
 const envNames = (c: Container) => new Set((c.env ?? []).map((e) => e.name));
 
-function sidecarContainer(s: InjectionSettings): Container {
+function sidecarContainer(s: InjectionSettings, podToken: string): Container {
   const probe = (path: string) => ({ httpGet: { path, port: s.metricsPort, scheme: 'HTTP' } });
   return {
     name: SIDECAR_NAME,
@@ -75,6 +84,9 @@ function sidecarContainer(s: InjectionSettings): Container {
     ],
     env: [
       { name: 'VALET_ISSUER_URL', value: s.issuerUrl },
+      // Literal, like AWS_CONTAINER_AUTHORIZATION_TOKEN in the app containers: the same value for the
+      // pod's whole life, so a sidecar restart does not break a process that read it (ADR 0010).
+      { name: POD_TOKEN_ENV, value: podToken },
       { name: 'POD_NAME', valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.name' } } },
       { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.namespace' } } },
       // Empty when the annotation is absent: the sidecar then serves its first access by default.
@@ -114,27 +126,81 @@ function volumes(s: InjectionSettings): Volume[] {
   ];
 }
 
-/** The variables one app container gets, group by group; a group the user set any member of is theirs. */
-function appEnv(c: Container, s: InjectionSettings, grants: readonly PodGrant[], warnings: string[]): EnvVar[] {
-  const have = envNames(c);
-  const userSet = (group: readonly string[]) => group.filter((n) => have.has(n));
-  const out: EnvVar[] = [];
-  const creds = userSet(ENV_GROUPS.credentials);
-  if (creds.length === 0) {
-    out.push({ name: 'AWS_CONTAINER_CREDENTIALS_FULL_URI', value: `http://127.0.0.1:${s.port}/v1/credentials` });
-    out.push({ name: 'AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE', value: PATHS.authToken });
-  } else if (!have.has('AWS_CONTAINER_CREDENTIALS_FULL_URI') || !have.has('AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE')) {
-    warnings.push(`valet: container ${JSON.stringify(c.name)} sets ${creds.join(', ')}; its SDKs may not use valet's keys`);
+/** The token an injected pod carries in its sidecar's environment (none for pods injected before ADR 0010). */
+function injectedPodToken(pod: Pod): string | undefined {
+  const sidecar = (pod.spec?.initContainers ?? []).find((c) => c.name === SIDECAR_NAME);
+  const value = sidecar?.env?.find((e) => e.name === POD_TOKEN_ENV)?.value;
+  return value !== undefined && isPodToken(value) ? value : undefined;
+}
+
+/** Valet's own variables with the values this pod's containers must see. */
+function valetEnv(s: InjectionSettings, podToken: string | undefined): Map<string, string> {
+  const env = new Map<string, string>([
+    ['AWS_CONTAINER_CREDENTIALS_FULL_URI', `http://127.0.0.1:${s.port}/v1/credentials`],
+    ['AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE', PATHS.authToken],
+  ]);
+  if (podToken !== undefined) {
+    env.set('AWS_CONTAINER_AUTHORIZATION_TOKEN', podToken);
+    env.set('VALET_LOADER_URL', `http://127.0.0.1:${s.port}/v1/loader/${loaderCapability(podToken)}`);
   }
+  return env;
+}
+
+interface EnvChange {
+  /** Indexes into the container's env to remove, highest first (so each stays valid). */
+  remove: number[];
+  add: EnvVar[];
+  /** Names the pod spec set that were removed: competing variables and its own values for Valet's. */
+  removed: string[];
+}
+
+/**
+ * What one app container's environment needs: competing variables out, Valet's variables in with
+ * Valet's values, and the region and endpoint where the user chose none.
+ */
+function appEnv(c: Container, s: InjectionSettings, ours: ReadonlyMap<string, string>, grants: readonly PodGrant[], warnings: string[]): EnvChange {
+  const env = c.env ?? [];
+  const competing = new Set<string>(COMPETING_ENV);
+  const valetNames = new Set<string>(VALET_ENV);
+  const remove: number[] = [];
+  const removed = new Set<string>();
+  const kept = new Set<string>();
+  env.forEach((e, i) => {
+    const mine = ours.get(e.name);
+    if (mine !== undefined && e.value === mine && e.valueFrom === undefined && !kept.has(e.name)) return void kept.add(e.name);
+    if (competing.has(e.name) || valetNames.has(e.name)) {
+      remove.push(i);
+      removed.add(e.name);
+    }
+  });
+  const add: EnvVar[] = [...ours].filter(([name]) => !kept.has(name)).map(([name, value]) => ({ name, value }));
+  const have = new Set(env.map((e) => e.name));
+  const userSet = (group: readonly string[]) => group.some((n) => have.has(n));
   const grant = grants.find((g) => g.region !== undefined);
-  if (grant?.region !== undefined && userSet(ENV_GROUPS.region).length === 0) {
-    out.push({ name: 'AWS_REGION', value: grant.region });
-    out.push({ name: 'AWS_DEFAULT_REGION', value: grant.region });
+  if (grant?.region !== undefined && !userSet(ENV_GROUPS.region)) {
+    add.push({ name: 'AWS_REGION', value: grant.region });
+    add.push({ name: 'AWS_DEFAULT_REGION', value: grant.region });
   }
-  if (grant?.endpoint && userSet(ENV_GROUPS.endpoint).length === 0) out.push({ name: 'AWS_ENDPOINT_URL_S3', value: grant.endpoint });
-  const statics = STATIC_KEY_VARS.filter((n) => have.has(n));
-  if (statics.length > 0) warnings.push(`valet: container ${JSON.stringify(c.name)} sets ${statics.join(', ')}, which SDKs use before valet's keys`);
-  return out;
+  if (grant?.endpoint && !userSet(ENV_GROUPS.endpoint)) add.push({ name: 'AWS_ENDPOINT_URL_S3', value: grant.endpoint });
+  if (removed.size > 0) warnings.push(`valet: removed ${[...removed].join(', ')} from container ${JSON.stringify(c.name)} so its SDKs use valet's keys`);
+  if ((c.envFrom ?? []).length > 0) warnings.push(`valet: container ${JSON.stringify(c.name)} takes variables from envFrom; valet cannot see them, and AWS keys or a profile there would win over valet's`);
+  return { remove: remove.reverse(), add, removed: [...removed] };
+}
+
+/** `app=AWS_PROFILE,AWS_ACCESS_KEY_ID;worker=AWS_ROLE_ARN`, merged with what an earlier pass recorded. */
+function removedEnvValue(previous: string | undefined, now: ReadonlyMap<string, readonly string[]>): string {
+  const all = new Map<string, Set<string>>();
+  for (const part of (previous ?? '').split(';')) {
+    const eq = part.indexOf('=');
+    if (eq <= 0) continue;
+    all.set(part.slice(0, eq), new Set(part.slice(eq + 1).split(',').filter((n) => n !== '')));
+  }
+  for (const [container, names] of now) {
+    const set = all.get(container) ?? new Set<string>();
+    for (const n of names) set.add(n);
+    all.set(container, set);
+  }
+  return [...all].map(([container, names]) => `${container}=${[...names].join(',')}`).join(';');
 }
 
 /** Why this pod cannot be injected safely, or undefined. Checked only for pods not yet injected. */
@@ -183,31 +249,33 @@ export function mutatePod(pod: Pod, ctx: InjectionContext): Mutation {
     if (why) return none('Refused', why);
     annotations[INJECTED_ANNOTATION] = 'true';
     if (ctx.note) annotations[NOTE_ANNOTATION] = ctx.note;
-    if (pod.metadata.annotations) for (const [k, v] of Object.entries(annotations)) patch.push({ op: 'add', path: `/metadata/annotations/${escapePointer(k)}`, value: v });
-    else patch.push({ op: 'add', path: '/metadata/annotations', value: { ...annotations } });
 
     const vols = volumes(s);
     if (spec.volumes) for (const v of vols) patch.push({ op: 'add', path: '/spec/volumes/-', value: v });
     else patch.push({ op: 'add', path: '/spec/volumes', value: vols });
 
     // First among init containers: later init containers (and all app containers) start with keys ready.
-    const sidecar = sidecarContainer(s);
+    const sidecar = sidecarContainer(s, ctx.podToken);
     if (spec.initContainers) patch.push({ op: 'add', path: '/spec/initContainers/0', value: sidecar });
     else patch.push({ op: 'add', path: '/spec/initContainers', value: [sidecar] });
   }
 
   // App containers: on a fresh pod all of them, on an injected one those a later webhook added
   // (reinvocation); in both cases only what is missing.
+  const ours = valetEnv(s, already ? injectedPodToken(pod) : ctx.podToken);
   const skip = skipped(pod);
   const containers: string[] = [];
+  const removedByContainer = new Map<string, readonly string[]>();
   (spec.containers ?? []).forEach((c, i) => {
     if (skip.has(c.name)) return;
     const base = `/spec/containers/${i}`;
-    const env = appEnv(c, s, ctx.grants, warnings);
-    if (env.length > 0) {
-      if (c.env) for (const e of env) patch.push({ op: 'add', path: `${base}/env/-`, value: e });
-      else patch.push({ op: 'add', path: `${base}/env`, value: env });
+    const env = appEnv(c, s, ours, ctx.grants, warnings);
+    for (const j of env.remove) patch.push({ op: 'remove', path: `${base}/env/${j}` });
+    if (env.add.length > 0) {
+      if (c.env) for (const e of env.add) patch.push({ op: 'add', path: `${base}/env/-`, value: e });
+      else patch.push({ op: 'add', path: `${base}/env`, value: env.add });
     }
+    if (env.removed.length > 0) removedByContainer.set(c.name, env.removed);
     const mounts = c.volumeMounts ?? [];
     const hasMount = mounts.some((m) => m.name === VOLUMES.shared || m.mountPath === PATHS.sharedDir);
     if (!hasMount) {
@@ -216,9 +284,17 @@ export function mutatePod(pod: Pod, ctx: InjectionContext): Mutation {
     } else if (!mounts.some((m) => m.name === VOLUMES.shared)) {
       warnings.push(`valet: container ${JSON.stringify(c.name)} mounts something else at ${PATHS.sharedDir}; it cannot reach valet's keys`);
     }
-    if (env.length > 0 || !hasMount) containers.push(c.name);
+    if (env.add.length > 0 || env.remove.length > 0 || !hasMount) containers.push(c.name);
   });
   for (const n of skip) if (!(spec.containers ?? []).some((c) => c.name === n)) warnings.push(`valet: ${SKIP_ANNOTATION} names ${JSON.stringify(n)}, which is no container of this pod`);
+  // Names only: the issuer reads this and puts a CompetingCredentialsRemoved Event on the pod.
+  if (removedByContainer.size > 0) annotations[REMOVED_ENV_ANNOTATION] = removedEnvValue(pod.metadata.annotations?.[REMOVED_ENV_ANNOTATION], removedByContainer);
+  const annotationOps: JsonPatchOp[] = pod.metadata.annotations
+    ? Object.entries(annotations).map(([k, v]) => ({ op: 'add', path: `/metadata/annotations/${escapePointer(k)}`, value: v }))
+    : Object.keys(annotations).length > 0
+      ? [{ op: 'add', path: '/metadata/annotations', value: { ...annotations } }]
+      : [];
+  patch.unshift(...annotationOps);
 
   if (already) {
     return { result: 'AlreadyInjected', patch, annotations, containers, warnings, message: patch.length ? `pod ${name} was injected already; gave ${containers.join(', ')} the valet variables` : `pod ${name} was injected already` };

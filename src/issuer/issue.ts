@@ -124,6 +124,11 @@ export class KeyIssuer {
         const names = auth.grants.map((g) => g.access.metadata.name);
         audit.podEvent(pod, 'NoDefaultAccess', `pod is granted by ${names.length} DatasetAccess objects (${names.slice(0, 8).join(', ')}) and names no default: AWS SDKs using the plain credentials URI get no key. Set the pod annotation ${DEFAULT_ACCESS_ANNOTATION}, or point each client at /v1/credentials/<access>`);
       }
+      // The pod spec set variables that would have given its SDKs other keys; the webhook took them
+      // out. Say so on the pod (names only: the annotation never holds a value).
+      if (pod.removedEnv) {
+        audit.podEvent(pod, 'CompetingCredentialsRemoved', `valet removed variables the pod spec set that would make AWS SDKs use other keys than valet's (${pod.removedEnv.replaceAll(';', '; ')}). To keep a container's own keys, name it in valet.dev/skip-containers`);
+      }
       const s3Grants = auth.grants.filter((g) => g.store.spec.provider === 's3');
       const minted = await Promise.all(s3Grants.map((g) => this.mintOne(pod as PodIdentity, g, ctx)));
       // The caller has had its 504 already: do not record keys it never received as issued.

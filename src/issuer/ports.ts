@@ -12,6 +12,8 @@ export interface PodIdentity {
   labels: Readonly<Record<string, string>>;
   /** The pod's valet.dev/default-access annotation, when set. */
   defaultAccess?: string;
+  /** The pod's valet.dev/removed-env annotation (variable names the webhook removed), when set. */
+  removedEnv?: string;
 }
 
 export interface Authenticator {

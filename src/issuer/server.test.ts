@@ -17,6 +17,7 @@ const authenticator: Authenticator = {
   authenticate: async (bearer) => {
     if (bearer === 'good') return pod();
     if (bearer === 'with-default') return { ...pod(), defaultAccess: 'imagenet' };
+    if (bearer === 'removed-env') return { ...pod(), removedEnv: 'app=AWS_ACCESS_KEY_ID,AWS_PROFILE;sidecar=AWS_ROLE_ARN' };
     if (bearer === 'slow') return never;
     if (bearer === 'gone') throw new ValetError('PodNotFound', 'pod team-a/trainer-0 that the token is bound to does not exist', 403);
     throw new ValetError('Unauthenticated', `token ${bearer} refused because audience`, 401);
@@ -125,6 +126,17 @@ describe('POST /v1/keys', () => {
     const one = await start({ grants: grantSource([readyAccess('imagenet')]) });
     expect((await one.post('good')).status).toBe(200);
     expect([...named.events, ...one.events]).toEqual([]);
+  });
+
+  it('puts a Warning Event on a pod whose spec set competing AWS variables the webhook removed, naming them and no value', async () => {
+    const { post, events } = await start({ grants: grantSource([readyAccess('imagenet')]) });
+    expect((await post('removed-env')).status).toBe(200);
+    expect(events).toEqual([
+      "Pod trainer-0 Warning CompetingCredentialsRemoved: valet removed variables the pod spec set that would make AWS SDKs use other keys than valet's (app=AWS_ACCESS_KEY_ID,AWS_PROFILE; sidecar=AWS_ROLE_ARN). To keep a container's own keys, name it in valet.dev/skip-containers",
+    ]);
+    const plain = await start({ grants: grantSource([readyAccess('imagenet')]) });
+    expect((await plain.post('good')).status).toBe(200);
+    expect(plain.events).toEqual([]);
   });
 
   it('puts a Warning Event on a pod that no DatasetAccess grants, saying why and what to do', async () => {

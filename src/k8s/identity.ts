@@ -12,7 +12,7 @@
 import { createHash } from 'node:crypto';
 import { AuthenticationV1Api } from '@kubernetes/client-node';
 import type { CoreV1Api, V1Pod } from '@kubernetes/client-node';
-import { DEFAULT_ACCESS_ANNOTATION } from '../api/v1alpha1/index.ts';
+import { DEFAULT_ACCESS_ANNOTATION, REMOVED_ENV_ANNOTATION } from '../api/v1alpha1/index.ts';
 import type { IssuerMetrics } from '../metrics/issuer.ts';
 import type { Clock } from '../platform/clock.ts';
 import { systemClock } from '../platform/clock.ts';
@@ -41,6 +41,8 @@ export interface AuthenticatedPod {
   labels: Readonly<Record<string, string>>;
   /** The pod's valet.dev/default-access annotation, when set. */
   defaultAccess?: string;
+  /** The pod's valet.dev/removed-env annotation (variable names the webhook removed), when set. */
+  removedEnv?: string;
 }
 
 /** What a successful TokenReview says about a pod-bound token. */
@@ -163,6 +165,7 @@ export class TokenReviewAuthenticator {
     const sa = pod.spec?.serviceAccountName ?? 'default';
     if (sa !== reviewed.serviceAccount) throw fail('Unauthenticated', `pod ${where} runs as another service account than the token names`);
     const defaultAccess = pod.metadata?.annotations?.[DEFAULT_ACCESS_ANNOTATION];
+    const removedEnv = pod.metadata?.annotations?.[REMOVED_ENV_ANNOTATION];
     return {
       namespace: reviewed.namespace,
       serviceAccount: reviewed.serviceAccount,
@@ -170,6 +173,7 @@ export class TokenReviewAuthenticator {
       podUid: reviewed.podUid,
       labels: { ...(pod.metadata?.labels ?? {}) },
       ...(defaultAccess ? { defaultAccess } : {}),
+      ...(removedEnv ? { removedEnv: removedEnv.slice(0, 1024) } : {}),
     };
   }
 

@@ -19,3 +19,4 @@ export { subjectsMatch } from './subjects.ts';
 export type { PodIdentity, SubjectsReason } from './subjects.ts';
 export { conditionsEqual, mergeConditions } from './conditions.ts';
 export type { ConditionInput } from './conditions.ts';
+export { generatePodToken, isPodToken, loaderCapability, secretMatches } from './pod-token.ts';

@@ -1,5 +1,6 @@
-// The Authorization value every loopback request must carry. Generated at start (32 random bytes,
-// base64url), written to a file on the pod's shared in-memory volume, which the AWS SDKs read
+// The Authorization value every loopback request must carry: the pod token the webhook put in the
+// sidecar's environment (src/policy/pod-token.ts, ADR 0010), or one generated at start when the
+// sidecar runs without the webhook. It is written to a file on the pod's shared in-memory volume, which the AWS SDKs read
 // through AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE and send verbatim as the Authorization header.
 //
 // The file has no trailing newline (botocore rejects a header value containing one) and is
@@ -7,13 +8,13 @@
 // defaults to 0644: the app container usually runs as another user than the sidecar, and the
 // volume is a pod-private emptyDir (medium Memory) that only this pod's containers mount, so
 // "others" are this pod's own containers. Use 0640 with a shared fsGroup to narrow it further.
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, rename, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { generatePodToken, secretMatches } from '../policy/index.ts';
 
-export function generateAuthToken(random: (n: number) => Buffer = randomBytes): string {
-  return random(32).toString('base64url');
-}
+/** For a sidecar started without VALET_POD_AUTH_TOKEN (outside the webhook): one made here. */
+export const generateAuthToken = generatePodToken;
 
 export async function writeAuthTokenFile(path: string, token: string, mode: number): Promise<void> {
   await mkdir(dirname(path), { recursive: true });
@@ -24,9 +25,4 @@ export async function writeAuthTokenFile(path: string, token: string, mode: numb
 }
 
 /** Compares in constant time whatever the lengths (both sides hashed first). */
-export function authorizationMatches(given: string | undefined, expected: string): boolean {
-  if (given === undefined) return false;
-  const a = createHash('sha256').update(given).digest();
-  const b = createHash('sha256').update(expected).digest();
-  return timingSafeEqual(a, b);
-}
+export const authorizationMatches = secretMatches;

@@ -105,7 +105,7 @@ export async function startSidecar(config: SidecarConfig, deps: SidecarDeps): Pr
   const remote = deps.remote ?? createRemoteSigner({ url: config.issuerUrl, caFile: config.issuerCaFile, tokenFile: config.tokenFile, timeoutMs: config.requestTimeoutSeconds * 1000, transport: deps.transport });
   const lister = deps.lister ?? listObjects;
 
-  const authToken = deps.authToken ?? generateAuthToken();
+  const authToken = deps.authToken ?? (config.podAuthToken || generateAuthToken());
   await writeAuthTokenFile(config.authTokenFile, authToken, config.authTokenFileMode);
 
   const loopback = createServer(

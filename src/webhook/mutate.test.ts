@@ -10,6 +10,7 @@ import { applyPatch } from '../injection/index.ts';
 import type { AccessLookup, JsonPatchOp, Pod } from '../injection/index.ts';
 import { createWebhookMetrics } from '../metrics/webhook.ts';
 import { memoryLogger } from '../platform/logger.ts';
+import { isPodToken, loaderCapability } from '../policy/index.ts';
 import { mutate } from './mutate.ts';
 import type { MutateDeps } from './mutate.ts';
 import { podWebhookConfiguration } from './registration.ts';
@@ -50,6 +51,11 @@ function deps(over: Partial<MutateDeps> = {}) {
   return { registry, logger, deps: { settings, lookup, logger, metrics: createWebhookMetrics(registry), ...over } satisfies MutateDeps };
 }
 
+/** Pins the pod token, for tests that compare two patches. */
+function pinnedDeps() {
+  return deps({ podToken: () => 'pinned-token-0123456789-abcdefghijklmnopqrs' });
+}
+
 const patchOf = (r: { response: { patch?: string } }): JsonPatchOp[] => (r.response.patch ? (JSON.parse(Buffer.from(r.response.patch, 'base64').toString()) as JsonPatchOp[]) : []);
 
 describe('mutate(review)', () => {
@@ -59,12 +65,20 @@ describe('mutate(review)', () => {
     expect(result).toBe('Injected');
     expect(out).toMatchObject({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid: 'u-1', allowed: true, patchType: 'JSONPatch' } });
     const after = applyPatch(pod(), patchOf(out));
+    const token = after.spec?.initContainers?.[0]?.env?.find((e) => e.name === 'VALET_POD_AUTH_TOKEN')?.value ?? '';
+    expect(isPodToken(token)).toBe(true);
     expect(after.spec?.containers?.[0]?.env).toEqual([
       { name: 'AWS_REGION', value: 'eu-central-1' },
       { name: 'AWS_CONTAINER_CREDENTIALS_FULL_URI', value: 'http://127.0.0.1:8760/v1/credentials' },
       { name: 'AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE', value: '/var/run/valet/shared/auth-token' },
+      { name: 'AWS_CONTAINER_AUTHORIZATION_TOKEN', value: token },
+      { name: 'VALET_LOADER_URL', value: `http://127.0.0.1:8760/v1/loader/${loaderCapability(token)}` },
       { name: 'AWS_ENDPOINT_URL_S3', value: 'http://minio.storage.svc:9000' },
     ]);
+    // Each pod its own token, and none in a log line.
+    const other = applyPatch(pod(), patchOf(mutate(review(pod()), deps().deps).review));
+    expect(other.spec?.initContainers?.[0]?.env?.find((e) => e.name === 'VALET_POD_AUTH_TOKEN')?.value).not.toBe(token);
+    expect(JSON.stringify(d.logger.lines)).not.toContain(token);
     expect(await d.registry.getSingleMetricAsString('valet_webhook_admissions_total')).toContain('valet_webhook_admissions_total{result="Injected"} 1');
     expect(d.logger.lines.find((l) => l.msg === 'injected pod train-*')).toMatchObject({ namespace: 'ml', result: 'Injected', containers: ['app'] });
   });
@@ -91,8 +105,8 @@ describe('mutate(review)', () => {
   });
 
   it('answers a dry run exactly like a real request, logging it at debug only', () => {
-    const real = mutate(review(pod()), deps().deps).review;
-    const d = deps();
+    const real = mutate(review(pod()), pinnedDeps().deps).review;
+    const d = pinnedDeps();
     const dry = mutate(review(pod(), { dryRun: true }), d.deps).review;
     expect(dry).toEqual(real);
     expect(d.logger.lines.filter((l) => l.level !== 'debug')).toEqual([]);

@@ -3,6 +3,7 @@
 // allowed unchanged. No side effects beyond logs and metrics, so the webhook declares
 // sideEffects: None and answers dry-run requests exactly like real ones.
 import type { InjectionSettings } from '../config/webhook.ts';
+import { generatePodToken } from '../policy/index.ts';
 import { INJECT_LABEL, matchGrants, mutatePod, podDisplayName, podShapeProblem } from '../injection/index.ts';
 import type { AccessLookup, Mutation, Pod } from '../injection/index.ts';
 import type { WebhookMetrics, WebhookResult } from '../metrics/webhook.ts';
@@ -21,6 +22,8 @@ export interface MutateDeps {
   logger: Logger;
   metrics?: WebhookMetrics;
   clock?: Clock;
+  /** Makes each pod's loopback token (tests pin it). */
+  podToken?: () => string;
 }
 
 export interface MutateOutcome {
@@ -48,7 +51,8 @@ function decide(request: AdmissionRequest, deps: MutateDeps): { response: Admiss
   const namespace = request.namespace || pod.metadata.namespace || '';
   const serviceAccountName = pod.spec?.serviceAccountName || 'default';
   const { grants, note } = matchGrants({ namespace, serviceAccountName, labels: pod.metadata.labels }, deps.lookup);
-  const mutation = mutatePod(pod, { settings: deps.settings, grants, note });
+  // A fresh token per pod; mutatePod uses it only for a pod not injected yet (ADR 0010).
+  const mutation = mutatePod(pod, { settings: deps.settings, grants, note, podToken: (deps.podToken ?? generatePodToken)() });
   if (mutation.result === 'Refused') {
     return { response: { uid, allowed: false, status: { code: 400, reason: 'BadRequest', message: `valet: ${mutation.message}` } }, result: 'Refused', mutation };
   }

@@ -46,6 +46,12 @@ export type AuthMode = (typeof AUTH_MODES)[number];
 /** The pod annotation naming the access GET /v1/credentials serves when a pod has several. */
 export const DEFAULT_ACCESS_ANNOTATION = 'valet.dev/default-access';
 
+/** The pod's loopback token (src/policy/pod-token.ts): 32 random bytes, base64url, 43 characters. */
+export const POD_TOKEN_PATTERN = /^[A-Za-z0-9_-]{43}$/;
+
+/** Set by the webhook: per app container, the competing AWS variables it removed (names only). */
+export const REMOVED_ENV_ANNOTATION = 'valet.dev/removed-env';
+
 /** Valet's own namespace unless configured (--namespace / POD_NAMESPACE): the only one whose Secrets a store may name. */
 export const DEFAULT_VALET_NAMESPACE = 'valet-system';
 

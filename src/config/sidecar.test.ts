@@ -16,6 +16,7 @@ describe('sidecar configuration', () => {
         "gracePeriodSeconds": 0,
         "issuerCaFile": "/var/run/valet/issuer-ca/ca.crt",
         "issuerUrl": "https://valet-issuer.valet-system.svc:8443",
+        "loaderUrlSeconds": 60,
         "logLevel": "info",
         "manifestExpirySeconds": 3600,
         "manifests": [],
@@ -81,6 +82,7 @@ describe('sidecar configuration', () => {
       [[URL_FLAG, '--retry-base-seconds=5', '--retry-max-seconds=1'], /--retry-max-seconds between it and 600/],
       [[URL_FLAG, '--metrics-address=9090'], /--metrics-address must be host:port/],
       [[URL_FLAG, '--log-level=loud'], /--log-level must be/],
+      [[URL_FLAG, '--loader-url-seconds=1'], /--loader-url-seconds must be between 5 and 3600/],
       [[URL_FLAG, '--port'], /--port needs a value/],
     ];
     for (const [argv, message] of cases) expect(() => parseSidecarConfig(argv), argv.join(' ')).toThrow(message);

@@ -54,6 +54,8 @@ export interface SidecarConfig {
   readonly manifests: readonly ManifestFileConfig[];
   /** Requested lifetime of the URLs in manifest files. */
   readonly manifestExpirySeconds: number;
+  /** Lifetime of the presigned URL a stable loader URL redirects to (it is used at once). */
+  readonly loaderUrlSeconds: number;
   readonly logLevel: 'debug' | 'info' | 'warn' | 'error';
 }
 
@@ -81,6 +83,7 @@ export const SIDECAR_DEFAULTS: SidecarConfig = {
   gracePeriodSeconds: 0,
   manifests: [],
   manifestExpirySeconds: 3600,
+  loaderUrlSeconds: 60,
   logLevel: 'info',
 };
 
@@ -106,6 +109,7 @@ const FLAGS: Record<string, { key: keyof SidecarConfig; kind: Kind }> = {
   '--grace-period-seconds': { key: 'gracePeriodSeconds', kind: 'int' },
   '--manifest': { key: 'manifests', kind: 'manifest' },
   '--manifest-expiry-seconds': { key: 'manifestExpirySeconds', kind: 'int' },
+  '--loader-url-seconds': { key: 'loaderUrlSeconds', kind: 'int' },
   '--log-level': { key: 'logLevel', kind: 'string' },
 };
 
@@ -221,6 +225,7 @@ export function parseSidecarConfig(argv: readonly string[], env: Readonly<Record
   if (c.requestTimeoutSeconds < 1 || c.requestTimeoutSeconds > 120) throw bad(`--request-timeout-seconds must be between 1 and 120, got ${c.requestTimeoutSeconds}`);
   if (c.presignDefaultExpirySeconds < 1 || c.presignDefaultExpirySeconds > 604800) throw bad('--presign-default-expiry-seconds must be between 1 and 604800');
   if (c.manifestExpirySeconds < 60 || c.manifestExpirySeconds > 604800) throw bad('--manifest-expiry-seconds must be between 60 and 604800');
+  if (c.loaderUrlSeconds < 5 || c.loaderUrlSeconds > 3600) throw bad(`--loader-url-seconds must be between 5 and 3600, got ${c.loaderUrlSeconds}`);
   if (c.gracePeriodSeconds > 3600) throw bad(`--grace-period-seconds must be at most 3600, got ${c.gracePeriodSeconds}`);
   if (!['debug', 'info', 'warn', 'error'].includes(c.logLevel)) throw bad(`--log-level must be debug, info, warn or error, got '${c.logLevel}'`);
   return Object.freeze({ ...c, accesses: Object.freeze([...c.accesses]), manifests: Object.freeze(c.manifests.map((m) => Object.freeze({ ...m }))) });

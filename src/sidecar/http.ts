@@ -10,13 +10,17 @@ import type { Logger } from '../platform/logger.ts';
 import { authorizationMatches } from './auth.ts';
 import type { HeldKey, KeyCache, SignedHeldKey } from './keys.ts';
 import { RemoteSignError } from './sign-client.ts';
+import { parseLoaderPath } from './loader.ts';
+import { serveLoader } from './loader-http.ts';
+import type { LoaderDeps } from './loader-http.ts';
 import { manifestChunks } from './manifest.ts';
 import type { ManifestDeps, ManifestStats } from './manifest.ts';
 import { parseQuery, planManifest, planPresign } from './presign.ts';
 import type { SidecarError } from './presign.ts';
 import { rfc3339 } from './refresh.ts';
+import { drained, NO_STORE, sendError, sendJson } from './respond.ts';
 
-export interface LoopbackDeps extends ManifestDeps {
+export interface LoopbackDeps extends ManifestDeps, LoaderDeps {
   cache: KeyCache;
   /** The Authorization value requests must carry. A secret. */
   authToken: string;
@@ -25,16 +29,8 @@ export interface LoopbackDeps extends ManifestDeps {
   presignDefaultSeconds: number;
 }
 
-type Route = 'credentials' | 'presign' | 'manifest' | 'sas' | 'list' | 'healthz' | 'readyz' | 'metrics' | 'other';
+type Route = 'credentials' | 'presign' | 'manifest' | 'sas' | 'list' | 'loader' | 'healthz' | 'readyz' | 'metrics' | 'other';
 
-const NO_STORE = { 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' };
-
-function sendJson(res: ServerResponse, status: number, body: unknown, extra: Record<string, string> = {}): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { ...NO_STORE, 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...extra }).end(text);
-}
-
-const sendError = (res: ServerResponse, e: SidecarError, extra: Record<string, string> = {}) => sendJson(res, e.status, { error: { code: e.code, message: e.message } }, extra);
 
 function probe(res: ServerResponse, route: 'healthz' | 'readyz', ready: () => boolean): void {
   const ok = route === 'healthz' || ready();
@@ -62,6 +58,16 @@ export function createLoopbackHandler(d: LoopbackDeps): (req: IncomingMessage, r
     if (url.pathname === '/healthz' || url.pathname === '/readyz') {
       route = url.pathname.slice(1) as Route;
       return probe(res, route as 'healthz' | 'readyz', () => cache.ready());
+    }
+    // Loader URLs carry their proof in the path (loaders send no headers): see loader.ts.
+    const loader = parseLoaderPath(url.pathname);
+    if (loader !== undefined) {
+      route = 'loader';
+      if ('status' in loader) {
+        req.resume();
+        return sendError(res, loader);
+      }
+      return serveLoader(d, req, res, loader);
     }
     const parts = pathParts(url.pathname);
     if (parts && (parts.what === 'credentials' || parts.what === 'presign' || parts.what === 'manifest' || parts.what === 'sas' || parts.what === 'list')) route = parts.what;
@@ -218,15 +224,3 @@ export function createMetricsHandler(d: { registry: Registry; cache: KeyCache; m
   };
 }
 
-/** Waits for backpressure to clear (or the client to go), leaving no listener behind either way. */
-function drained(res: ServerResponse): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      res.off('drain', done);
-      res.off('close', done);
-      resolve();
-    };
-    res.once('drain', done);
-    res.once('close', done);
-  });
-}

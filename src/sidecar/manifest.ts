@@ -6,7 +6,7 @@
 import { open, rename, rm } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
-import type { ObjectLister } from '../issuer/s3-list.ts';
+import type { ListedObject, ObjectLister } from '../issuer/s3-list.ts';
 import type { Presigner } from '../issuer/presign.ts';
 import type { SidecarMetrics } from '../metrics/sidecar.ts';
 import type { Clock } from '../platform/clock.ts';
@@ -39,73 +39,63 @@ export interface ManifestStats {
   skipped: number;
 }
 
-/** The manifest as text chunks (one per listed page). `stats` is filled in as it goes. */
-export async function* manifestChunks(key: HeldKey, spec: ManifestSpec, deps: ManifestDeps, stats: ManifestStats, signal?: AbortSignal): AsyncGenerator<string> {
-  if (key.provider !== 's3') {
-    yield* remoteManifestChunks(key, spec, deps, stats, signal);
+/**
+ * The objects under `prefix` that the key may read, page by page: listed with the scoped key (s3)
+ * or by the issuer (the other providers); folder markers and keys that fail the key rules (e.g. a
+ * '..' segment) are left out and counted in `stats.skipped`.
+ */
+export async function* listGranted(key: HeldKey, prefix: string, deps: ManifestDeps, stats: ManifestStats, signal?: AbortSignal): AsyncGenerator<ListedObject[]> {
+  const keep = (o: ListedObject) => {
+    const ok = !o.key.endsWith('/') && validateObjectKey(o.key, key.prefix).ok;
+    if (!ok) stats.skipped++;
+    return ok;
+  };
+  if (key.provider === 's3') {
+    const credentials = { accessKeyId: key.accessKeyId, secretAccessKey: key.secretAccessKey, sessionToken: key.sessionToken };
+    for await (const page of deps.lister({ credentials, bucket: key.bucket, region: key.region, ...(key.endpoint ? { endpoint: key.endpoint } : {}), prefix, signal })) {
+      const objects = page.filter(keep);
+      if (objects.length > 0) yield objects;
+    }
     return;
   }
-  const now = deps.clock.now();
-  const expiresAt = rfc3339(now + spec.expiresSeconds * 1000);
-  const credentials = { accessKeyId: key.accessKeyId, secretAccessKey: key.secretAccessKey, sessionToken: key.sessionToken };
-  const target = { bucket: key.bucket, region: key.region, ...(key.endpoint ? { endpoint: key.endpoint } : {}) };
-  const pages = deps.lister({ credentials, bucket: key.bucket, region: key.region, ...(key.endpoint ? { endpoint: key.endpoint } : {}), prefix: spec.prefix, signal });
-  for await (const page of pages) {
-    let out = '';
-    let signed = 0;
-    for (const o of page) {
-      if (o.key.endsWith('/') || !validateObjectKey(o.key, key.prefix).ok) {
-        stats.skipped++;
-        continue;
-      }
-      const url = deps.presigner.presign({ credentials, target, key: o.key, method: 'GET', expiresSeconds: spec.expiresSeconds, now });
-      out += spec.format === 'urls' ? `${url}\n` : `${JSON.stringify({ key: o.key, size: o.size, url, expiresAt })}\n`;
-      signed++;
-    }
-    stats.objects += signed;
-    if (signed > 0) deps.metrics?.presigns.inc({ method: 'GET' }, signed);
-    if (out) yield out;
-  }
-}
-
-/** Keys per POST /v1/sign from a manifest: 250 keys of up to 1 KiB stay well inside the body limits both ways. */
-export const MANIFEST_SIGN_BATCH = 250;
-
-/** The same for an azureBlob access: the issuer lists inside the folder and signs each page. */
-async function* remoteManifestChunks(key: HeldKey, spec: ManifestSpec, deps: ManifestDeps, stats: ManifestStats, signal?: AbortSignal): AsyncGenerator<string> {
   const remote = deps.remote;
   if (!remote) throw new Error(`no issuer signing client for ${key.provider} access ${JSON.stringify(key.access)}`);
   let token: string | undefined;
   do {
-    const page = await remote.list(key.access, spec.prefix, token, signal);
+    const page = await remote.list(key.access, prefix, token, signal);
     token = page.continuationToken;
-    const objects = page.objects.filter((o) => {
-      const keep = !o.key.endsWith('/') && validateObjectKey(o.key, key.prefix).ok;
-      if (!keep) stats.skipped++;
-      return keep;
-    });
-    if (objects.length === 0) continue;
+    const objects = page.objects.filter(keep);
+    if (objects.length > 0) yield objects;
+  } while (token);
+}
+
+/** The manifest as text chunks (one per listed page). `stats` is filled in as it goes. */
+export async function* manifestChunks(key: HeldKey, spec: ManifestSpec, deps: ManifestDeps, stats: ManifestStats, signal?: AbortSignal): AsyncGenerator<string> {
+  const line = (o: ListedObject, url: string, expiresAt: string) => (spec.format === 'urls' ? `${url}\n` : `${JSON.stringify({ key: o.key, size: o.size, url, expiresAt })}\n`);
+  for await (const objects of listGranted(key, spec.prefix, deps, stats, signal)) {
     let out = '';
-    // A page is signed in batches, so a request and its answer stay small whatever the key lengths.
-    for (let start = 0; start < objects.length; start += MANIFEST_SIGN_BATCH) {
-      const batch = objects.slice(start, start + MANIFEST_SIGN_BATCH);
-      const signed = await remote.sign(
-        key.access,
-        'GET',
-        batch.map((o) => o.key),
-        spec.expiresSeconds,
-        signal,
-      );
-      for (const [i, o] of batch.entries()) {
-        const url = signed.urls[i]?.url ?? '';
-        out += spec.format === 'urls' ? `${url}\n` : `${JSON.stringify({ key: o.key, size: o.size, url, expiresAt: signed.expiresAt })}\n`;
+    if (key.provider === 's3') {
+      const now = deps.clock.now();
+      const expiresAt = rfc3339(now + spec.expiresSeconds * 1000);
+      const credentials = { accessKeyId: key.accessKeyId, secretAccessKey: key.secretAccessKey, sessionToken: key.sessionToken };
+      const target = { bucket: key.bucket, region: key.region, ...(key.endpoint ? { endpoint: key.endpoint } : {}) };
+      for (const o of objects) out += line(o, deps.presigner.presign({ credentials, target, key: o.key, method: 'GET', expiresSeconds: spec.expiresSeconds, now }), expiresAt);
+    } else {
+      // A page is signed in batches, so a request and its answer stay small whatever the key lengths.
+      for (let start = 0; start < objects.length; start += MANIFEST_SIGN_BATCH) {
+        const batch = objects.slice(start, start + MANIFEST_SIGN_BATCH);
+        const signed = await (deps.remote as RemoteSigner).sign(key.access, 'GET', batch.map((o) => o.key), spec.expiresSeconds, signal);
+        for (const [i, o] of batch.entries()) out += line(o, signed.urls[i]?.url ?? '', signed.expiresAt);
       }
     }
     stats.objects += objects.length;
     deps.metrics?.presigns.inc({ method: 'GET' }, objects.length);
     yield out;
-  } while (token);
+  }
 }
+
+/** Keys per POST /v1/sign from a manifest: 250 keys of up to 1 KiB stay well inside the body limits both ways. */
+export const MANIFEST_SIGN_BATCH = 250;
 
 /** Writes `chunks` to `path` atomically: a temporary file in the same folder, then rename. */
 export async function writeFileAtomically(path: string, chunks: AsyncIterable<string>, mode = 0o644): Promise<void> {

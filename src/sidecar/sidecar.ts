@@ -15,6 +15,7 @@ import type { SidecarMetrics } from '../metrics/sidecar.ts';
 import type { Clock } from '../platform/clock.ts';
 import { systemClock } from '../platform/clock.ts';
 import type { Logger } from '../platform/logger.ts';
+import { loaderCapability } from '../policy/index.ts';
 import { generateAuthToken, writeAuthTokenFile } from './auth.ts';
 import { createLoopbackHandler, createMetricsHandler } from './http.ts';
 import { createIssuerClient } from './issuer-client.ts';
@@ -109,7 +110,19 @@ export async function startSidecar(config: SidecarConfig, deps: SidecarDeps): Pr
   await writeAuthTokenFile(config.authTokenFile, authToken, config.authTokenFileMode);
 
   const loopback = createServer(
-    createLoopbackHandler({ cache, authToken, logger: logger.child({ component: 'loopback' }), presignDefaultSeconds: config.presignDefaultExpirySeconds, lister, presigner, remote, clock, metrics }),
+    createLoopbackHandler({
+      cache,
+      authToken,
+      loaderCapability: loaderCapability(authToken),
+      loaderUrlSeconds: config.loaderUrlSeconds,
+      logger: logger.child({ component: 'loopback' }),
+      presignDefaultSeconds: config.presignDefaultExpirySeconds,
+      lister,
+      presigner,
+      remote,
+      clock,
+      metrics,
+    }),
   );
   loopback.keepAliveTimeout = 5_000;
   loopback.headersTimeout = 10_000;

@@ -60,7 +60,7 @@ export interface World {
   /** Creates a pod of service account `sa` and returns a token bound to it. */
   podToken(name: string, sa?: string, ns?: string): Promise<{ token: string; uid: string }>;
   /** Starts `valet sidecar` as its own process (as in a pod), with a pod-bound token file. */
-  spawnSidecar(name: string, args: string[]): Promise<SidecarProcess>;
+  spawnSidecar(name: string, args: string[], env?: Record<string, string>): Promise<SidecarProcess>;
   waitFor<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs?: number): Promise<T>;
   /** Stops the DatasetAccess controller (as an outage would); statuses stay as they were. */
   stopController(): Promise<void>;
@@ -264,7 +264,7 @@ export async function startWorld(opts: WorldOptions): Promise<World> {
       return { token, uid };
     };
 
-    world.spawnSidecar = async (name, args) => {
+    world.spawnSidecar = async (name, args, extraEnv = {}) => {
       const { token } = await (world.podToken as World['podToken'])(name);
       const tokenFile = join(dir, `${name}.token`);
       writeFileSync(tokenFile, token);
@@ -285,7 +285,7 @@ export async function startWorld(opts: WorldOptions): Promise<World> {
         ...args,
       ];
       const start = async (): Promise<ChildProcess> => {
-        const child = spawn(process.execPath, argv, { env: { PATH: process.env.PATH, HOME: process.env.HOME, POD_NAME: name, POD_NAMESPACE: ns }, stdio: ['ignore', 'pipe', 'pipe'] });
+        const child = spawn(process.execPath, argv, { env: { PATH: process.env.PATH, HOME: process.env.HOME, POD_NAME: name, POD_NAMESPACE: ns, ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
         let buf = '';
         const onData = (c: Buffer) => {
           buf += c.toString();

@@ -32,9 +32,14 @@ environment (e.g. --issuer-url as ${envName('--issuer-url')}); a flag wins.
 Flags (--flag=value or --flag value):
 ${SIDECAR_FLAGS.map((f) => `  ${f.padEnd(34)}${describe(f)}`).join('\n')}
 
+The pod's loopback token comes from VALET_POD_AUTH_TOKEN (the webhook sets it; never a flag);
+without it the sidecar makes one at start.
+
 App containers use:
   AWS_CONTAINER_CREDENTIALS_FULL_URI=http://127.0.0.1:<port>/v1/credentials[/<access>]
   AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE=<auth-token-file>
+  AWS_CONTAINER_AUTHORIZATION_TOKEN=<the pod token>
+  VALET_LOADER_URL=http://127.0.0.1:<port>/v1/loader/<capability>   (docs/clients.md)
 `;
 
 export async function sidecarCommand(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {

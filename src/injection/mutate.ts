@@ -66,7 +66,6 @@ export interface Mutation {
   message: string;
 }
 
-const envNames = (c: Container) => new Set((c.env ?? []).map((e) => e.name));
 
 function sidecarContainer(s: InjectionSettings, podToken: string): Container {
   const probe = (path: string) => ({ httpGet: { path, port: s.metricsPort, scheme: 'HTTP' } });

@@ -16,7 +16,6 @@ import type { LoaderDeps } from './loader-http.ts';
 import { manifestChunks } from './manifest.ts';
 import type { ManifestDeps, ManifestStats } from './manifest.ts';
 import { parseQuery, planManifest, planPresign } from './presign.ts';
-import type { SidecarError } from './presign.ts';
 import { rfc3339 } from './refresh.ts';
 import { drained, NO_STORE, sendError, sendJson } from './respond.ts';
 

@@ -2,7 +2,7 @@
 // the webhook would give it), the real issuer and controller, MinIO's STS and S3, tar shards made
 // by GNU tar, and real HTTP clients that follow redirects (fetch, Python's urllib). Keys are
 // refreshed every few seconds here, so URLs handed out before a rollover are used after it.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
@@ -201,6 +201,42 @@ describe('bad input: a clear status and message, no presigned URL, and the sidec
     expect([403, 404, 503]).toContain(after.status);
     expect(after.json().error?.message).toMatch(/revocable/);
     expect((await good()).status).toBe(302);
+  });
+});
+
+describe('valet doctor, with exactly the environment the webhook gives an app container', () => {
+  const env = () =>
+    cleanEnv({
+      AWS_CONTAINER_CREDENTIALS_FULL_URI: `http://127.0.0.1:${sidecar.port}/v1/credentials`,
+      AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE: sidecar.authTokenFile,
+      AWS_CONTAINER_AUTHORIZATION_TOKEN: podToken,
+      VALET_LOADER_URL: base,
+      AWS_REGION: w.lab.s3.region,
+      AWS_DEFAULT_REGION: w.lab.s3.region,
+      AWS_ENDPOINT_URL_S3: w.lab.s3.endpoint,
+      HOME: w.dir,
+    });
+  const doctor = (extra: Record<string, string> = {}) => {
+    const r = spawnSync(process.execPath, [join(import.meta.dirname, '..', 'src/cli/main.ts'), 'doctor', '--json'], { env: { ...env(), ...extra }, encoding: 'utf8', timeout: 30_000 });
+    return { code: r.status, report: JSON.parse(r.stdout) as { findings: { level: string; what: string; fix?: string }[]; families: { family: string; ok: boolean; why: string }[]; problems: number }, text: r.stdout + r.stderr };
+  };
+
+  it('finds nothing wrong: every SDK family finds keys, the sidecar serves one, and the clock matches MinIO\'s', () => {
+    const { code, report, text } = doctor();
+    expect(report.problems, text).toBe(0);
+    expect(code).toBe(0);
+    expect(report.families.filter((f) => !f.ok)).toEqual([]);
+    expect(report.findings).toContainEqual({ level: 'ok', what: expect.stringMatching(/^the sidecar serves a key, valid for \d+ more minutes$/) });
+    expect(report.findings).toContainEqual({ level: 'ok', what: expect.stringMatching(/^this clock is \d+\.\d s (ahead of|behind) the store's$/) });
+    expect(text).not.toContain(podToken);
+  });
+
+  it('names a profile that would win, and a token the sidecar refuses, each with its fix, and exits 1', () => {
+    const { code, report } = doctor({ AWS_PROFILE: 'team', AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE: join(w.dir, 'no-such-file'), AWS_CONTAINER_AUTHORIZATION_TOKEN: generatePodToken() });
+    expect(code).toBe(1);
+    expect(report.findings).toContainEqual(expect.objectContaining({ level: 'problem', what: expect.stringMatching(/AWS_PROFILE/), fix: 'unset it in the container' }));
+    expect(report.findings).toContainEqual(expect.objectContaining({ level: 'problem', what: expect.stringMatching(/^the sidecar answered Unauthorized/) }));
+    expect(report.families.find((f) => f.family === 'botocore')).toMatchObject({ ok: false, why: 'uses the profile AWS_PROFILE names' });
   });
 });
 

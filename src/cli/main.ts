@@ -13,6 +13,7 @@ Commands:
   operator   run the controller, admission webhook and key issuer
   sidecar    run in a pod: fetch, serve, refresh and presign keys
   policy     render the grant a DatasetAccess would get: s3 session policy, SAS or signed-URL scope (offline)
+  doctor     check, inside a pod, that its SDKs will find Valet's keys, and say how to fix what is wrong
   version    print the version
   help       print this help
 
@@ -38,6 +39,8 @@ export async function main(argv: string[]): Promise<number> {
       return (await import('./sidecar.ts')).sidecarCommand(rest, process.env);
     case 'policy':
       return (await import('./policy.ts')).policyCommand(rest, (s) => process.stdout.write(s), (s) => process.stderr.write(s));
+    case 'doctor':
+      return (await import('./doctor.ts')).runDoctor(rest, process.env, { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s) });
     default:
       process.stderr.write(`valet: unknown command '${command}'\n\n${HELP}`);
       return 2;

@@ -14,6 +14,7 @@ import { InformerGrantSource } from '../src/k8s/grants.ts';
 import { applyMutatingWebhookConfiguration, deleteMutatingWebhookConfiguration } from '../src/k8s/webhook-config.ts';
 import { createWebhookMetrics } from '../src/metrics/webhook.ts';
 import { createLogger } from '../src/platform/logger.ts';
+import { isPodToken, loaderCapability } from '../src/policy/index.ts';
 import { createAuthority, issueCertificate, type CertifiedKey } from '../src/tls/pki.ts';
 import { podWebhookConfiguration, startWebhookServer, WEBHOOK_CONFIGURATION_NAME, type WebhookServer } from '../src/webhook/index.ts';
 import { installCrds } from './lab/apply.ts';
@@ -191,10 +192,15 @@ describe('the pod webhook, called by kube-apiserver over TLS', () => {
     expect(volumes['valet-shared']?.emptyDir?.medium).toBe('Memory');
     expect(volumes['valet-issuer-ca']?.configMap?.name).toBe('valet-issuer-ca');
 
+    // One token per pod, literally in the sidecar's and each app container's environment (ADR 0010).
+    const token = sidecar?.env?.find((e) => e.name === 'VALET_POD_AUTH_TOKEN')?.value ?? '';
+    expect(isPodToken(token)).toBe(true);
     for (const name of ['train', 'log-shipper']) {
       expect(envOf(pod, name)).toEqual({
         AWS_CONTAINER_CREDENTIALS_FULL_URI: 'http://127.0.0.1:8760/v1/credentials',
         AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE: '/var/run/valet/shared/auth-token',
+        AWS_CONTAINER_AUTHORIZATION_TOKEN: token,
+        VALET_LOADER_URL: `http://127.0.0.1:8760/v1/loader/${loaderCapability(token)}`,
         AWS_REGION: 'us-east-1',
         AWS_DEFAULT_REGION: 'us-east-1',
         AWS_ENDPOINT_URL_S3: ENDPOINT,
@@ -216,6 +222,8 @@ describe('the pod webhook, called by kube-apiserver over TLS', () => {
       EPOCHS: '90',
       AWS_CONTAINER_CREDENTIALS_FULL_URI: 'http://127.0.0.1:8760/v1/credentials',
       AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE: '/var/run/valet/shared/auth-token',
+      AWS_CONTAINER_AUTHORIZATION_TOKEN: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/),
+      VALET_LOADER_URL: expect.stringMatching(/^http:\/\/127\.0\.0\.1:8760\/v1\/loader\/[A-Za-z0-9_-]{22}$/),
       AWS_ENDPOINT_URL_S3: ENDPOINT,
     });
     expect(pod.spec?.containers.find((c) => c.name === 'log-shipper')?.env).toBeUndefined();

@@ -6,6 +6,7 @@
 // grant, and the Job reaches Complete.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CoreV1Event, V1Pod } from '@kubernetes/client-node';
+import { isPodToken, loaderCapability } from '../../src/policy/index.ts';
 import { nodeUnsupported } from '../lab/node/node.ts';
 import { callIssuerInNode, checkpointKeys, jobOutcome, jobPods, SHARD_COUNT, startTrainingCluster, TEAM, trainerReport, trainingJob, type TrainingCluster } from '../lab/node/training.ts';
 import { useLabLogs } from '../lab/vitest.ts';
@@ -54,7 +55,9 @@ describe.skipIf(unsupported !== undefined)(`a training Job on the lab node${unsu
   });
 
   it('each trainer pod got the native sidecar, the projected valet.dev token and the AWS variables, and started only once keys were served; the sidecar then stopped', async () => {
-    for (const pod of await jobPods(cluster.lab, 'train')) {
+    const pods = await jobPods(cluster.lab, 'train');
+    const tokens = new Set<string>();
+    for (const pod of pods) {
       const sidecar = sidecarOf(pod);
       expect(sidecar?.restartPolicy).toBe('Always');
       expect(sidecar?.startupProbe?.httpGet?.path).toBe('/readyz');
@@ -67,6 +70,12 @@ describe.skipIf(unsupported !== undefined)(`a training Job on the lab node${unsu
       expect(env.AWS_CONTAINER_CREDENTIALS_FULL_URI).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/v1\/credentials$/);
       expect(env.AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE).toBeTruthy();
       expect(env.AWS_ENDPOINT_URL_S3).toBe(cluster.lab.node?.minioUrl);
+      // One token per pod, the same in the sidecar and the app (ADR 0010), and the loader URL made from it.
+      const token = sidecar?.env?.find((e) => e.name === 'VALET_POD_AUTH_TOKEN')?.value ?? '';
+      expect(isPodToken(token)).toBe(true);
+      expect(env.AWS_CONTAINER_AUTHORIZATION_TOKEN).toBe(token);
+      expect(env.VALET_LOADER_URL).toBe(`${String(env.AWS_CONTAINER_CREDENTIALS_FULL_URI).replace(/\/v1\/credentials$/, '')}/v1/loader/${loaderCapability(token)}`);
+      tokens.add(token);
       // The startup probe held the trainer: it started after the pod was Initialized (sidecar ready).
       const initialized = pod.status?.conditions?.find((c) => c.type === 'Initialized');
       const trainStarted = pod.status?.containerStatuses?.find((c) => c.name === 'train')?.state?.terminated?.startedAt;
@@ -77,6 +86,7 @@ describe.skipIf(unsupported !== undefined)(`a training Job on the lab node${unsu
       const sidecarState = pod.status?.initContainerStatuses?.find((c) => c.name === 'valet-sidecar')?.state;
       expect(sidecarState?.terminated, JSON.stringify(sidecarState)).toBeDefined();
     }
+    expect(tokens.size).toBe(pods.length);
   });
 
   it('the token of a finished trainer pod mints nothing: the kubelet marked it Succeeded, and the issuer answers 403 PodFinished', async () => {
@@ -113,6 +123,30 @@ describe.skipIf(unsupported !== undefined)(`a training Job on the lab node${unsu
     expect(pod && sidecarOf(pod)).toBeUndefined();
     const log = await lab.core.readNamespacedPodLog({ namespace: TEAM, name: pod?.metadata?.name ?? '', container: 'train' });
     expect(JSON.parse(log.trim())).toEqual([]);
+  });
+
+  it("a pod spec's own static keys and profile do not win: the webhook removes them, the trainer uses Valet's keys, and the pod gets a CompetingCredentialsRemoved Event naming them", async () => {
+    const { lab, batch, trainerImage } = cluster;
+    const job = trainingJob('competing', trainerImage, lab.s3.bucket, { completions: 1, parallelism: 1 });
+    const c = job.spec?.template.spec?.containers[0];
+    // Wrong keys and a profile that does not exist: either would fail every boto3 call.
+    c?.env?.push({ name: 'AWS_ACCESS_KEY_ID', value: 'AKIAWRONGWRONGWRONG' }, { name: 'AWS_SECRET_ACCESS_KEY', value: 'wrong-secret-value' }, { name: 'AWS_PROFILE', value: 'no-such-profile' });
+    const created = await batch.createNamespacedJob({ namespace: TEAM, body: job });
+    expect(created.metadata?.name).toBe('competing');
+    const outcome = await jobOutcome(cluster, 'competing');
+    const [pod] = await jobPods(lab, 'competing');
+    const name = pod?.metadata?.name ?? '';
+    expect(outcome, JSON.stringify(await trainerReport(lab, name))).toBe('Complete');
+    expect(pod?.metadata?.annotations?.['valet.dev/removed-env']).toBe('train=AWS_ACCESS_KEY_ID,AWS_SECRET_ACCESS_KEY,AWS_PROFILE');
+    const names = (pod?.spec?.containers?.[0]?.env ?? []).map((e) => e.name);
+    expect(names.filter((n) => ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_PROFILE'].includes(n))).toEqual([]);
+    const event = await waitFor(`a CompetingCredentialsRemoved Event on ${name}`, async () => {
+      const events = await lab.core.listNamespacedEvent({ namespace: TEAM, fieldSelector: `involvedObject.name=${name}` });
+      return events.items.find((e: CoreV1Event) => e.reason === 'CompetingCredentialsRemoved');
+    });
+    expect(event.type).toBe('Warning');
+    expect(event?.message).toMatch(/\(train=AWS_ACCESS_KEY_ID,AWS_SECRET_ACCESS_KEY,AWS_PROFILE\)/);
+    expect(event.message).not.toMatch(/AKIAWRONG|wrong-secret-value/);
   });
 
   it('holds back a labelled pod that no DatasetAccess grants: no key, the trainer never starts, and a Warning Event on the pod says why', async () => {

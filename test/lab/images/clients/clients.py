@@ -38,6 +38,7 @@ Prints one JSON line per step: {"client", "variant", "step", "outcome", ...}; ou
 "WRONG" (a read returned other bytes). The last line is {"step": "done", "failures": N}. Exits 0 only
 when every step held; 1 otherwise; 2 for a usage error.
 """
+
 import argparse
 import hashlib
 import json
@@ -118,7 +119,7 @@ def expect_refused(step, fn, refusal):
         fn()
     except Exception as err:  # noqa: BLE001
         text = describe(err)
-        if re.search(refusal, text, re.S):
+        if re.search(refusal, text, re.DOTALL):
             report(step, "refused", error=text[:2000])
         else:
             failures += 1
@@ -164,9 +165,9 @@ class CommandFailed(Exception):
 
 
 def command(argv, binary=False):
-    res = subprocess.run(argv, capture_output=True, timeout=300)
+    res = subprocess.run(argv, capture_output=True, timeout=300, check=False)
     if res.returncode != 0:
-        raise CommandFailed(f"{' '.join(argv[:2])} exited {res.returncode}: {(res.stderr + res.stdout).decode(errors='replace').strip()}")
+        raise CommandFailed(f"{os.path.basename(argv[0])} exited {res.returncode}: {(res.stderr + res.stdout).decode(errors='replace').strip()}")
     return res.stdout if binary else res.stdout.decode()
 
 
@@ -359,7 +360,11 @@ def s5cmd_variants():
         return {
             "read": lambda key: command([*base, "cat", f"s3://{args.bucket}/{key}"], binary=True),
             # `ls s3://b/p*` prints each key from the prefix's last folder on
-            "list": lambda prefix: [prefix[: prefix.rfind("/") + 1] + line.split()[-1] for line in command([*base, "ls", f"s3://{args.bucket}/{prefix}*"]).splitlines() if line.strip() and not line.split()[-1].endswith("/")],
+            "list": lambda prefix: [
+                prefix[: prefix.rfind("/") + 1] + line.split()[-1]
+                for line in command([*base, "ls", f"s3://{args.bucket}/{prefix}*"]).splitlines()
+                if line.strip() and not line.split()[-1].endswith("/")
+            ],
             # `cat` does a HeadObject first (a 403 without a body); `ls` gets AccessDenied
             "refusal": r'ERROR "(cat|ls) s3://[^"]+": (Forbidden: Forbidden|AccessDenied: Access Denied\.) status code: 403',
         }
@@ -374,7 +379,7 @@ def go_variants():
         # aws-sdk-go-v2's config.LoadDefaultConfig (AWS_ENDPOINT_URL_S3 included); the program's
         # one line for an S3-compatible store is s3.Options.UsePathStyle = true.
         def run(*argv):
-            res = subprocess.run([reader, *argv], capture_output=True, timeout=300)
+            res = subprocess.run([reader, *argv], capture_output=True, timeout=300, check=False)
             out = res.stdout.decode(errors="replace").strip()
             if res.returncode != 0:
                 raise CommandFailed(f"valet-lab-s3-reader exited {res.returncode}: {out} {res.stderr.decode(errors='replace').strip()}")
@@ -499,15 +504,17 @@ def run_variant(client):
 
 def hold(client):
     """Reads again and again with the same client object: the endpoint's log shows its refreshes."""
-    fn = (lambda: check_read("hold-read", client["read"](args.allowed_key))) if client.get("read") and args.allowed_key else None
-    if fn is None and client.get("parquet") and args.parquet_key:
-        fn = lambda: check_count("hold-read", "rows", client["parquet"](args.parquet_key), args.expect_rows)  # noqa: E731
-    if fn is None:
-        return
+
+    def again():
+        if client.get("read") and args.allowed_key:
+            check_read("hold-read", client["read"](args.allowed_key))
+        elif client.get("parquet") and args.parquet_key:
+            check_count("hold-read", "rows", client["parquet"](args.parquet_key), args.expect_rows)
+
     started = time.monotonic()
     while time.monotonic() - started < args.hold:
         time.sleep(args.hold_interval)
-        attempt("hold-read", fn)
+        attempt("hold-read", again)
 
 
 def main():

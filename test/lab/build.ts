@@ -9,7 +9,7 @@ import { createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, writeFi
 import { homedir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { COREDNS_VERSION, GO_MIN_VERSION, ETCD_VERSION, KUBERNETES_VERSION, MINIO_VERSION } from './versions.ts';
+import { COREDNS_VERSION, GO_MIN_VERSION, ETCD_VERSION, KUBERNETES_VERSION, MINIO_VERSION, S5CMD_VERSION } from './versions.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -334,6 +334,49 @@ export function buildMinio(): Promise<Artefact> {
       env: goEnv(dir),
       log,
       label: 'building the MinIO admin helper',
+    });
+  });
+}
+
+/** s5cmd for the clients image: static (CGO_ENABLED=0), from a wrapper module as CoreDNS is. */
+export function buildS5cmd(): Promise<Artefact> {
+  return ensure('s5cmd', S5CMD_VERSION, async (dir, log) => {
+    requireGo();
+    const src = join(dir, 'src');
+    mkdirSync(join(src, 'tools'), { recursive: true });
+    writeFileSync(join(src, 'go.mod'), `module valet.dev/lab/s5cmd\n\ngo 1.25\n\nrequire github.com/peak/s5cmd/v2 ${S5CMD_VERSION}\n`);
+    writeFileSync(join(src, 'tools', 'tools.go'), '//go:build tools\n\npackage tools\n\nimport _ "github.com/peak/s5cmd/v2"\n');
+    await run('go', ['mod', 'tidy'], { cwd: src, env: goEnv(dir), log, label: 'resolving s5cmd modules' });
+    const ldflags = `-s -w -X github.com/peak/s5cmd/v2/version.Version=${S5CMD_VERSION} -X github.com/peak/s5cmd/v2/version.GitCommit=modproxy`;
+    await run('go', ['build', '-trimpath', '-ldflags', ldflags, '-o', join(dir, 'bin', 's5cmd'), 'github.com/peak/s5cmd/v2'], {
+      cwd: src,
+      env: { ...goEnv(dir), CGO_ENABLED: '0' },
+      log,
+      label: `building s5cmd ${S5CMD_VERSION}`,
+    });
+  });
+}
+
+const S3_READER_FILES = ['go.mod', 'go.sum', 'main.go'] as const;
+
+/**
+ * The AWS SDK for Go v2 reader of the clients image (test/lab/go/s3-reader), static, with the
+ * versions its committed go.mod and go.sum pin (-mod=readonly: nothing is resolved anew).
+ */
+export function buildS3Reader(): Promise<Artefact> {
+  const from = join(here, 'go', 's3-reader');
+  const h = createHash('sha256');
+  for (const f of S3_READER_FILES) h.update(f).update('\0').update(readFileSync(join(from, f))).update('\0');
+  return ensure('s3-reader', h.digest('hex').slice(0, 12), async (dir, log) => {
+    requireGo();
+    const src = join(dir, 'src');
+    mkdirSync(src, { recursive: true });
+    for (const f of S3_READER_FILES) copyFileSync(join(from, f), join(src, f));
+    await run('go', ['build', '-trimpath', '-ldflags', '-s -w', '-o', join(dir, 'bin', 'valet-lab-s3-reader'), '.'], {
+      cwd: src,
+      env: { ...goEnv(dir), GOFLAGS: '-mod=readonly', CGO_ENABLED: '0' },
+      log,
+      label: 'building the AWS SDK for Go v2 reader',
     });
   });
 }

@@ -19,7 +19,7 @@
 import { createHash } from 'node:crypto';
 import { appendFileSync, cpSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join, posix, relative } from 'node:path';
-import { cacheRoot, ensure, LabError, run, withLock } from './build.ts';
+import { buildS3Reader, buildS5cmd, cacheRoot, ensure, LabError, run, withLock } from './build.ts';
 import { ensureDebs } from './debs.ts';
 import { runCaptured } from './process.ts';
 
@@ -413,4 +413,38 @@ export function buildValetImage(): Promise<LabImage> {
 export function buildTrainerImage(): Promise<LabImage> {
   const context = join(import.meta.dirname, 'images', 'trainer');
   return buildImage('valet-trainer', 'python', context, join(context, 'Dockerfile'));
+}
+
+/**
+ * The client matrix's image (issue #18): Python with pinned boto3, awscli, pyarrow, s3fs, pandas,
+ * polars, s3torchconnectorclient and webdataset, plus s5cmd and the AWS SDK for Go v2 reader, and
+ * clients.py as its entrypoint. The Go binaries are built on the host (cached by version and
+ * source), so the build context is a staging folder in the cache holding them beside the
+ * Dockerfile, requirements.txt and clients.py; it is named by the hash of all of it, so a change to
+ * any part stages (and builds) anew and two runs never write into one folder.
+ */
+export async function buildClientsImage(): Promise<LabImage> {
+  const [s5cmd, reader] = [await buildS5cmd(), await buildS3Reader()];
+  const from = join(import.meta.dirname, 'images', 'clients');
+  const files: [string, string][] = [
+    ['Dockerfile', join(from, 'Dockerfile')],
+    ['requirements.txt', join(from, 'requirements.txt')],
+    ['clients.py', join(from, 'clients.py')],
+    ['bin/s5cmd', join(s5cmd.dir, 'bin', 's5cmd')],
+    ['bin/valet-lab-s3-reader', join(reader.dir, 'bin', 'valet-lab-s3-reader')],
+  ];
+  const key = sha(...files.flatMap(([name, path]) => [name, readFileSync(path)]));
+  const staged = await ensure('image-context-clients', key, async (dir) => {
+    for (const [name, path] of files) {
+      mkdirSync(join(dir, posix.dirname(name)), { recursive: true });
+      cpSync(path, join(dir, name));
+    }
+    // Only the newest staging folder is kept (each holds both binaries, about 30 MiB).
+    for (const entry of readdirSync(cacheRoot())) {
+      if (/^image-context-clients-[0-9a-f]{12}$/.test(entry) && entry !== `image-context-clients-${key}` && !existsSync(join(cacheRoot(), 'locks', `${entry}.lock`))) {
+        rmSync(join(cacheRoot(), entry), { recursive: true, force: true });
+      }
+    }
+  });
+  return buildImage('valet-clients', 'python', staged.dir, join(staged.dir, 'Dockerfile'));
 }

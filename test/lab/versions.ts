@@ -15,5 +15,10 @@ export const MINIO_VERSION = 'v0.0.0-20260212201848-7aac2a2c5b7c';
 export const HELM_VERSION = 'v4.3.1';
 /** CoreDNS for the lab node's cluster DNS, built from github.com/coredns/coredns at this tag. */
 export const COREDNS_VERSION = 'v1.12.0';
+/**
+ * s5cmd for the clients image (issue #18), built from github.com/peak/s5cmd/v2 at this tag. The Go
+ * module proxy here answers no version list for it (403), so a newer tag must be asked for by name.
+ */
+export const S5CMD_VERSION = 'v2.3.0';
 /** Oldest Go that builds all three. */
 export const GO_MIN_VERSION: readonly [number, number] = [1, 25];

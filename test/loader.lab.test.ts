@@ -9,6 +9,7 @@ import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generatePodToken, loaderCapability } from '../src/policy/index.ts';
 import { MAX_WIDS_SHARDS } from '../src/sidecar/loader-http.ts';
+import { ensureDebs } from './lab/debs.ts';
 import { cleanEnv } from './lab/index.ts';
 import { useLabLogs } from './lab/vitest.ts';
 import { G, leaks, startWorld, stopAndListLeftovers, type SidecarProcess, type World } from './security/world.ts';
@@ -137,6 +138,39 @@ describe('a stable loader URL', () => {
       expect(res.status, u).toBe(200);
       expect(Buffer.from(await res.arrayBuffer()).length).toBeGreaterThan(0);
     }
+  });
+});
+
+describe('webdataset, unmodified, over the stable URLs', () => {
+  it('reads every sample of every shard, epoch after epoch, while the keys roll over underneath', async () => {
+    await ensureDebs(['curl'], 'webdataset (it reads http shards with curl)');
+    const pattern = (await ask(`${base}/_manifests/shards/pattern.txt`)).body.toString().trim();
+    // The loader as a data scientist writes it: one pattern, no headers, no keys, no re-signing.
+    const script = [
+      'import json, sys, time, webdataset as wds',
+      'until = time.monotonic() + float(sys.argv[2])',
+      'while time.monotonic() < until:',
+      '    n = sum(1 for _ in wds.WebDataset(sys.argv[1], shardshuffle=False))',
+      '    print(json.dumps({"samples": n}), flush=True)',
+    ].join('\n');
+    const keyIds = new Set<string>();
+    let polling = true;
+    const poll = (async () => {
+      while (polling) {
+        const r = await sidecar.get('/v1/credentials/shards', { authorization: podToken });
+        if (r.status === 200) keyIds.add((JSON.parse(r.body) as { AccessKeyId: string }).AccessKeyId);
+        await new Promise((res) => setTimeout(res, 250));
+      }
+    })();
+    const out = await w.lab.python(script, cleanEnv(), [pattern, '12']);
+    polling = false;
+    await poll;
+    const epochs = out.stdout.trim().split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { samples: number }).samples);
+    expect(out.code, out.stderr).toBe(0);
+    expect(epochs.length).toBeGreaterThanOrEqual(3);
+    expect(epochs.every((n) => n === SHARD_COUNT * SAMPLES_PER_SHARD), JSON.stringify(epochs)).toBe(true);
+    // Keys roll over every ~4.5 s here: the epochs above outlived at least two of them.
+    expect(keyIds.size).toBeGreaterThanOrEqual(3);
   });
 });
 

@@ -390,7 +390,7 @@ export function buildPython(): Promise<Artefact> {
     await run(join(dir, 'bin', 'pip'), ['install', '--disable-pip-version-check', '--no-input', '-r', join(here, 'requirements.txt')], {
       cwd: dir,
       log,
-      label: 'installing boto3 and awscli',
+      label: 'installing boto3, awscli and webdataset',
     });
   });
 }

@@ -7,6 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CoreV1Event, V1Pod } from '@kubernetes/client-node';
 import { isPodToken, loaderCapability } from '../../src/policy/index.ts';
+import { describeClientMatrix } from '../lab/node/client-matrix.ts';
 import { nodeUnsupported } from '../lab/node/node.ts';
 import { callIssuerInNode, checkpointKeys, jobOutcome, jobPods, SHARD_COUNT, startTrainingCluster, TEAM, trainerReport, trainingJob, type TrainingCluster } from '../lab/node/training.ts';
 import { useLabLogs } from '../lab/vitest.ts';
@@ -202,4 +203,5 @@ describe.skipIf(unsupported !== undefined)(`a training Job on the lab node${unsu
     expect(now.status?.containerStatuses?.[0]?.state?.running ?? now.status?.containerStatuses?.[0]?.state?.terminated).toBeUndefined();
     await lab.core.deleteNamespacedPod({ namespace: TEAM, name: 'key-thief', gracePeriodSeconds: 0 });
   });
+  describeClientMatrix(() => cluster);
 });

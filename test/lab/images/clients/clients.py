@@ -26,7 +26,7 @@ own S3 and through s3fs); every variant must pass.
   --forbidden-prefix a prefix outside the grant: listing it must be refused
   --urls             webdataset only: shard URLs (brace patterns allowed, several separated by
                      spaces); a URL that starts with / is under VALET_LOADER_URL, e.g.
-                     /objects/shards/train-{000000..000003}.tar (the loader 302s to a presigned URL)
+                     /<access>/shards/train-{000000..000003}.tar (the loader 302s to a presigned URL)
   --forbidden-urls   webdataset only: shard URLs that must be refused
   --expect-samples   webdataset only: the number of samples in --urls
   --hold SECONDS     after the checks, read --allowed-key again every --hold-interval seconds

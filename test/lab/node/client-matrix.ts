@@ -106,7 +106,7 @@ async function runRow(name: string, image: LabImage, command: string[]): Promise
   const outcome = await jobOutcome(cluster, name, 300_000);
   const [pod] = await jobPods(cluster.lab, name);
   const log = await cluster.lab.core.readNamespacedPodLog({ namespace: TEAM, name: pod?.metadata?.name ?? '', container: 'client' });
-  const lines = log.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as RowResult['lines'][number]);
+  const lines = log.split('\n').filter((l) => l.startsWith('{') && l.endsWith('}')).map((l) => JSON.parse(l) as RowResult['lines'][number]);
   return { outcome, lines, log };
 }
 
@@ -137,6 +137,11 @@ function jsRow(): Promise<RowResult> {
   try { await s3.send(new GetObjectCommand({ Bucket: process.argv[1], Key: process.argv[3] })); out.forbidden = 'ALLOWED'; } catch (e) { out.forbidden = e.name; out.status = e.$metadata?.httpStatusCode; }
   console.log(JSON.stringify(out));`;
   return rowResult('client-js-sdk-v3', cluster.valetImage, ['node', '--input-type=module', '-e', script, cluster.lab.s3.bucket, BLOB, FORBIDDEN_KEY]);
+}
+
+/** `valet doctor` in an injected pod (Valet's image as the app), as a user would run it there. */
+function doctorRow(): Promise<RowResult> {
+  return rowResult('client-valet-doctor', cluster.valetImage, ['node', '/app/src/cli/main.ts', 'doctor', '--json']);
 }
 
 /** Shards of WDS_SAMPLES samples each (a .txt and a .cls per sample), made by GNU tar. */
@@ -192,6 +197,7 @@ export function describeClientMatrix(current: () => TrainingCluster): void {
       for (const r of ROWS) void rowResult(`client-${r.client}`, clientsImage, ['python3', '/app/clients.py', r.client, ...common(), ...r.args]).catch(() => undefined);
       void webdatasetRow().catch(() => undefined);
       void jsRow().catch(() => undefined);
+      void doctorRow().catch(() => undefined);
     }, 900_000);
 
     it.each(ROWS.map((r) => [r.client, r] as const))('%s reads inside the grant and is refused outside it, with only the pod\'s environment', async (client, row) => {
@@ -218,6 +224,19 @@ export function describeClientMatrix(current: () => TrainingCluster): void {
       const r = await jsRow();
       expect(r.outcome, r.log).toBe('Complete');
       expect(JSON.parse(r.log.trim().split('\n').filter((l) => l.startsWith('{')).at(-1) ?? '{}'), r.log).toEqual({ read: blob.length, forbidden: 'AccessDenied', status: 403 });
+    });
+
+    it('valet doctor, run inside an injected pod, finds every SDK family served and nothing wrong', async () => {
+      const r = await doctorRow();
+      expect(r.outcome, r.log).toBe('Complete');
+      // The report is pretty-printed JSON from its first line '{' to the end; anything before it is a warning.
+      const lines = r.log.split('\n');
+      expect(lines.indexOf('{'), r.log).toBeGreaterThanOrEqual(0);
+      const report = JSON.parse(lines.slice(lines.indexOf('{')).join('\n')) as { problems: number; families: { family: string; ok: boolean }[]; findings: { level: string; what: string }[] };
+      expect(report.problems, r.log).toBe(0);
+      expect(report.families.filter((f) => !f.ok), r.log).toEqual([]);
+      expect(report.findings.map((f) => f.what), r.log).toContainEqual(expect.stringMatching(/^the sidecar serves a key, valid for \d+ more minutes$/));
+      expect(report.findings.map((f) => f.what), r.log).toContainEqual(expect.stringMatching(/^this clock is \d+\.\d s (ahead of|behind) the store's$/));
     });
   });
 }

@@ -30,7 +30,6 @@ export interface LoopbackDeps extends ManifestDeps, LoaderDeps {
 
 type Route = 'credentials' | 'presign' | 'manifest' | 'sas' | 'list' | 'loader' | 'healthz' | 'readyz' | 'metrics' | 'other';
 
-
 function probe(res: ServerResponse, route: 'healthz' | 'readyz', ready: () => boolean): void {
   const ok = route === 'healthz' || ready();
   res.writeHead(ok ? 200 : 503, { ...NO_STORE, 'content-type': 'text/plain' }).end(ok ? 'ok' : 'not ready: an expected access has no valid key');
@@ -222,4 +221,3 @@ export function createMetricsHandler(d: { registry: Registry; cache: KeyCache; m
     );
   };
 }
-

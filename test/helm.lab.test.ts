@@ -299,7 +299,7 @@ describe(`the Helm chart, linted and rendered by helm ${HELM_VERSION}`, () => {
 
 describe(
   'the Helm chart installed into the lab kube-apiserver without a node, every object checked through the API ' +
-    '(the same chart running on the lab node, its pods Ready, is test/node/training-job.lab.test.ts and faults.lab.test.ts)',
+    '(the same chart running on the lab node, its pods Ready, is test/node/training-job.lab.test.ts, with its faults)',
   () => {
     let lab: Lab;
     let kube: Helm;

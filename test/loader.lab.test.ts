@@ -12,7 +12,7 @@ import { MAX_WIDS_SHARDS } from '../src/sidecar/loader-http.ts';
 import { ensureDebs } from './lab/debs.ts';
 import { cleanEnv } from './lab/index.ts';
 import { useLabLogs } from './lab/vitest.ts';
-import { G, leaks, startWorld, stopAndListLeftovers, type SidecarProcess, type World } from './security/world.ts';
+import { G, leaks, startWorld, stopAndListLeftovers, type RestartableSidecar, type SidecarProcess, type World } from './security/world.ts';
 
 const NS = 'loader';
 const SHARDS = 'imagenet/loader-shards/';
@@ -96,6 +96,19 @@ describe('the pod token from the webhook', () => {
   it('is the Authorization value the sidecar serves keys for, and the one it writes to the token file', async () => {
     expect(sidecar.authToken()).toBe(podToken);
     expect((await sidecar.get('/v1/credentials', { authorization: podToken })).status).toBe(200);
+  });
+});
+
+describe('a sidecar restart', () => {
+  it('keeps the pod token: a process holding the token from its environment, or a loader URL, still works after it', async () => {
+    const url = objectUrl(`${SHARDS}shard-0000.tar`);
+    const before = sidecar.child.pid;
+    await sidecar.kill('SIGKILL');
+    await (sidecar as RestartableSidecar).restart();
+    expect(sidecar.child.pid).not.toBe(before);
+    expect(sidecar.authToken()).toBe(podToken);
+    expect((await sidecar.get('/v1/credentials/shards', { authorization: podToken })).status).toBe(200);
+    expect((await ask(url)).status).toBe(302);
   });
 });
 
@@ -271,6 +284,27 @@ describe('valet doctor, with exactly the environment the webhook gives an app co
     expect(report.findings).toContainEqual(expect.objectContaining({ level: 'problem', what: expect.stringMatching(/AWS_PROFILE/), fix: 'unset it in the container' }));
     expect(report.findings).toContainEqual(expect.objectContaining({ level: 'problem', what: expect.stringMatching(/^the sidecar answered Unauthorized/) }));
     expect(report.families.find((f) => f.family === 'botocore')).toMatchObject({ ok: false, why: 'uses the profile AWS_PROFILE names' });
+  });
+});
+
+// Last: it takes the namespace out of the store, which every other test here needs.
+describe('a namespace relabelled out of the cluster store\'s selector', () => {
+  it('loses its keys within one refresh: credentials and loader URLs stop, and the issuer says why', async () => {
+    const url = objectUrl(`${SHARDS}shard-0003.tar`);
+    expect((await ask(url)).status).toBe(302);
+    expect((await sidecar.get('/v1/credentials/shards', { authorization: podToken })).status).toBe(200);
+    await w.lab.core.patchNamespace({ name: NS, body: [{ op: 'remove', path: '/metadata/labels/lab.valet.dev~1store-lab' }] });
+    const after = await w.waitFor('the loader URL to stop redirecting', async () => {
+      const r = await ask(url);
+      return r.status === 302 ? undefined : r;
+    }, 30_000);
+    expect(after.location).toBeNull();
+    // The controller marks the access NotReady (NamespaceNotSelected), and the issuer refuses it.
+    expect(after.json().error?.message).toMatch(/AccessNotReady|NamespaceNotSelected/);
+    expect(await w.readyOf('shards')).toMatchObject({ status: 'False', reason: 'NamespaceNotSelected' });
+    const creds = await sidecar.get('/v1/credentials/shards', { authorization: podToken });
+    expect(creds.status).not.toBe(200);
+    expect(creds.body).not.toMatch(/SecretAccessKey/);
   });
 });
 

@@ -3,11 +3,14 @@
 // Service, the kubelet mounts the projected token and holds the trainer back until the native
 // sidecar serves keys, the sidecar reaches the issuer through its Service, each plain-boto3
 // trainer of an Indexed Job reads its own shards, writes its checkpoint and is refused outside its
-// grant, and the Job reaches Complete.
+// grant, and the Job reaches Complete. The same cluster then runs the client matrix
+// (test/lab/node/client-matrix.ts) and, last, the faults (test/lab/node/faults.ts, which end with
+// `helm uninstall`): one helm-installed cluster for all three instead of one each.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CoreV1Event, V1Pod } from '@kubernetes/client-node';
 import { isPodToken, loaderCapability } from '../../src/policy/index.ts';
 import { describeClientMatrix } from '../lab/node/client-matrix.ts';
+import { describeFaults } from '../lab/node/faults.ts';
 import { nodeUnsupported } from '../lab/node/node.ts';
 import { callIssuerInNode, checkpointKeys, jobOutcome, jobPods, SHARD_COUNT, startTrainingCluster, TEAM, trainerReport, trainingJob, type TrainingCluster } from '../lab/node/training.ts';
 import { useLabLogs } from '../lab/vitest.ts';
@@ -204,4 +207,6 @@ describe.skipIf(unsupported !== undefined)(`a training Job on the lab node${unsu
     await lab.core.deleteNamespacedPod({ namespace: TEAM, name: 'key-thief', gracePeriodSeconds: 0 });
   });
   describeClientMatrix(() => cluster);
+  // Last: it ends with `helm uninstall`.
+  describeFaults(() => cluster);
 });

@@ -1,4 +1,4 @@
-// Local process, for speed: the kubelet restarting a killed sidecar container is test/node/faults.lab.test.ts.
+// Local process, for speed: the kubelet restarting a killed sidecar container is test/lab/node/faults.ts (run by test/node/training-job.lab.test.ts).
 // Faults around the sidecar, with real processes stopped and restarted: `valet sidecar` killed
 // and started again inside a running "pod" while the app reads (the app's next request succeeds:
 // the restarted sidecar writes a new auth token to the same file, which SDKs re-read per fetch),

@@ -77,6 +77,17 @@ export function serveLoader(d: LoopbackDeps, req: IncomingMessage, res: ServerRe
   run.catch(fail);
 }
 
+/** A URL for one object and method: presigned here with the held key (s3), or by the issuer. */
+async function signedUrl(d: LoopbackDeps, key: HeldKey, objectKey: string, method: 'GET' | 'HEAD', expiresSeconds: number, signal: AbortSignal): Promise<string> {
+  if (key.provider === 's3') {
+    const credentials = { accessKeyId: key.accessKeyId, secretAccessKey: key.secretAccessKey, sessionToken: key.sessionToken };
+    const target = { bucket: key.bucket, region: key.region, ...(key.endpoint ? { endpoint: key.endpoint } : {}) };
+    return d.presigner.presign({ credentials, target, key: objectKey, method, expiresSeconds, now: d.clock.now() });
+  }
+  if (!d.remote) throw new Error(`no issuer signing client for ${key.provider} access ${JSON.stringify(key.access)}`);
+  return (await d.remote.sign(key.access, method, [objectKey], expiresSeconds, signal)).urls[0]?.url ?? '';
+}
+
 /** 302 to a presigned URL for this one request's method. */
 async function redirect(d: LoopbackDeps, req: IncomingMessage, res: ServerResponse, key: HeldKey, objectKey: string): Promise<void> {
   const method = req.method === 'HEAD' ? 'HEAD' : 'GET';
@@ -84,21 +95,15 @@ async function redirect(d: LoopbackDeps, req: IncomingMessage, res: ServerRespon
   if (!plan.ok) return sendError(res, plan.error);
   const range = checkRange(req.headers.range);
   if (range) return sendError(res, range);
+  if (key.provider !== 's3' && !d.remote) return sendError(res, { status: 503, code: 'IssuerUnavailable', message: 'this sidecar has no issuer signing client' });
+  const abort = new AbortController();
+  res.once('close', () => abort.abort());
   let url: string;
-  if (key.provider === 's3') {
-    const credentials = { accessKeyId: key.accessKeyId, secretAccessKey: key.secretAccessKey, sessionToken: key.sessionToken };
-    const target = { bucket: key.bucket, region: key.region, ...(key.endpoint ? { endpoint: key.endpoint } : {}) };
-    url = d.presigner.presign({ credentials, target, key: plan.objectKey, method, expiresSeconds: plan.expiresSeconds, now: d.clock.now() });
-  } else {
-    if (!d.remote) return sendError(res, { status: 503, code: 'IssuerUnavailable', message: 'this sidecar has no issuer signing client' });
-    const abort = new AbortController();
-    res.once('close', () => abort.abort());
-    try {
-      url = (await d.remote.sign(key.access, method, [plan.objectKey], plan.expiresSeconds, abort.signal)).urls[0]?.url ?? '';
-    } catch (err) {
-      if (err instanceof RemoteSignError) return sendError(res, err, err.status === 503 ? { 'retry-after': '1' } : {});
-      return sendError(res, { status: 502, code: 'SignFailed', message: 'signing through the issuer failed' });
-    }
+  try {
+    url = await signedUrl(d, key, plan.objectKey, method, plan.expiresSeconds, abort.signal);
+  } catch (err) {
+    if (err instanceof RemoteSignError) return sendError(res, err, err.status === 503 ? { 'retry-after': '1' } : {});
+    return sendError(res, { status: 502, code: 'SignFailed', message: 'signing through the issuer failed' });
   }
   d.metrics?.presigns.inc({ method });
   res.writeHead(302, { ...NO_STORE, location: url, 'content-length': 0 }).end();
@@ -170,14 +175,7 @@ async function samplesOf(d: LoopbackDeps, key: HeldKey, o: ListedObject, signal:
   if (cached !== undefined) return cached;
   const plan = planPresign(key, new Map([['key', o.key], ['method', 'GET'], ['expires', '300']]), d.cache.remainingSeconds(key), 300);
   if (!plan.ok) throw Object.assign(new Error(plan.error.message), plan.error);
-  let url: string;
-  if (key.provider === 's3') {
-    const credentials = { accessKeyId: key.accessKeyId, secretAccessKey: key.secretAccessKey, sessionToken: key.sessionToken };
-    const target = { bucket: key.bucket, region: key.region, ...(key.endpoint ? { endpoint: key.endpoint } : {}) };
-    url = d.presigner.presign({ credentials, target, key: o.key, method: 'GET', expiresSeconds: plan.expiresSeconds, now: d.clock.now() });
-  } else {
-    url = (await (d.remote as NonNullable<typeof d.remote>).sign(key.access, 'GET', [o.key], plan.expiresSeconds, signal)).urls[0]?.url ?? '';
-  }
+  const url = await signedUrl(d, key, o.key, 'GET', plan.expiresSeconds, signal);
   const body = await (d.fetchObject ?? fetchObject)(url, signal);
   const stream = /gz$/.test(o.key) ? Readable.from(body).pipe(createGunzip()) : body;
   let n: number;

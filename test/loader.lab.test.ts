@@ -2,8 +2,7 @@
 // the webhook would give it), the real issuer and controller, MinIO's STS and S3, tar shards made
 // by GNU tar, and real HTTP clients that follow redirects (fetch, Python's urllib). Keys are
 // refreshed every few seconds here, so URLs handed out before a rollover are used after it.
-import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,6 +10,7 @@ import { generatePodToken, loaderCapability } from '../src/policy/index.ts';
 import { MAX_WIDS_SHARDS } from '../src/sidecar/loader-http.ts';
 import { ensureDebs } from './lab/debs.ts';
 import { cleanEnv } from './lab/index.ts';
+import { makeWdsShard } from './lab/shards.ts';
 import { useLabLogs } from './lab/vitest.ts';
 import { G, leaks, startWorld, stopAndListLeftovers, type RestartableSidecar, type SidecarProcess, type World } from './security/world.ts';
 
@@ -42,22 +42,6 @@ async function ask(url: string, init: RequestInit = {}): Promise<Answer> {
 
 const objectUrl = (key: string, access = 'shards') => `${base}/${access}/${key}`;
 
-/** A WebDataset shard made by GNU tar: `samples` samples of two files each. */
-function makeShard(dir: string, index: number, samples: number): Buffer {
-  const src = join(dir, `shard-${index}`);
-  mkdirSync(src, { recursive: true });
-  const files: string[] = [];
-  for (let i = 0; i < samples; i++) {
-    const stem = `sample${String(index * 100 + i).padStart(5, '0')}`;
-    writeFileSync(join(src, `${stem}.txt`), `caption ${index}/${i}`);
-    writeFileSync(join(src, `${stem}.cls`), String(i % 10));
-    files.push(`${stem}.txt`, `${stem}.cls`);
-  }
-  const out = join(dir, `shard-${index}.tar`);
-  execFileSync('tar', ['--format', 'gnu', '-cf', out, '-C', src, ...files]);
-  return readFileSync(out);
-}
-
 beforeAll(async () => {
   w = await startWorld({
     ns: NS,
@@ -70,7 +54,7 @@ beforeAll(async () => {
   });
   s3 = new S3Client({ endpoint: w.lab.s3.endpoint, region: w.lab.s3.region, forcePathStyle: true, credentials: w.lab.s3.root });
   for (let i = 0; i < SHARD_COUNT; i++) {
-    const body = makeShard(w.dir, i, SAMPLES_PER_SHARD);
+    const body = makeWdsShard(w.dir, i, SAMPLES_PER_SHARD);
     const key = `${SHARDS}shard-${String(i).padStart(4, '0')}.tar`;
     shard.set(key, body);
     await s3.send(new PutObjectCommand({ Bucket: w.lab.s3.bucket, Key: key, Body: body }));

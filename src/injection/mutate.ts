@@ -157,7 +157,7 @@ interface EnvChange {
  * What one app container's environment needs: competing variables out, Valet's variables in with
  * Valet's values, and the region and endpoint where the user chose none.
  */
-function appEnv(c: Container, s: InjectionSettings, ours: ReadonlyMap<string, string>, grants: readonly PodGrant[], warnings: string[]): EnvChange {
+function appEnv(c: Container, ours: ReadonlyMap<string, string>, grants: readonly PodGrant[], warnings: string[]): EnvChange {
   const env = c.env ?? [];
   const competing = new Set<string>(COMPETING_ENV);
   const valetNames = new Set<string>(VALET_ENV);
@@ -268,7 +268,7 @@ export function mutatePod(pod: Pod, ctx: InjectionContext): Mutation {
   (spec.containers ?? []).forEach((c, i) => {
     if (skip.has(c.name)) return;
     const base = `/spec/containers/${i}`;
-    const env = appEnv(c, s, ours, ctx.grants, warnings);
+    const env = appEnv(c, ours, ctx.grants, warnings);
     for (const j of env.remove) patch.push({ op: 'remove', path: `${base}/env/${j}` });
     if (env.add.length > 0) {
       if (c.env) for (const e of env.add) patch.push({ op: 'add', path: `${base}/env/-`, value: e });

@@ -11,11 +11,6 @@
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, rename, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { generatePodToken, secretMatches } from '../policy/index.ts';
-
-/** For a sidecar started without VALET_POD_AUTH_TOKEN (outside the webhook): one made here. */
-export const generateAuthToken = generatePodToken;
-
 export async function writeAuthTokenFile(path: string, token: string, mode: number): Promise<void> {
   await mkdir(dirname(path), { recursive: true });
   const tmp = join(dirname(path), `.${randomBytes(6).toString('hex')}.tmp`);
@@ -23,6 +18,3 @@ export async function writeAuthTokenFile(path: string, token: string, mode: numb
   await chmod(tmp, mode); // writeFile's mode is filtered by the umask
   await rename(tmp, path);
 }
-
-/** Compares in constant time whatever the lengths (both sides hashed first). */
-export const authorizationMatches = secretMatches;

@@ -7,9 +7,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Registry } from 'prom-client';
 import type { SidecarMetrics } from '../metrics/sidecar.ts';
 import type { Logger } from '../platform/logger.ts';
-import { authorizationMatches } from './auth.ts';
 import type { HeldKey, KeyCache, SignedHeldKey } from './keys.ts';
 import { RemoteSignError } from './sign-client.ts';
+import { secretMatches } from '../policy/index.ts';
 import { parseLoaderPath } from './loader.ts';
 import { serveLoader } from './loader-http.ts';
 import type { LoaderDeps } from './loader-http.ts';
@@ -70,7 +70,7 @@ export function createLoopbackHandler(d: LoopbackDeps): (req: IncomingMessage, r
     const parts = pathParts(url.pathname);
     if (parts && (parts.what === 'credentials' || parts.what === 'presign' || parts.what === 'manifest' || parts.what === 'sas' || parts.what === 'list')) route = parts.what;
     // Everything else needs the token, whatever the path: no probing of routes without it.
-    if (!authorizationMatches(req.headers.authorization, d.authToken)) {
+    if (!secretMatches(req.headers.authorization, d.authToken)) {
       req.resume();
       return sendError(res, { status: 401, code: 'Unauthorized', message: 'missing or wrong Authorization value (see AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE)' });
     }

@@ -13,8 +13,7 @@ import { bracePattern, checkRange, loaderObjectUrl } from './loader.ts';
 import type { LoaderPath } from './loader.ts';
 import { listGranted } from './manifest.ts';
 import type { ManifestStats } from './manifest.ts';
-import { planManifest, planPresign } from './presign.ts';
-import type { SidecarError } from './presign.ts';
+import { planManifest, planPresign, SidecarFailure } from './presign.ts';
 import { drained, NO_STORE, sendError, sendJson } from './respond.ts';
 import { RemoteSignError } from './sign-client.ts';
 import { countSamples } from './tar-samples.ts';
@@ -41,7 +40,7 @@ const SAMPLE_CACHE_MAX = 10_000;
 
 async function fetchObject(url: string, signal: AbortSignal): Promise<AsyncIterable<Uint8Array>> {
   const res = await fetch(url, { signal, redirect: 'error' });
-  if (!res.ok || !res.body) throw Object.assign(new Error(`reading a shard failed with HTTP ${res.status}`), { status: 502, code: 'ShardReadFailed', message: `reading a shard to count its samples failed with HTTP ${res.status}` });
+  if (!res.ok || !res.body) throw new SidecarFailure(502, 'ShardReadFailed', `reading a shard to count its samples failed with HTTP ${res.status}`);
   return res.body as unknown as AsyncIterable<Uint8Array>;
 }
 
@@ -67,9 +66,8 @@ export function serveLoader(d: LoopbackDeps, req: IncomingMessage, res: ServerRe
   const pages = listGranted(key, plan.prefix, d, stats, abort.signal);
   const fail = (err: unknown) => {
     if (res.headersSent) return void res.destroy(err as Error);
-    if (err instanceof RemoteSignError) return sendError(res, err);
-    const e = err as SidecarError & Error;
-    if (typeof e.status === 'number' && typeof e.code === 'string') return sendError(res, e);
+    if (err instanceof SidecarFailure) return sendError(res, err);
+    const e = err as Error;
     d.logger.warn('loader manifest failed', { access: key.access, reason: e.message });
     return sendError(res, { status: 502, code: 'ListFailed', message: `listing ${plan.prefix} failed: ${e.name}` });
   };
@@ -124,21 +122,19 @@ async function shards(pages: AsyncIterable<ListedObject[]>, max: number, prefix:
   for await (const objects of pages) {
     for (const o of objects) {
       if (!SHARD.test(o.key)) continue;
-      if (out.length === max) throw tooLarge(`${prefix} holds more than ${max} tar shards, more than a ${what} is made for: name a narrower prefix, or use urls.txt`);
+      if (out.length === max) throw new SidecarFailure(413, 'ManifestTooLarge', `${prefix} holds more than ${max} tar shards, more than a ${what} is made for: name a narrower prefix, or use urls.txt`);
       out.push(o);
     }
   }
-  if (out.length === 0) throw Object.assign(new Error('no shards'), { status: 404, code: 'NoShards', message: `no .tar, .tgz or .tar.gz objects under ${prefix}` });
+  if (out.length === 0) throw new SidecarFailure(404, 'NoShards', `no .tar, .tgz or .tar.gz objects under ${prefix}`);
   return out;
 }
-
-const tooLarge = (message: string) => Object.assign(new Error(message), { status: 413, code: 'ManifestTooLarge', message });
 
 async function servePattern(res: ServerResponse, pages: AsyncIterable<ListedObject[]>, base: string, key: HeldKey): Promise<void> {
   const found = await shards(pages, MAX_PATTERN_SHARDS, key.prefix, 'brace pattern');
   const pattern = bracePattern(found.map((o) => o.key));
   if (pattern === undefined) {
-    throw Object.assign(new Error('no pattern'), { status: 409, code: 'NoPattern', message: `the ${found.length} shards do not form one numbered sequence (same name, one run of digits, none missing): use urls.txt` });
+    throw new SidecarFailure(409, 'NoPattern', `the ${found.length} shards do not form one numbered sequence (same name, one run of digits, none missing): use urls.txt`);
   }
   // Only the digits' braces stay literal; everything else is encoded as in any loader URL.
   const m = /^(.*)\{(\d+)\.\.(\d+)\}(.*)$/s.exec(pattern);
@@ -174,7 +170,7 @@ async function samplesOf(d: LoopbackDeps, key: HeldKey, o: ListedObject, signal:
   const cached = sampleCounts.get(id);
   if (cached !== undefined) return cached;
   const plan = planPresign(key, new Map([['key', o.key], ['method', 'GET'], ['expires', '300']]), d.cache.remainingSeconds(key), 300);
-  if (!plan.ok) throw Object.assign(new Error(plan.error.message), plan.error);
+  if (!plan.ok) throw new SidecarFailure(plan.error.status, plan.error.code, plan.error.message);
   const url = await signedUrl(d, key, o.key, 'GET', plan.expiresSeconds, signal);
   const body = await (d.fetchObject ?? fetchObject)(url, signal);
   const stream = /gz$/.test(o.key) ? Readable.from(body).pipe(createGunzip()) : body;
@@ -182,7 +178,7 @@ async function samplesOf(d: LoopbackDeps, key: HeldKey, o: ListedObject, signal:
   try {
     n = await countSamples(stream);
   } catch (err) {
-    throw Object.assign(new Error((err as Error).message), { status: 422, code: 'BadShard', message: `shard ${o.key} could not be read as a tar archive: ${(err as Error).message}` });
+    throw new SidecarFailure(422, 'BadShard', `shard ${o.key} could not be read as a tar archive: ${(err as Error).message}`);
   }
   if (sampleCounts.size >= SAMPLE_CACHE_MAX) sampleCounts.delete(sampleCounts.keys().next().value as string);
   sampleCounts.set(id, n);

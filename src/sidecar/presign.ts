@@ -14,6 +14,18 @@ export interface SidecarError {
   message: string;
 }
 
+/** A SidecarError to throw: from deep in a handler up to the code that answers the request. */
+export class SidecarFailure extends Error implements SidecarError {
+  override name = 'SidecarFailure';
+  readonly status: number;
+  readonly code: string;
+  constructor(status: number, code: string, message: string) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
 export const METHOD_VERB: Record<PresignMethod, 'read' | 'write'> = { GET: 'read', HEAD: 'read', PUT: 'write' };
 
 /**

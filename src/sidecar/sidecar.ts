@@ -15,8 +15,8 @@ import type { SidecarMetrics } from '../metrics/sidecar.ts';
 import type { Clock } from '../platform/clock.ts';
 import { systemClock } from '../platform/clock.ts';
 import type { Logger } from '../platform/logger.ts';
-import { loaderCapability } from '../policy/index.ts';
-import { generateAuthToken, writeAuthTokenFile } from './auth.ts';
+import { generatePodToken, loaderCapability } from '../policy/index.ts';
+import { writeAuthTokenFile } from './auth.ts';
 import { createLoopbackHandler, createMetricsHandler } from './http.ts';
 import { createIssuerClient } from './issuer-client.ts';
 import type { KeySource, Transport } from './issuer-client.ts';
@@ -106,7 +106,7 @@ export async function startSidecar(config: SidecarConfig, deps: SidecarDeps): Pr
   const remote = deps.remote ?? createRemoteSigner({ url: config.issuerUrl, caFile: config.issuerCaFile, tokenFile: config.tokenFile, timeoutMs: config.requestTimeoutSeconds * 1000, transport: deps.transport });
   const lister = deps.lister ?? listObjects;
 
-  const authToken = deps.authToken ?? (config.podAuthToken || generateAuthToken());
+  const authToken = deps.authToken ?? (config.podAuthToken || generatePodToken());
   await writeAuthTokenFile(config.authTokenFile, authToken, config.authTokenFileMode);
 
   const loopback = createServer(

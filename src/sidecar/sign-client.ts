@@ -4,7 +4,7 @@
 // SidecarError the loopback server answers with: the issuer's own code and status for a refusal,
 // 502/503 when the issuer cannot be reached or answers nonsense.
 import { readFile } from 'node:fs/promises';
-import type { SidecarError } from './presign.ts';
+import { SidecarFailure } from './presign.ts';
 import { errorFields, nodeTransport, readTokenAndCa } from './issuer-client.ts';
 import type { IssuerClientOptions, TransportResponse } from './issuer-client.ts';
 
@@ -27,15 +27,9 @@ export interface RemoteSigner {
   list(access: string, prefix: string, continuationToken: string | undefined, signal?: AbortSignal): Promise<RemoteListed>;
 }
 
-export class RemoteSignError extends Error implements SidecarError {
+/** The issuer's refusal (or failure) of a sign or list call, passed on with its code. */
+export class RemoteSignError extends SidecarFailure {
   override name = 'RemoteSignError';
-  readonly status: number;
-  readonly code: string;
-  constructor(status: number, code: string, message: string) {
-    super(message);
-    this.status = status;
-    this.code = code;
-  }
 }
 
 export function createRemoteSigner(opts: IssuerClientOptions): RemoteSigner {

@@ -50,9 +50,17 @@ class BlockReader {
       this.buffered.push(b);
       this.length += b.length;
     }
+    // Usually the first chunk holds all of it: a view, nothing copied.
+    const head = this.buffered[0];
+    if (head !== undefined && head.length >= n) {
+      if (head.length === n) this.buffered.shift();
+      else this.buffered[0] = head.subarray(n);
+      this.length -= n;
+      return head.subarray(0, n);
+    }
     const all = Buffer.concat(this.buffered);
     const out = all.subarray(0, n);
-    const rest = all.subarray(n);
+    const rest = all.subarray(out.length);
     this.buffered = rest.length > 0 ? [rest] : [];
     this.length = rest.length;
     return out;

@@ -6,18 +6,17 @@
 //
 // Registered by test/node/training-job.lab.test.ts inside its suite, so the matrix runs on that
 // suite's cluster instead of starting (and paying for) one of its own.
-import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
-import { CustomObjectsApi, type V1Job } from '@kubernetes/client-node';
+import type { V1Job } from '@kubernetes/client-node';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildClientsImage, type LabImage } from '../image.ts';
-import { FORBIDDEN_KEY, jobOutcome, jobPods, READ_ACCESS, TEAM, waitAccessesReady, type TrainingCluster } from './training.ts';
+import { makeWdsShard } from '../shards.ts';
+import { createAccess, FORBIDDEN_KEY, jobOutcome, jobPods, READ_ACCESS, TEAM, waitAccessesReady, type TrainingCluster } from './training.ts';
 
-const G = { group: 'valet.dev', version: 'v1alpha1' };
 /** A read access with presigning, for the stable loader URLs webdataset reads. */
 const LOADER_ACCESS = 'imagenet-loader';
 const BLOB = 'imagenet/clients/blob.bin';
@@ -144,23 +143,6 @@ function doctorRow(): Promise<RowResult> {
   return rowResult('client-valet-doctor', cluster.valetImage, ['node', '/app/src/cli/main.ts', 'doctor', '--json']);
 }
 
-/** Shards of WDS_SAMPLES samples each (a .txt and a .cls per sample), made by GNU tar. */
-function makeShards(dir: string): Buffer[] {
-  return Array.from({ length: WDS_SHARDS }, (_, s) => {
-    const src = join(dir, `shard-${s}`);
-    mkdirSync(src, { recursive: true });
-    const files: string[] = [];
-    for (let i = 0; i < WDS_SAMPLES; i++) {
-      const stem = `s${s}-${String(i).padStart(4, '0')}`;
-      writeFileSync(join(src, `${stem}.txt`), `caption ${s}/${i}`);
-      writeFileSync(join(src, `${stem}.cls`), String(i));
-      files.push(`${stem}.txt`, `${stem}.cls`);
-    }
-    execFileSync('tar', ['--format', 'gnu', '-cf', join(dir, `shard-${s}.tar`), '-C', src, ...files]);
-    return readFileSync(join(dir, `shard-${s}.tar`));
-  });
-}
-
 /** Registers the matrix; `current` gives the running training cluster. */
 export function describeClientMatrix(current: () => TrainingCluster): void {
   describe('the client matrix: each data client in its own injected pod, with only the pod\'s environment', () => {
@@ -177,21 +159,11 @@ export function describeClientMatrix(current: () => TrainingCluster): void {
         // What every row must be refused: an object and a folder that exist, outside the grant.
         await put(FORBIDDEN_KEY, 'not yours');
         await put(`${FORBIDDEN_PREFIX}shard-0000.tar`, 'not yours');
-        for (const [i, body] of makeShards(dir).entries()) await put(`${WDS}shard-${String(i).padStart(4, '0')}.tar`, body);
+        for (let i = 0; i < WDS_SHARDS; i++) await put(`${WDS}shard-${String(i).padStart(4, '0')}.tar`, makeWdsShard(dir, i, WDS_SAMPLES));
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }
-      await lab.kubeConfig.makeApiClient(CustomObjectsApi).createNamespacedCustomObject({
-        ...G,
-        namespace: TEAM,
-        plural: 'datasetaccesses',
-        body: {
-          apiVersion: 'valet.dev/v1alpha1',
-          kind: 'DatasetAccess',
-          metadata: { name: LOADER_ACCESS, namespace: TEAM },
-          spec: { storeRef: { kind: 'ClusterDatasetStore', name: 'lab-minio' }, prefix: 'imagenet/', verbs: ['read', 'list'], subjects: { serviceAccounts: ['trainer'] }, sessionDurationSeconds: 900, presign: { enabled: true } },
-        },
-      });
+      await createAccess(lab, LOADER_ACCESS, 'imagenet/', ['read', 'list'], { presign: { enabled: true } });
       await waitAccessesReady(lab, [LOADER_ACCESS]);
       // Start every row now; each test below awaits its own (failures surface there, not here).
       for (const r of ROWS) void rowResult(`client-${r.client}`, clientsImage, ['python3', '/app/clients.py', r.client, ...common(), ...r.args]).catch(() => undefined);

@@ -82,7 +82,8 @@ export async function startTrainingCluster(): Promise<TrainingCluster> {
   }
 }
 
-async function createAccess(lab: Lab, name: string, prefix: string, verbs: string[]): Promise<void> {
+/** A DatasetAccess in the team's namespace on the lab store for the trainer service account; `extra` adds to its spec. */
+export async function createAccess(lab: Lab, name: string, prefix: string, verbs: string[], extra: Record<string, unknown> = {}): Promise<void> {
   await lab.kubeConfig.makeApiClient(CustomObjectsApi).createNamespacedCustomObject({
     ...G,
     namespace: TEAM,
@@ -91,7 +92,7 @@ async function createAccess(lab: Lab, name: string, prefix: string, verbs: strin
       apiVersion: 'valet.dev/v1alpha1',
       kind: 'DatasetAccess',
       metadata: { name, namespace: TEAM },
-      spec: { storeRef: { kind: 'ClusterDatasetStore', name: 'lab-minio' }, prefix, verbs, subjects: { serviceAccounts: ['trainer'] }, sessionDurationSeconds: 900 },
+      spec: { storeRef: { kind: 'ClusterDatasetStore', name: 'lab-minio' }, prefix, verbs, subjects: { serviceAccounts: ['trainer'] }, sessionDurationSeconds: 900, ...extra },
     },
   });
 }

@@ -6,48 +6,21 @@
 // setups where the app may outlive the signal. A second signal exits at once.
 import { readFileSync } from 'node:fs';
 import { Registry, collectDefaultMetrics } from 'prom-client';
-import { envName, parseSidecarConfig, SIDECAR_DEFAULTS, SIDECAR_FLAG_KEYS as FLAG_KEYS, SIDECAR_FLAGS } from '../config/sidecar.ts';
+import { parseCommandLine } from '../config/parse.ts';
+import { SIDECAR_COMMAND } from '../config/sidecar.ts';
 import { systemClock } from '../platform/clock.ts';
 import { ValetError } from '../platform/errors.ts';
 import { createLogger } from '../platform/logger.ts';
 import { issuerCaProblem } from '../sidecar/issuer-client.ts';
 import { startSidecar } from '../sidecar/sidecar.ts';
 
-function describe(flag: string): string {
-  if (flag === '--issuer-url') return '(required) https URL of the valet issuer';
-  if (flag === '--manifest') return '<access>=<path>[,format=jsonl|urls]; repeatable (";"-separated in the environment)';
-  const key = FLAG_KEYS[flag];
-  const v = key === undefined ? undefined : SIDECAR_DEFAULTS[key];
-  if (key === 'authTokenFileMode') return 'default 0644';
-  if (Array.isArray(v)) return v.length === 0 ? 'default: none' : `default ${v.join(',')}`;
-  return v === undefined || v === '' ? '' : `default ${String(v)}`;
-}
-
-const HELP = () => `Usage: valet sidecar [flags]
-
-Serves short-lived S3 keys to the pod's containers on 127.0.0.1 (AWS container-credentials
-format), presigned URLs and manifests. Every flag may also be set as VALET_<FLAG> in the
-environment (e.g. --issuer-url as ${envName('--issuer-url')}); a flag wins.
-
-Flags (--flag=value or --flag value):
-${SIDECAR_FLAGS.map((f) => `  ${f.padEnd(34)}${describe(f)}`).join('\n')}
-
-The pod's loopback token comes from VALET_POD_AUTH_TOKEN (the webhook sets it; never a flag);
-without it the sidecar makes one at start.
-
-App containers use:
-  AWS_CONTAINER_CREDENTIALS_FULL_URI=http://127.0.0.1:<port>/v1/credentials[/<access>]
-  AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE=<auth-token-file>
-  AWS_CONTAINER_AUTHORIZATION_TOKEN=<the pod token>
-  VALET_LOADER_URL=http://127.0.0.1:<port>/v1/loader/<capability>   (docs/clients.md)
-`;
-
 export async function sidecarCommand(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
-  if (argv.includes('--help') || argv.includes('-h')) {
-    process.stdout.write(HELP());
+  const parsed = parseCommandLine(SIDECAR_COMMAND, argv, env);
+  if ('help' in parsed) {
+    process.stdout.write(parsed.help);
     return 0;
   }
-  const config = parseSidecarConfig(argv, env);
+  const config = parsed.config;
   // Fail at startup, not at the first key: a missing or empty CA file is a broken mount or
   // ConfigMap, and must never mean "trust the public roots".
   let ca: string;

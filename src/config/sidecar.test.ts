@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { envName, parseSidecarConfig } from './sidecar.ts';
+import { envName, parseSidecarConfig, SIDECAR_OPTIONS } from './sidecar.ts';
 
 const URL_FLAG = '--issuer-url=https://valet-issuer.valet-system.svc:8443';
 
@@ -48,6 +48,10 @@ describe('sidecar configuration', () => {
     expect(envName('--grace-period-seconds')).toBe('VALET_GRACE_PERIOD_SECONDS');
   });
 
+  it('has a VALET_* variable for every flag, named after it', () => {
+    for (const o of Object.values(SIDECAR_OPTIONS)) if (o.flag) expect(o.env, o.flag).toBe(envName(`--${o.flag}`));
+  });
+
   it('takes the pod token from VALET_POD_AUTH_TOKEN only, and refuses a malformed one without echoing it', () => {
     const token = 'A'.repeat(21) + '-_' + 'z'.repeat(20);
     expect(parseSidecarConfig([URL_FLAG], { VALET_POD_AUTH_TOKEN: token }).podAuthToken).toBe(token);
@@ -71,7 +75,7 @@ describe('sidecar configuration', () => {
       [[URL_FLAG, '--refresh-fraction=1'], /--refresh-fraction must be between 0 and 1/],
       [[URL_FLAG, '--refresh-fraction=0'], /--refresh-fraction must be between 0 and 1/],
       [[URL_FLAG, '--refresh-fraction=half'], /--refresh-fraction must be a number/],
-      [[URL_FLAG, '--accesses=Imagenet'], /'Imagenet' is not a DatasetAccess name/],
+      [[URL_FLAG, '--accesses=Imagenet'], /--accesses must be DatasetAccess names, and 'Imagenet' is not/],
       [[URL_FLAG, '--accesses=a,a'], /lists an access twice/],
       [[URL_FLAG, '--accesses=a', '--default-access=b'], /--default-access 'b' is not one of --accesses/],
       [[URL_FLAG, '--token-file=token'], /--token-file must be an absolute path/],

@@ -1,8 +1,10 @@
-// `valet sidecar` configuration: flags over environment variables over defaults, turned into a
-// frozen, validated object. Every flag --some-name may also come from VALET_SOME_NAME (the webhook
-// sets the environment; a flag wins). Defaults are pinned by a golden test (sidecar.test.ts).
+// `valet sidecar` configuration, declared once: flags over environment variables over defaults.
+// Every flag --some-name may also come from VALET_SOME_NAME (the webhook sets the environment; a
+// flag wins). Defaults are pinned by a golden test (sidecar.test.ts).
 import { PATTERNS, POD_TOKEN_PATTERN } from '../api/v1alpha1/index.ts';
-import { ValetError } from '../platform/errors.ts';
+import { absolutePath, hostPort, httpsUrl, LOG_LEVELS, type LogLevel } from './checks.ts';
+import { choice, custom, defaultsOf, integer, list, number, Problem, repeated, string, type Options } from './options.ts';
+import { command, invalid, parseConfig, type Env } from './parse.ts';
 
 export interface ManifestFileConfig {
   readonly access: string;
@@ -56,177 +58,148 @@ export interface SidecarConfig {
   readonly manifestExpirySeconds: number;
   /** Lifetime of the presigned URL a stable loader URL redirects to (it is used at once). */
   readonly loaderUrlSeconds: number;
-  readonly logLevel: 'debug' | 'info' | 'warn' | 'error';
+  readonly logLevel: LogLevel;
 }
-
-export const SIDECAR_DEFAULTS: SidecarConfig = {
-  issuerUrl: '',
-  issuerCaFile: '/var/run/valet/issuer-ca/ca.crt',
-  tokenFile: '/var/run/secrets/valet.dev/serviceaccount/token',
-  authTokenFile: '/var/run/valet/shared/auth-token',
-  authTokenFileMode: 0o644,
-  podAuthToken: '',
-  port: 8760,
-  metricsAddress: '0.0.0.0:8761',
-  accesses: [],
-  defaultAccess: '',
-  refreshFraction: 0.5,
-  refreshJitter: 0.1,
-  expiryMarginSeconds: 60,
-  retryBaseSeconds: 1,
-  retryMaxSeconds: 30,
-  requestTimeoutSeconds: 10,
-  clockSkewWarnSeconds: 30,
-  presignDefaultExpirySeconds: 3600,
-  // A native sidecar gets SIGTERM only once every app container has exited: nobody is left to
-  // serve, and waiting only holds the pod (and a Job's completion) back. Non-native setups may raise it.
-  gracePeriodSeconds: 0,
-  manifests: [],
-  manifestExpirySeconds: 3600,
-  loaderUrlSeconds: 60,
-  logLevel: 'info',
-};
-
-type Kind = 'string' | 'int' | 'number' | 'mode' | 'list' | 'manifest';
-const FLAGS: Record<string, { key: keyof SidecarConfig; kind: Kind }> = {
-  '--issuer-url': { key: 'issuerUrl', kind: 'string' },
-  '--issuer-ca-file': { key: 'issuerCaFile', kind: 'string' },
-  '--token-file': { key: 'tokenFile', kind: 'string' },
-  '--auth-token-file': { key: 'authTokenFile', kind: 'string' },
-  '--auth-token-file-mode': { key: 'authTokenFileMode', kind: 'mode' },
-  '--port': { key: 'port', kind: 'int' },
-  '--metrics-address': { key: 'metricsAddress', kind: 'string' },
-  '--accesses': { key: 'accesses', kind: 'list' },
-  '--default-access': { key: 'defaultAccess', kind: 'string' },
-  '--refresh-fraction': { key: 'refreshFraction', kind: 'number' },
-  '--refresh-jitter': { key: 'refreshJitter', kind: 'number' },
-  '--expiry-margin-seconds': { key: 'expiryMarginSeconds', kind: 'int' },
-  '--retry-base-seconds': { key: 'retryBaseSeconds', kind: 'number' },
-  '--retry-max-seconds': { key: 'retryMaxSeconds', kind: 'number' },
-  '--request-timeout-seconds': { key: 'requestTimeoutSeconds', kind: 'int' },
-  '--clock-skew-warn-seconds': { key: 'clockSkewWarnSeconds', kind: 'int' },
-  '--presign-default-expiry-seconds': { key: 'presignDefaultExpirySeconds', kind: 'int' },
-  '--grace-period-seconds': { key: 'gracePeriodSeconds', kind: 'int' },
-  '--manifest': { key: 'manifests', kind: 'manifest' },
-  '--manifest-expiry-seconds': { key: 'manifestExpirySeconds', kind: 'int' },
-  '--loader-url-seconds': { key: 'loaderUrlSeconds', kind: 'int' },
-  '--log-level': { key: 'logLevel', kind: 'string' },
-};
-
-export const SIDECAR_FLAGS = Object.keys(FLAGS);
-/** Which config field each flag sets. */
-export const SIDECAR_FLAG_KEYS: Readonly<Record<string, keyof SidecarConfig>> = Object.fromEntries(Object.entries(FLAGS).map(([f, s]) => [f, s.key]));
 
 /** Environment only: the pod's loopback token (ADR 0010). */
 export const POD_TOKEN_ENV = 'VALET_POD_AUTH_TOKEN';
 
-/** VALET_ISSUER_URL for --issuer-url, and so on. */
-export const envName = (flag: string): string => `VALET_${flag.slice(2).replaceAll('-', '_').toUpperCase()}`;
-
-function bad(message: string): ValetError {
-  return new ValetError('InvalidConfig', message, 400);
-}
+/** VALET_ISSUER_URL for --issuer-url, and so on: the sidecar's rule for its variables. */
+export const envName = (flag: string): string => `VALET_${flag.replace(/^--/, '').replaceAll('-', '_').toUpperCase()}`;
 
 const accessName = new RegExp(PATTERNS.dnsSubdomain);
+const isAccessName = (a: string) => a.length <= 253 && accessName.test(a);
 
 /** `access=path` or `access=path,format=urls`; several separated by ';' in the environment. */
-function parseManifest(flag: string, value: string): ManifestFileConfig {
+function readManifest(value: string): ManifestFileConfig {
   const [head = '', ...opts] = value.split(',');
   const eq = head.indexOf('=');
   const access = head.slice(0, eq);
   const path = head.slice(eq + 1);
-  if (eq <= 0 || !path.startsWith('/')) throw bad(`${flag} must be <access>=<absolute path>[,format=jsonl|urls], got '${value}'`);
+  if (eq <= 0 || !path.startsWith('/')) throw new Problem('must be <access>=<absolute path>[,format=jsonl|urls]');
+  if (!isAccessName(access)) throw new Problem(`names '${access.slice(0, 64)}', which is not a DatasetAccess name`);
   let format: 'jsonl' | 'urls' = 'jsonl';
   for (const o of opts) {
     if (o === 'format=jsonl' || o === 'format=urls') format = o.slice(7) as 'jsonl' | 'urls';
-    else throw bad(`${flag} option '${o}' is unknown; the only option is format=jsonl|urls`);
+    else throw new Problem(`option '${o}' is unknown; the only option is format=jsonl|urls`);
   }
   return { access, path, format };
 }
 
-function convert(flag: string, kind: Kind, value: string, previous: unknown): unknown {
-  switch (kind) {
-    case 'int':
-      if (!/^\d{1,9}$/.test(value)) throw bad(`${flag} must be a whole number, got '${value}'`);
-      return Number(value);
-    case 'number':
-      if (!/^\d{0,9}(\.\d{1,9})?$/.test(value) || value === '' || value === '.') throw bad(`${flag} must be a number, got '${value}'`);
-      return Number(value);
-    case 'mode':
-      if (!/^0?[0-7]{3}$/.test(value)) throw bad(`${flag} must be an octal file mode such as 0640, got '${value}'`);
-      return parseInt(value, 8);
-    case 'list':
-      return value.split(',').map((s) => s.trim()).filter((s) => s !== '');
-    case 'manifest':
-      return [...(previous as ManifestFileConfig[]), ...value.split(';').filter((v) => v !== '').map((v) => parseManifest(flag, v))];
-    default:
-      return value;
-  }
-}
+const path = (flag: string, dflt: string, description: string) => string({ flag, env: envName(flag), default: dflt, description, placeholder: 'PATH', check: absolutePath });
+const seconds = (flag: string, dflt: number, description: string, min?: number, max?: number) =>
+  integer({ flag, env: envName(flag), default: dflt, description, placeholder: 'SECONDS', min, max });
+
+export const SIDECAR_OPTIONS: Options<SidecarConfig> = {
+  issuerUrl: string({
+    flag: 'issuer-url',
+    env: 'VALET_ISSUER_URL',
+    default: '',
+    defaultText: 'none (required)',
+    placeholder: 'URL',
+    description: "The issuer's https:// URL (the webhook sets it from the operator's --sidecar-issuer-url).",
+    check: httpsUrl,
+  }),
+  issuerCaFile: path('issuer-ca-file', '/var/run/valet/issuer-ca/ca.crt', "PEM file of the CA that signed the issuer's certificate; re-read on every call, and it must hold a CA (never the public roots)."),
+  tokenFile: path('token-file', '/var/run/secrets/valet.dev/serviceaccount/token', "The pod's projected service-account token (audience valet.dev); re-read on every call."),
+  authTokenFile: path('auth-token-file', '/var/run/valet/shared/auth-token', 'Where the loopback Authorization value is written for the app containers (the shared in-memory volume).'),
+  authTokenFileMode: custom({
+    flag: 'auth-token-file-mode',
+    env: 'VALET_AUTH_TOKEN_FILE_MODE',
+    default: 0o644,
+    placeholder: 'MODE',
+    description: 'Octal mode of the auth token file (see src/sidecar/auth.ts for why 0644 is safe).',
+    read: (raw) => {
+      if (!/^0?[0-7]{3}$/.test(raw)) throw new Problem('must be an octal file mode such as 0640');
+      return parseInt(raw, 8);
+    },
+    show: (v) => `0${v.toString(8).padStart(3, '0')}`,
+  }),
+  podAuthToken: string({
+    env: POD_TOKEN_ENV,
+    default: '',
+    defaultText: 'made at start',
+    placeholder: 'TOKEN',
+    secret: true,
+    description: "The pod's loopback token, 43 base64url characters; the webhook sets it (ADR 0010). Never a flag: flags show in ps. Without it the sidecar makes one at start.",
+    check: (v) => (v === '' || POD_TOKEN_PATTERN.test(v) ? undefined : 'must be 43 base64url characters (the webhook sets it)'),
+  }),
+  port: integer({ flag: 'port', env: 'VALET_PORT', default: 8760, max: 65535, placeholder: 'PORT', description: 'Port on 127.0.0.1 for /v1/credentials, /v1/presign and /v1/manifest; 0 picks one.' }),
+  metricsAddress: string({ flag: 'metrics-address', env: 'VALET_METRICS_ADDRESS', default: '0.0.0.0:8761', placeholder: 'HOST:PORT', description: "host:port for /metrics, /healthz and /readyz (the kubelet's probes reach this one).", check: hostPort }),
+  accesses: list({
+    flag: 'accesses',
+    env: 'VALET_ACCESSES',
+    default: [],
+    defaultText: 'every access the issuer grants the pod',
+    placeholder: 'NAME,NAME',
+    description: 'DatasetAccess names to hold keys for, at most 64.',
+    check: (v) => {
+      const bad = v.find((a) => !isAccessName(a));
+      if (bad !== undefined) return `must be DatasetAccess names, and '${bad.slice(0, 64)}' is not a DatasetAccess name`;
+      if (new Set(v).size !== v.length) return 'lists an access twice';
+      return v.length > 64 ? 'may list at most 64 accesses' : undefined;
+    },
+  }),
+  defaultAccess: string({
+    flag: 'default-access',
+    env: 'VALET_DEFAULT_ACCESS',
+    default: '',
+    defaultText: 'the first of --accesses, or the only access held',
+    placeholder: 'NAME',
+    description: 'The access GET /v1/credentials serves (the webhook sets it from the valet.dev/default-access annotation).',
+    check: (v) => (v === '' || isAccessName(v) ? undefined : 'must be a DatasetAccess name'),
+  }),
+  refreshFraction: number({ flag: 'refresh-fraction', env: 'VALET_REFRESH_FRACTION', default: 0.5, description: "Refresh a key after this fraction of its lifetime.", check: (v) => (v > 0 && v < 1 ? undefined : 'must be between 0 and 1 (exclusive)') }),
+  refreshJitter: number({ flag: 'refresh-jitter', env: 'VALET_REFRESH_JITTER', default: 0.1, description: 'Up to this share of the refresh delay is taken off at random.', check: (v) => (v < 1 ? undefined : 'must be at least 0 and below 1') }),
+  expiryMarginSeconds: seconds('expiry-margin-seconds', 60, 'A key is not served in its last seconds (a client needs time to use it). STS sessions last at least 900 s.', undefined, 300),
+  retryBaseSeconds: number({ flag: 'retry-base-seconds', env: 'VALET_RETRY_BASE_SECONDS', default: 1, placeholder: 'SECONDS', description: 'First delay of the backoff after a failed call to the issuer.', check: (v) => (v > 0 ? undefined : 'must be above 0') }),
+  retryMaxSeconds: number({ flag: 'retry-max-seconds', env: 'VALET_RETRY_MAX_SECONDS', default: 30, placeholder: 'SECONDS', description: 'Longest delay of that backoff, from --retry-base-seconds to 600.' }),
+  requestTimeoutSeconds: seconds('request-timeout-seconds', 10, 'Deadline of one call to the issuer.', 1, 120),
+  clockSkewWarnSeconds: seconds('clock-skew-warn-seconds', 30, "Skew between the pod's and the issuer's clocks beyond which a warning is logged."),
+  presignDefaultExpirySeconds: seconds('presign-default-expiry-seconds', 3600, 'Lifetime of a presigned URL when the request names none (always capped by the key and the access).', 1, 604800),
+  gracePeriodSeconds: seconds('grace-period-seconds', 0, "After SIGTERM, keep serving valid keys this long; 0 stops at once (a native sidecar gets SIGTERM only after every app container has exited). Keep it below the pod's terminationGracePeriodSeconds.", undefined, 3600),
+  manifests: repeated({
+    flag: 'manifest',
+    env: 'VALET_MANIFEST',
+    default: [],
+    envSeparator: ';',
+    placeholder: 'ACCESS=PATH[,format=jsonl|urls]',
+    description: 'A manifest file to keep fresh on the shared volume: the presigned URLs of an access, as JSON lines or a plain URL list.',
+    item: readManifest,
+    showItem: (m) => `${m.access}=${m.path}${m.format === 'jsonl' ? '' : `,format=${m.format}`}`,
+  }),
+  manifestExpirySeconds: seconds('manifest-expiry-seconds', 3600, 'Requested lifetime of the URLs in manifest files.', 60, 604800),
+  loaderUrlSeconds: seconds('loader-url-seconds', 60, 'Lifetime of the presigned URL a stable loader URL redirects to (it is used at once).', 5, 3600),
+  logLevel: choice(LOG_LEVELS, { flag: 'log-level', env: 'VALET_LOG_LEVEL', default: 'info', description: 'The least severe log lines written.' }),
+};
+
+export const SIDECAR_DEFAULTS: SidecarConfig = Object.freeze(defaultsOf(SIDECAR_OPTIONS));
+
+export const SIDECAR_COMMAND = command<SidecarConfig, SidecarConfig>({
+  name: 'sidecar',
+  usage: 'valet sidecar [flags]',
+  summary:
+    "Runs in each injected pod: fetches keys from the issuer with the pod's projected token, serves them on 127.0.0.1 to the app's " +
+    'SDKs (the AWS container-credentials format), refreshes them, presigns URLs and keeps manifest files. The webhook sets its ' +
+    'flags and variables.',
+  options: SIDECAR_OPTIONS,
+  notes:
+    'App containers use:\n' +
+    '  AWS_CONTAINER_CREDENTIALS_FULL_URI=http://127.0.0.1:<port>/v1/credentials[/<access>]\n' +
+    '  AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE=<auth-token-file>\n' +
+    '  AWS_CONTAINER_AUTHORIZATION_TOKEN=<the pod token>\n' +
+    '  VALET_LOADER_URL=http://127.0.0.1:<port>/v1/loader/<capability> (docs/clients.md)',
+  finish: (c, { name }) => {
+    if (c.defaultAccess && c.accesses.length > 0 && !c.accesses.includes(c.defaultAccess)) throw invalid(`${name('defaultAccess')} '${c.defaultAccess}' is not one of ${name('accesses')}`);
+    for (const m of c.manifests) {
+      if (c.accesses.length > 0 && !c.accesses.includes(m.access)) throw invalid(`${name('manifests')} names access '${m.access}', which is not one of ${name('accesses')}`);
+    }
+    if (!(c.retryMaxSeconds >= c.retryBaseSeconds) || c.retryMaxSeconds > 600) throw invalid(`${name('retryBaseSeconds')} must be above 0, and ${name('retryMaxSeconds')} between it and 600, got ${c.retryBaseSeconds} and ${c.retryMaxSeconds}`);
+    return c;
+  },
+});
 
 /** Parses `--flag=value` / `--flag value` over VALET_* environment variables over the defaults. */
-export function parseSidecarConfig(argv: readonly string[], env: Readonly<Record<string, string | undefined>> = {}): SidecarConfig {
-  const out: Record<string, unknown> = { ...SIDECAR_DEFAULTS };
-  for (const [flag, spec] of Object.entries(FLAGS)) {
-    const v = env[envName(flag)];
-    if (v !== undefined) out[spec.key] = convert(envName(flag), spec.kind, v, SIDECAR_DEFAULTS[spec.key]);
-  }
-  const seenManifestFlag = { value: false };
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] ?? '';
-    const eq = arg.indexOf('=');
-    const name = eq >= 0 ? arg.slice(0, eq) : arg;
-    const spec = FLAGS[name];
-    if (!spec) throw bad(`unknown flag ${name}; known flags: ${SIDECAR_FLAGS.join(', ')}`);
-    const value = eq >= 0 ? arg.slice(eq + 1) : argv[++i];
-    if (value === undefined) throw bad(`flag ${name} needs a value`);
-    // Flags replace the environment's manifests rather than adding to them.
-    if (spec.kind === 'manifest' && !seenManifestFlag.value) {
-      out.manifests = [];
-      seenManifestFlag.value = true;
-    }
-    out[spec.key] = convert(name, spec.kind, value, out[spec.key]);
-  }
-  const token = env[POD_TOKEN_ENV];
-  if (token !== undefined && token !== '') {
-    if (!POD_TOKEN_PATTERN.test(token)) throw bad(`${POD_TOKEN_ENV} must be 43 base64url characters (the webhook sets it); the value given is not`);
-    out.podAuthToken = token;
-  }
-  const c = out as unknown as SidecarConfig;
-  let issuer: URL;
-  try {
-    issuer = new URL(c.issuerUrl);
-  } catch {
-    throw bad(`--issuer-url (or ${envName('--issuer-url')}) must be the issuer's https:// URL, got '${c.issuerUrl}'`);
-  }
-  if (issuer.protocol !== 'https:') throw bad(`--issuer-url must use https (keys travel over it), got '${c.issuerUrl}'`);
-  if (issuer.search || issuer.hash || issuer.username) throw bad('--issuer-url must not have a query, fragment or user info');
-  for (const [flag, path] of [['--issuer-ca-file', c.issuerCaFile], ['--token-file', c.tokenFile], ['--auth-token-file', c.authTokenFile]] as const) {
-    if (!path.startsWith('/')) throw bad(`${flag} must be an absolute path, got '${path}'`);
-  }
-  if (c.port > 65535) throw bad(`--port must be at most 65535, got ${c.port}`);
-  if (!/^[^:]*:\d{1,5}$/.test(c.metricsAddress) && !/^\[[0-9a-fA-F:.]+\]:\d{1,5}$/.test(c.metricsAddress)) throw bad(`--metrics-address must be host:port, got '${c.metricsAddress}'`);
-  for (const a of [...c.accesses, ...(c.defaultAccess ? [c.defaultAccess] : []), ...c.manifests.map((m) => m.access)]) {
-    if (a.length > 253 || !accessName.test(a)) throw bad(`'${a.slice(0, 64)}' is not a DatasetAccess name`);
-  }
-  if (new Set(c.accesses).size !== c.accesses.length) throw bad('--accesses lists an access twice');
-  if (c.accesses.length > 64) throw bad('--accesses may list at most 64 accesses');
-  if (c.defaultAccess && c.accesses.length > 0 && !c.accesses.includes(c.defaultAccess)) throw bad(`--default-access '${c.defaultAccess}' is not one of --accesses`);
-  for (const m of c.manifests) {
-    if (c.accesses.length > 0 && !c.accesses.includes(m.access)) throw bad(`--manifest names access '${m.access}', which is not one of --accesses`);
-  }
-  if (!(c.refreshFraction > 0 && c.refreshFraction < 1)) throw bad(`--refresh-fraction must be between 0 and 1 (exclusive), got ${c.refreshFraction}`);
-  if (!(c.refreshJitter >= 0 && c.refreshJitter < 1)) throw bad(`--refresh-jitter must be at least 0 and below 1, got ${c.refreshJitter}`);
-  // STS sessions last at least 900 s; the margin must leave most of that usable.
-  if (c.expiryMarginSeconds > 300) throw bad(`--expiry-margin-seconds must be at most 300, got ${c.expiryMarginSeconds}`);
-  if (!(c.retryBaseSeconds > 0) || !(c.retryMaxSeconds >= c.retryBaseSeconds) || c.retryMaxSeconds > 600) {
-    throw bad('--retry-base-seconds must be above 0, and --retry-max-seconds between it and 600');
-  }
-  if (c.requestTimeoutSeconds < 1 || c.requestTimeoutSeconds > 120) throw bad(`--request-timeout-seconds must be between 1 and 120, got ${c.requestTimeoutSeconds}`);
-  if (c.presignDefaultExpirySeconds < 1 || c.presignDefaultExpirySeconds > 604800) throw bad('--presign-default-expiry-seconds must be between 1 and 604800');
-  if (c.manifestExpirySeconds < 60 || c.manifestExpirySeconds > 604800) throw bad('--manifest-expiry-seconds must be between 60 and 604800');
-  if (c.loaderUrlSeconds < 5 || c.loaderUrlSeconds > 3600) throw bad(`--loader-url-seconds must be between 5 and 3600, got ${c.loaderUrlSeconds}`);
-  if (c.gracePeriodSeconds > 3600) throw bad(`--grace-period-seconds must be at most 3600, got ${c.gracePeriodSeconds}`);
-  if (!['debug', 'info', 'warn', 'error'].includes(c.logLevel)) throw bad(`--log-level must be debug, info, warn or error, got '${c.logLevel}'`);
-  return Object.freeze({ ...c, accesses: Object.freeze([...c.accesses]), manifests: Object.freeze(c.manifests.map((m) => Object.freeze({ ...m }))) });
+export function parseSidecarConfig(argv: readonly string[], env: Env = {}): SidecarConfig {
+  return parseConfig(SIDECAR_COMMAND, argv, env);
 }

@@ -7,8 +7,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments, stringify } from 'yaml';
 import { AdmissionregistrationV1Api, ApiextensionsV1Api, CoordinationV1Api, CustomObjectsApi, KubernetesObjectApi, loadAllYaml, type KubernetesObject } from '@kubernetes/client-node';
-import { OPERATOR_FLAGS, parseOperatorConfig } from '../src/config/operator.ts';
-import { WEBHOOK_FLAGS, parseWebhookConfig, splitWebhookArgs } from '../src/config/webhook.ts';
+import { OPERATOR_COMMAND } from '../src/config/operator.ts';
+import { parseConfig } from '../src/config/parse.ts';
 import { apply } from './lab/apply.ts';
 import { buildHelm, helmCli, type Helm } from './lab/helm.ts';
 import { startLab, type Lab } from './lab/index.ts';
@@ -198,12 +198,10 @@ describe(`the Helm chart, linted and rendered by helm ${HELM_VERSION}`, () => {
     for (const values of [[], ALL_ON]) {
       const [command, ...args] = operatorContainer(await render(...values)).args;
       expect(command).toBe('operator');
-      const known = new Set([...OPERATOR_FLAGS, ...WEBHOOK_FLAGS]);
+      const known = new Set(Object.values(OPERATOR_COMMAND.options).map((o) => `--${o.flag}`));
       expect(args.map((a) => a.slice(0, a.includes('=') ? a.indexOf('=') : undefined)).filter((n) => !known.has(n))).toEqual([]);
-      // As src/cli/operator.ts does: the webhook serves with the operator's certificate.
-      const { webhook, rest } = splitWebhookArgs(args);
-      const config = parseOperatorConfig(rest, { POD_NAME: 'valet-0', POD_NAMESPACE: NS });
-      const hook = parseWebhookConfig(['--webhook-tls-cert-file=inherited', '--webhook-tls-key-file=inherited', ...webhook], {});
+      // As src/cli/operator.ts does: one parse of the operator's and the webhook's flags.
+      const { operator: config, webhook: hook } = parseConfig(OPERATOR_COMMAND, args, { POD_NAME: 'valet-0', POD_NAMESPACE: NS });
       expect(hook.injection.issuerUrl).toBe(`https://valet.${NS}.svc:8443`);
       expect(config.webhookConfigurationName).toBe('valet');
       if (values.length === 0) expect(config.tlsDnsNames).toEqual([`valet.${NS}.svc`, `valet.${NS}.svc.cluster.local`]);

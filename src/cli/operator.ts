@@ -3,8 +3,8 @@
 import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { Registry, collectDefaultMetrics } from 'prom-client';
-import { parseOperatorConfig, OPERATOR_FLAGS } from '../config/operator.ts';
-import { parseWebhookConfig, splitWebhookArgs, WEBHOOK_FLAGS } from '../config/webhook.ts';
+import { OPERATOR_COMMAND } from '../config/operator.ts';
+import { parseCommandLine } from '../config/parse.ts';
 import { createWebhookMetrics } from '../metrics/webhook.ts';
 import { startWebhookServer, type WebhookServer } from '../webhook/index.ts';
 import { CertificateManager } from '../controller/certificates.ts';
@@ -21,17 +21,6 @@ import { InformerGrantSource } from '../k8s/grants.ts';
 import { systemClock } from '../platform/clock.ts';
 import { createLogger } from '../platform/logger.ts';
 
-const HELP = `Usage: valet operator [flags]
-
-Runs the DatasetAccess controller, the key issuer and the admission webhook.
-Flags (--flag=value or --flag value):
-  ${OPERATOR_FLAGS.join('\n  ')}
-Webhook flags (--webhook-tls-* default to --tls-cert-file and --tls-key-file):
-  ${WEBHOOK_FLAGS.join('\n  ')}
-Environment: POD_NAME (identity), POD_NAMESPACE (lease namespace), VALET_SIDECAR_IMAGE,
-VALET_SIDECAR_ISSUER_URL.
-`;
-
 function listen(server: Server, address: string): Promise<void> {
   const i = address.lastIndexOf(':');
   const host = address.slice(0, i) || '0.0.0.0';
@@ -43,20 +32,14 @@ function listen(server: Server, address: string): Promise<void> {
 }
 
 export async function operatorCommand(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
-  if (argv.includes('--help') || argv.includes('-h')) {
-    process.stdout.write(HELP);
+  const parsed = parseCommandLine(OPERATOR_COMMAND, argv, env);
+  if ('help' in parsed) {
+    process.stdout.write(parsed.help);
     return 0;
   }
-  const split = splitWebhookArgs(argv);
-  const config = parseOperatorConfig(split.rest, env);
-  // The webhook serves with the operator's certificate unless given its own.
-  // The webhook serves with the operator's certificate (files, or the Secret it manages) unless
-  // given its own files.
-  const inherited = config.tlsSecret ? `secret:${config.tlsSecret}` : '';
-  const webhookConfig = parseWebhookConfig(
-    [`--webhook-tls-cert-file=${config.tlsCertFile || inherited}`, `--webhook-tls-key-file=${config.tlsKeyFile || inherited}`, ...split.webhook],
-    env,
-  );
+  // The webhook serves with the operator's certificate (files, or `secret:<name>` for the Secret
+  // the operator manages) unless given its own files.
+  const { operator: config, webhook: webhookConfig } = parsed.config;
   const logger = createLogger({ level: config.logLevel, bindings: { component: 'operator', identity: config.identity } });
   const clients = createClients(config.kubeconfig);
   const registry = new Registry();

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { parseOperatorConfig } from './operator.ts';
-import { parseWebhookConfig, splitWebhookArgs } from './webhook.ts';
+import { OPERATOR_COMMAND } from './operator.ts';
+import { parseConfig } from './parse.ts';
+import { parseWebhookConfig } from './webhook.ts';
 
 const REQUIRED = ['--webhook-tls-cert-file=/tls/tls.crt', '--webhook-tls-key-file=/tls/tls.key', '--sidecar-image=ghcr.io/valet/valet:0.1.0', '--sidecar-issuer-url=https://valet-issuer.valet-system.svc:8443'];
 
@@ -50,12 +51,15 @@ describe('webhook configuration', () => {
     expect(Object.isFrozen(c.injection.resources.limits)).toBe(true);
   });
 
-  it('splits its flags out of an operator command line, so both parsers see only their own', () => {
-    const argv = ['--namespace', 'ops', '--webhook-address', '127.0.0.1:9443', '--issuer-address=', '--sidecar-image=valet:1', '--leader-elect', '--webhook-tls-cert-file=/c', '--webhook-tls-key-file', '/k', '--sidecar-issuer-url=https://i.example'];
-    const { webhook, rest } = splitWebhookArgs(argv);
-    expect(rest).toEqual(['--namespace', 'ops', '--issuer-address=', '--leader-elect']);
-    expect(parseOperatorConfig(rest).namespace).toBe('ops');
-    expect(parseWebhookConfig(webhook)).toMatchObject({ address: '127.0.0.1:9443', tlsCertFile: '/c', tlsKeyFile: '/k', injection: { image: 'valet:1' } });
+  it('is read with the operator\'s flags on one command line, and serves with the operator\'s certificate unless given its own', () => {
+    const argv = ['--namespace', 'ops', '--webhook-address', '127.0.0.1:9443', '--issuer-address=', '--sidecar-image=valet:1', '--leader-elect', '--sidecar-issuer-url=https://i.example', '--tls-cert-file=/op.crt', '--tls-key-file', '/op.key'];
+    const { operator, webhook } = parseConfig(OPERATOR_COMMAND, argv);
+    expect(operator).toMatchObject({ namespace: 'ops', issuerAddress: '', leaderElect: true, tlsCertFile: '/op.crt' });
+    expect(webhook).toMatchObject({ address: '127.0.0.1:9443', tlsCertFile: '/op.crt', tlsKeyFile: '/op.key', injection: { image: 'valet:1' } });
+    const own = parseConfig(OPERATOR_COMMAND, [...argv, '--webhook-tls-cert-file=/c', '--webhook-tls-key-file', '/k']);
+    expect(own.webhook).toMatchObject({ tlsCertFile: '/c', tlsKeyFile: '/k' });
+    const managed = parseConfig(OPERATOR_COMMAND, ['--tls-secret=valet-tls', '--sidecar-image=valet:1', '--sidecar-issuer-url=https://i.example']);
+    expect(managed.webhook).toMatchObject({ tlsCertFile: 'secret:valet-tls', tlsKeyFile: 'secret:valet-tls' });
   });
 
   it('names the flag that is wrong', () => {
@@ -63,7 +67,7 @@ describe('webhook configuration', () => {
     expect(() => parseWebhookConfig([])).toThrow(/the webhook serves only over TLS: give --webhook-tls-cert-file/);
     expect(() => parseWebhookConfig(REQUIRED.filter((a) => !a.startsWith('--sidecar-image')))).toThrow(/give --sidecar-image \(or VALET_SIDECAR_IMAGE\)/);
     expect(() => parseWebhookConfig(REQUIRED.filter((a) => !a.startsWith('--sidecar-issuer-url')))).toThrow(/give --sidecar-issuer-url/);
-    expect(() => parseWebhookConfig([off, '--sidecar-issuer-url=http://plain.example'])).toThrow(/--sidecar-issuer-url must be a plain https:\/\/ URL/);
+    expect(() => parseWebhookConfig([off, '--sidecar-issuer-url=http://plain.example'])).toThrow(/--sidecar-issuer-url must use https/);
     expect(() => parseWebhookConfig([off, '--sidecar-port=8761'])).toThrow(/--sidecar-port and --sidecar-metrics-port must differ/);
     expect(() => parseWebhookConfig([off, '--sidecar-port=70000'])).toThrow(/--sidecar-port must be between 1 and 65535/);
     expect(() => parseWebhookConfig([off, '--sidecar-run-as-user=0'])).toThrow(/non-root/);

@@ -1,10 +1,11 @@
-// The admission webhook's configuration and the injection settings it hands to src/injection:
-// flags (and the environment, passed in by the CLI) turned into a frozen, validated object.
-// `valet operator` takes these flags next to its own: splitWebhookArgs() separates them, so
-// parseOperatorConfig never sees a flag it does not know. Defaults are pinned by a golden test
+// The admission webhook's configuration and the injection settings it hands to src/injection,
+// declared once. The webhook runs inside `valet operator`, which takes these flags next to its own
+// (operator.ts); parseWebhookConfig reads them alone. Defaults are pinned by a golden test
 // (webhook.test.ts).
 import { PATTERNS } from '../api/v1alpha1/index.ts';
-import { ValetError } from '../platform/errors.ts';
+import { hostPortOrEmpty, httpsUrlOrEmpty, quantity } from './checks.ts';
+import { choice, defaultsOf, integer, string, type Options } from './options.ts';
+import { command, invalid, parseConfig, type Env, type FinishContext } from './parse.ts';
 
 export type PullPolicy = 'Always' | 'IfNotPresent' | 'Never';
 
@@ -59,163 +60,142 @@ export interface WebhookConfig {
   readonly injection: InjectionSettings;
 }
 
-export const WEBHOOK_DEFAULTS: WebhookConfig = {
-  address: '0.0.0.0:9443',
-  tlsCertFile: '',
-  tlsKeyFile: '',
-  clientCaFile: '',
-  maxBodyBytes: 4 * 1024 * 1024,
-  timeoutSeconds: 5,
-  injection: {
-    image: '',
-    imagePullPolicy: 'IfNotPresent',
-    port: 8760,
-    metricsPort: 8761,
-    issuerUrl: '',
-    issuerCaConfigMap: 'valet-issuer-ca',
-    issuerCaKey: 'ca.crt',
-    tokenExpirationSeconds: 3600,
-    sharedVolumeSizeLimit: '16Mi',
-    runAsUser: 65532,
-    startupTimeoutSeconds: 300,
-    resources: { requests: { cpu: '10m', memory: '64Mi' }, limits: { cpu: '500m', memory: '256Mi' } },
-  },
-};
-
-type Kind = 'string' | 'int';
-type Path = readonly [string] | readonly ['injection', string] | readonly ['injection', 'resources', 'requests' | 'limits', string];
-
-const FLAGS: Record<string, { path: Path; kind: Kind }> = {
-  '--webhook-address': { path: ['address'], kind: 'string' },
-  '--webhook-tls-cert-file': { path: ['tlsCertFile'], kind: 'string' },
-  '--webhook-tls-key-file': { path: ['tlsKeyFile'], kind: 'string' },
-  '--webhook-client-ca-file': { path: ['clientCaFile'], kind: 'string' },
-  '--webhook-max-body-bytes': { path: ['maxBodyBytes'], kind: 'int' },
-  '--webhook-timeout-seconds': { path: ['timeoutSeconds'], kind: 'int' },
-  '--sidecar-image': { path: ['injection', 'image'], kind: 'string' },
-  '--sidecar-image-pull-policy': { path: ['injection', 'imagePullPolicy'], kind: 'string' },
-  '--sidecar-port': { path: ['injection', 'port'], kind: 'int' },
-  '--sidecar-metrics-port': { path: ['injection', 'metricsPort'], kind: 'int' },
-  '--sidecar-issuer-url': { path: ['injection', 'issuerUrl'], kind: 'string' },
-  '--issuer-ca-configmap': { path: ['injection', 'issuerCaConfigMap'], kind: 'string' },
-  '--issuer-ca-key': { path: ['injection', 'issuerCaKey'], kind: 'string' },
-  '--sidecar-token-expiration-seconds': { path: ['injection', 'tokenExpirationSeconds'], kind: 'int' },
-  '--sidecar-shared-volume-size': { path: ['injection', 'sharedVolumeSizeLimit'], kind: 'string' },
-  '--sidecar-run-as-user': { path: ['injection', 'runAsUser'], kind: 'int' },
-  '--sidecar-startup-timeout-seconds': { path: ['injection', 'startupTimeoutSeconds'], kind: 'int' },
-  '--sidecar-cpu-request': { path: ['injection', 'resources', 'requests', 'cpu'], kind: 'string' },
-  '--sidecar-memory-request': { path: ['injection', 'resources', 'requests', 'memory'], kind: 'string' },
-  '--sidecar-cpu-limit': { path: ['injection', 'resources', 'limits', 'cpu'], kind: 'string' },
-  '--sidecar-memory-limit': { path: ['injection', 'resources', 'limits', 'memory'], kind: 'string' },
-};
-
-export const WEBHOOK_FLAGS = Object.keys(FLAGS);
-
-/** Environment fallbacks (a flag wins): the chart sets the image from its own values. */
-const ENV: Record<string, string> = {
-  VALET_SIDECAR_IMAGE: '--sidecar-image',
-  VALET_SIDECAR_ISSUER_URL: '--sidecar-issuer-url',
-};
-
-function bad(message: string): ValetError {
-  return new ValetError('InvalidConfig', message, 400);
+/** The webhook's options, flat, named after their flags (the operator's command holds them too). */
+export interface WebhookValues {
+  readonly webhookAddress: string;
+  readonly webhookTlsCertFile: string;
+  readonly webhookTlsKeyFile: string;
+  readonly webhookClientCaFile: string;
+  readonly webhookMaxBodyBytes: number;
+  readonly webhookTimeoutSeconds: number;
+  readonly sidecarImage: string;
+  readonly sidecarImagePullPolicy: PullPolicy;
+  readonly sidecarPort: number;
+  readonly sidecarMetricsPort: number;
+  readonly sidecarIssuerUrl: string;
+  readonly issuerCaConfigmap: string;
+  readonly issuerCaKey: string;
+  readonly sidecarTokenExpirationSeconds: number;
+  readonly sidecarSharedVolumeSize: string;
+  readonly sidecarRunAsUser: number;
+  readonly sidecarStartupTimeoutSeconds: number;
+  readonly sidecarCpuRequest: string;
+  readonly sidecarMemoryRequest: string;
+  readonly sidecarCpuLimit: string;
+  readonly sidecarMemoryLimit: string;
 }
 
-/**
- * Splits a command line into the webhook's flags and the rest, in order, keeping `--flag value`
- * pairs together. Every webhook flag takes a value.
- */
-export function splitWebhookArgs(argv: readonly string[]): { webhook: string[]; rest: string[] } {
-  const webhook: string[] = [];
-  const rest: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] ?? '';
-    const name = arg.includes('=') ? arg.slice(0, arg.indexOf('=')) : arg;
-    if (!(name in FLAGS)) {
-      rest.push(arg);
-      continue;
-    }
-    webhook.push(arg);
-    if (!arg.includes('=') && i + 1 < argv.length) webhook.push(argv[++i] ?? '');
-  }
-  return { webhook, rest };
-}
-
-const QUANTITY = /^([0-9]+(\.[0-9]+)?)(m|Ki|Mi|Gi|k|M|G)?$/;
 const IMAGE = /^[a-z0-9][a-z0-9._\-/:@]*$/i;
+const resource = (flag: string, dflt: string, description: string) => string({ flag, default: dflt, placeholder: 'QUANTITY', description, check: quantity });
 
-/** Parses the webhook's `--flag=value` / `--flag value` arguments over the environment and the defaults. */
-export function parseWebhookConfig(argv: readonly string[], env: Readonly<Record<string, string | undefined>> = {}): WebhookConfig {
-  const out = structuredClone(WEBHOOK_DEFAULTS) as unknown as Record<string, unknown>;
-  const set = (flag: string, raw: string) => {
-    const spec = FLAGS[flag];
-    if (!spec) throw bad(`unknown flag ${flag}; known webhook flags: ${WEBHOOK_FLAGS.join(', ')}`);
-    let value: string | number = raw;
-    if (spec.kind === 'int') {
-      if (!/^\d{1,9}$/.test(raw)) throw bad(`flag ${flag} must be a whole number, got '${raw}'`);
-      value = Number(raw);
-    }
-    let node = out;
-    for (const key of spec.path.slice(0, -1)) node = node[key] as Record<string, unknown>;
-    node[spec.path[spec.path.length - 1] ?? ''] = value;
-  };
-  for (const [name, flag] of Object.entries(ENV)) {
-    const v = env[name];
-    if (v !== undefined && v !== '') set(flag, v);
-  }
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] ?? '';
-    const eq = arg.indexOf('=');
-    const name = eq >= 0 ? arg.slice(0, eq) : arg;
-    const value = eq >= 0 ? arg.slice(eq + 1) : argv[++i];
-    if (!(name in FLAGS)) throw bad(`unknown flag ${name}; known webhook flags: ${WEBHOOK_FLAGS.join(', ')}`);
-    if (value === undefined) throw bad(`flag ${name} needs a value`);
-    set(name, value);
-  }
-  const c = out as unknown as WebhookConfig;
-  const inj = c.injection;
-  if (c.address && !/^[^:]*:\d{1,5}$/.test(c.address)) throw bad(`--webhook-address must be host:port or empty, got '${c.address}'`);
-  if (c.maxBodyBytes < 64 * 1024 || c.maxBodyBytes > 64 * 1024 * 1024) throw bad(`--webhook-max-body-bytes must be between 65536 and 67108864, got ${c.maxBodyBytes}`);
-  if (c.timeoutSeconds < 1 || c.timeoutSeconds > 30) throw bad(`--webhook-timeout-seconds must be between 1 and 30 (the API server's limit), got ${c.timeoutSeconds}`);
-  if (!['Always', 'IfNotPresent', 'Never'].includes(inj.imagePullPolicy)) throw bad(`--sidecar-image-pull-policy must be Always, IfNotPresent or Never, got '${inj.imagePullPolicy}'`);
-  for (const [flag, port] of [['--sidecar-port', inj.port], ['--sidecar-metrics-port', inj.metricsPort]] as const) {
-    if (port < 1 || port > 65535) throw bad(`${flag} must be between 1 and 65535, got ${port}`);
-  }
-  if (inj.port === inj.metricsPort) throw bad('--sidecar-port and --sidecar-metrics-port must differ');
-  if (inj.image && (inj.image.length > 512 || !IMAGE.test(inj.image))) throw bad(`--sidecar-image is not an image reference: '${inj.image.slice(0, 64)}'`);
-  if (inj.issuerUrl) {
-    let url: URL;
-    try {
-      url = new URL(inj.issuerUrl);
-    } catch {
-      throw bad(`--sidecar-issuer-url must be the issuer's https:// URL, got '${inj.issuerUrl}'`);
-    }
-    if (url.protocol !== 'https:' || url.search || url.hash || url.username) throw bad(`--sidecar-issuer-url must be a plain https:// URL (keys travel over it), got '${inj.issuerUrl}'`);
-  }
-  if (inj.issuerCaConfigMap.length > 253 || !new RegExp(PATTERNS.dnsSubdomain).test(inj.issuerCaConfigMap)) throw bad(`--issuer-ca-configmap must be a ConfigMap name, got '${inj.issuerCaConfigMap}'`);
-  if (!/^[-._a-zA-Z0-9]{1,253}$/.test(inj.issuerCaKey)) throw bad(`--issuer-ca-key must be a ConfigMap key, got '${inj.issuerCaKey}'`);
+export const WEBHOOK_OPTIONS: Options<WebhookValues> = {
+  webhookAddress: string({ flag: 'webhook-address', default: '0.0.0.0:9443', placeholder: 'HOST:PORT', description: "host:port of the admission webhook's HTTPS endpoint; empty turns the webhook off.", check: hostPortOrEmpty }),
+  webhookTlsCertFile: string({ flag: 'webhook-tls-cert-file', default: '', placeholder: 'PATH', description: "PEM file of the webhook's serving certificate (required when the webhook runs)." }),
+  webhookTlsKeyFile: string({ flag: 'webhook-tls-key-file', default: '', placeholder: 'PATH', description: "PEM file of the webhook's serving key (required when the webhook runs)." }),
+  webhookClientCaFile: string({
+    flag: 'webhook-client-ca-file',
+    default: '',
+    defaultText: 'any caller',
+    placeholder: 'PATH',
+    description: "PEM CA bundle of the client certificates the webhook accepts. Set it, and give kube-apiserver a client certificate for the webhook (its AdmissionConfiguration kubeConfigFile), so that only the API server can ask for a review.",
+  }),
+  webhookMaxBodyBytes: integer({ flag: 'webhook-max-body-bytes', default: 4 * 1024 * 1024, min: 64 * 1024, max: 64 * 1024 * 1024, placeholder: 'BYTES', description: 'Largest AdmissionReview accepted (kube-apiserver sends objects of at most about 3 MiB).' }),
+  webhookTimeoutSeconds: integer({ flag: 'webhook-timeout-seconds', default: 5, min: 1, max: 30, placeholder: 'SECONDS', description: "timeoutSeconds of the MutatingWebhookConfiguration (the API server's limit is 30)." }),
+  sidecarImage: string({
+    flag: 'sidecar-image',
+    env: 'VALET_SIDECAR_IMAGE',
+    default: '',
+    defaultText: 'none (required when the webhook runs)',
+    placeholder: 'IMAGE',
+    description: 'The valet image the webhook injects as the sidecar (run with args `sidecar …`).',
+    check: (v) => (v === '' || (v.length <= 512 && IMAGE.test(v)) ? undefined : 'must be an image reference'),
+  }),
+  sidecarImagePullPolicy: choice(['Always', 'IfNotPresent', 'Never'], { flag: 'sidecar-image-pull-policy', default: 'IfNotPresent', description: "The sidecar's imagePullPolicy." }),
+  sidecarPort: integer({ flag: 'sidecar-port', default: 8760, min: 1, max: 65535, placeholder: 'PORT', description: "Port on 127.0.0.1 for the sidecar's /v1/credentials (the app containers' SDKs call it)." }),
+  sidecarMetricsPort: integer({ flag: 'sidecar-metrics-port', default: 8761, min: 1, max: 65535, placeholder: 'PORT', description: "Port on the pod IP for the sidecar's /metrics, /healthz and /readyz (the kubelet's probes call it)." }),
+  sidecarIssuerUrl: string({
+    flag: 'sidecar-issuer-url',
+    env: 'VALET_SIDECAR_ISSUER_URL',
+    default: '',
+    defaultText: 'none (required when the webhook runs)',
+    placeholder: 'URL',
+    description: "https:// URL of the issuer as the sidecars reach it (usually the operator's Service), e.g. https://valet-issuer.valet-system.svc:8443.",
+    check: httpsUrlOrEmpty,
+  }),
+  issuerCaConfigmap: string({
+    flag: 'issuer-ca-configmap',
+    default: 'valet-issuer-ca',
+    placeholder: 'NAME',
+    description: "ConfigMap, in each pod's namespace, holding the CA that signed the issuer's certificate.",
+    check: (v) => (v.length <= 253 && new RegExp(PATTERNS.dnsSubdomain).test(v) ? undefined : 'must be a ConfigMap name'),
+  }),
+  issuerCaKey: string({ flag: 'issuer-ca-key', default: 'ca.crt', placeholder: 'KEY', description: 'Key of that ConfigMap holding the PEM.', check: (v) => (/^[-._a-zA-Z0-9]{1,253}$/.test(v) ? undefined : 'must be a ConfigMap key') }),
   // The API server refuses projected tokens shorter than 10 minutes; kubelet refreshes at 80 %.
-  if (inj.tokenExpirationSeconds < 600 || inj.tokenExpirationSeconds > 86400) throw bad(`--sidecar-token-expiration-seconds must be between 600 and 86400, got ${inj.tokenExpirationSeconds}`);
-  if (inj.runAsUser < 1) throw bad('--sidecar-run-as-user must not be 0: the sidecar runs as non-root');
-  if (inj.startupTimeoutSeconds < 10 || inj.startupTimeoutSeconds > 3600) throw bad(`--sidecar-startup-timeout-seconds must be between 10 and 3600, got ${inj.startupTimeoutSeconds}`);
-  for (const [flag, q] of [
-    ['--sidecar-shared-volume-size', inj.sharedVolumeSizeLimit],
-    ['--sidecar-cpu-request', inj.resources.requests.cpu],
-    ['--sidecar-memory-request', inj.resources.requests.memory],
-    ['--sidecar-cpu-limit', inj.resources.limits.cpu],
-    ['--sidecar-memory-limit', inj.resources.limits.memory],
-  ] as const) {
-    if (!QUANTITY.test(q)) throw bad(`${flag} must be a Kubernetes quantity such as 64Mi or 100m, got '${q}'`);
+  sidecarTokenExpirationSeconds: integer({ flag: 'sidecar-token-expiration-seconds', default: 3600, min: 600, max: 86400, placeholder: 'SECONDS', description: 'Lifetime of the projected service-account token (the kubelet refreshes it at 80 %).' }),
+  sidecarSharedVolumeSize: resource('sidecar-shared-volume-size', '16Mi', 'sizeLimit of the in-memory volume shared with the app containers (auth token, manifest files).'),
+  sidecarRunAsUser: integer({ flag: 'sidecar-run-as-user', default: 65532, placeholder: 'UID', description: 'UID and GID the sidecar runs as.', check: (v) => (v < 1 ? 'must not be 0: the sidecar runs as non-root' : undefined) }),
+  sidecarStartupTimeoutSeconds: integer({ flag: 'sidecar-startup-timeout-seconds', default: 300, min: 10, max: 3600, placeholder: 'SECONDS', description: 'The startup probe holds the app containers this long for a first key before the kubelet restarts the sidecar.' }),
+  sidecarCpuRequest: resource('sidecar-cpu-request', '10m', "The sidecar's CPU request."),
+  sidecarMemoryRequest: resource('sidecar-memory-request', '64Mi', "The sidecar's memory request."),
+  sidecarCpuLimit: resource('sidecar-cpu-limit', '500m', "The sidecar's CPU limit."),
+  sidecarMemoryLimit: resource('sidecar-memory-limit', '256Mi', "The sidecar's memory limit."),
+};
+
+/** The checks between the webhook's options, then its configuration. */
+export function toWebhookConfig(v: WebhookValues, { name }: Pick<FinishContext<WebhookValues>, 'name'>): WebhookConfig {
+  if (v.sidecarPort === v.sidecarMetricsPort) throw invalid(`${name('sidecarPort')} and ${name('sidecarMetricsPort')} must differ, got ${v.sidecarPort} for both`);
+  if (v.webhookAddress) {
+    const off = 'or --webhook-address= to turn it off';
+    if (!v.webhookTlsCertFile || !v.webhookTlsKeyFile) throw invalid(`the webhook serves only over TLS: give ${name('webhookTlsCertFile')} and ${name('webhookTlsKeyFile')}, ${off}`);
+    if (!v.sidecarImage) throw invalid(`the webhook injects the valet image as the sidecar: give ${name('sidecarImage')}, ${off}`);
+    if (!v.sidecarIssuerUrl) throw invalid(`the sidecars need the issuer's address: give ${name('sidecarIssuerUrl')} (e.g. https://valet-issuer.valet-system.svc:8443), ${off}`);
   }
-  if (c.address) {
-    if (!c.tlsCertFile || !c.tlsKeyFile) throw bad('the webhook serves only over TLS: give --webhook-tls-cert-file and --webhook-tls-key-file, or --webhook-address= to turn it off');
-    if (!inj.image) throw bad('the webhook injects the valet image as the sidecar: give --sidecar-image (or VALET_SIDECAR_IMAGE), or --webhook-address= to turn it off');
-    if (!inj.issuerUrl) throw bad("the sidecars need the issuer's address: give --sidecar-issuer-url (e.g. https://valet-issuer.valet-system.svc:8443), or --webhook-address= to turn it off");
-  }
-  return deepFreeze(c);
+  return shape(v);
+}
+
+/** The flat values, nested as src/injection and the webhook server take them. */
+function shape(v: WebhookValues): WebhookConfig {
+  return {
+    address: v.webhookAddress,
+    tlsCertFile: v.webhookTlsCertFile,
+    tlsKeyFile: v.webhookTlsKeyFile,
+    clientCaFile: v.webhookClientCaFile,
+    maxBodyBytes: v.webhookMaxBodyBytes,
+    timeoutSeconds: v.webhookTimeoutSeconds,
+    injection: {
+      image: v.sidecarImage,
+      imagePullPolicy: v.sidecarImagePullPolicy,
+      port: v.sidecarPort,
+      metricsPort: v.sidecarMetricsPort,
+      issuerUrl: v.sidecarIssuerUrl,
+      issuerCaConfigMap: v.issuerCaConfigmap,
+      issuerCaKey: v.issuerCaKey,
+      tokenExpirationSeconds: v.sidecarTokenExpirationSeconds,
+      sharedVolumeSizeLimit: v.sidecarSharedVolumeSize,
+      runAsUser: v.sidecarRunAsUser,
+      startupTimeoutSeconds: v.sidecarStartupTimeoutSeconds,
+      resources: { requests: { cpu: v.sidecarCpuRequest, memory: v.sidecarMemoryRequest }, limits: { cpu: v.sidecarCpuLimit, memory: v.sidecarMemoryLimit } },
+    },
+  };
 }
 
 function deepFreeze<T extends object>(o: T): T {
   for (const v of Object.values(o)) if (v && typeof v === 'object') deepFreeze(v as object);
   return Object.freeze(o);
+}
+
+export const WEBHOOK_DEFAULTS: WebhookConfig = deepFreeze(shape(defaultsOf(WEBHOOK_OPTIONS)));
+
+/** The webhook's flags alone (`valet operator` reads them with its own: OPERATOR_COMMAND). */
+export const WEBHOOK_COMMAND = command<WebhookValues, WebhookConfig>({
+  name: 'operator',
+  usage: 'valet operator [webhook flags]',
+  summary: 'The admission webhook that injects the sidecar; it runs inside valet operator.',
+  options: WEBHOOK_OPTIONS,
+  finish: toWebhookConfig,
+});
+
+/** Parses the webhook's `--flag=value` / `--flag value` arguments over the environment and the defaults. */
+export function parseWebhookConfig(argv: readonly string[], env: Env = {}): WebhookConfig {
+  return parseConfig(WEBHOOK_COMMAND, argv, env);
 }

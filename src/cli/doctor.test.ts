@@ -100,6 +100,6 @@ describe('valet doctor', () => {
     const err: string[] = [];
     expect(await runDoctor(['--pid', 'x'], {}, { out: () => undefined, err: (s) => err.push(s) })).toBe(2);
     expect(await runDoctor(['--frobnicate'], {}, { out: () => undefined, err: (s) => err.push(s) })).toBe(2);
-    expect(err.join('')).toMatch(/--pid must be a process id, got 'x'[\s\S]*unknown option '--frobnicate'/);
+    expect(err.join('')).toMatch(/--pid must be a process id, got 'x'[\s\S]*unknown flag --frobnicate/);
   });
 });

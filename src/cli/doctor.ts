@@ -6,23 +6,10 @@
 // usage. Never prints a key, a token or a signature.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { DOCTOR_COMMAND } from '../config/doctor.ts';
 import { checkEnvironment, checkSidecar, checkSkew, sdkFamilies } from './doctor-checks.ts';
+import { configOrExit } from './usage.ts';
 import type { Env, Facts, FamilyVerdict, Finding } from './doctor-checks.ts';
-
-const HELP = `Usage: valet doctor [--pid N | --env-file FILE] [--json] [--no-store] [--timeout-seconds N]
-
-Checks that AWS SDKs in this container will find Valet's keys: the injected variables, variables
-that compete with them, shared credentials files, the sidecar's answer, and the clock against
-the store's. Prints each problem with its fix.
-
-  --pid N              check the environment and files of process N (for example PID 1 of the app
-                       container, from: kubectl debug -it <pod> --image=<valet image>
-                       --target=<app container> -- node /app/src/cli/main.ts doctor --pid 1)
-  --env-file FILE      check NAME=VALUE lines (e.g. from: kubectl exec <pod> -c <app> -- env)
-  --json               print one JSON object instead of text
-  --no-store           do not contact the store to compare clocks
-  --timeout-seconds N  for each request (default 3)
-`;
 
 export interface DoctorReport {
   source: string;
@@ -75,42 +62,15 @@ async function timed<T>(ms: number, f: (signal: AbortSignal) => Promise<T>): Pro
 }
 
 export async function runDoctor(argv: readonly string[], ownEnv: Env, io: DoctorIo): Promise<number> {
-  if (argv.includes('--help') || argv.includes('-h')) {
-    io.out(HELP);
-    return 0;
-  }
+  const parsed = configOrExit(DOCTOR_COMMAND, argv, ownEnv, io.out, io.err);
+  if ('exit' in parsed) return parsed.exit;
+  const { json, noStore } = parsed.config;
+  const pid = parsed.config.pid || undefined;
+  const envFile = parsed.config.envFile || undefined;
+  const timeoutMs = parsed.config.timeoutSeconds * 1000;
   const read = io.readFile ?? ((p: string) => readFileSync(p, 'utf8'));
   const doFetch = io.fetch ?? fetch;
   const now = io.now ?? Date.now;
-  let pid: string | undefined;
-  let envFile: string | undefined;
-  let json = false;
-  let store = true;
-  let timeoutMs = 3000;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i] ?? '';
-    const [name, inline] = a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined];
-    const value = () => inline ?? argv[++i];
-    if (name === '--json') json = true;
-    else if (name === '--no-store') store = false;
-    else if (name === '--pid') pid = value();
-    else if (name === '--env-file') envFile = value();
-    else if (name === '--timeout-seconds') {
-      const v = value() ?? '';
-      if (!/^\d{1,3}$/.test(v) || Number(v) < 1) {
-        io.err(`valet doctor: --timeout-seconds must be a whole number from 1 to 999, got '${v}'\n`);
-        return 2;
-      }
-      timeoutMs = Number(v) * 1000;
-    } else {
-      io.err(`valet doctor: unknown option '${a}'\n\n${HELP}`);
-      return 2;
-    }
-  }
-  if (pid !== undefined && !/^\d{1,9}$/.test(pid)) {
-    io.err(`valet doctor: --pid must be a process id, got '${pid}'\n`);
-    return 2;
-  }
   let env: Env = ownEnv;
   let root = '/';
   let source = 'this process';
@@ -150,7 +110,7 @@ export async function runDoctor(argv: readonly string[], ownEnv: Env, io: Doctor
     findings.push(checkSidecar(answer, now()));
   }
   const endpoint = env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL || (env.AWS_REGION || env.AWS_DEFAULT_REGION ? `https://s3.${env.AWS_REGION || env.AWS_DEFAULT_REGION}.amazonaws.com` : undefined);
-  if (store && endpoint) {
+  if (!noStore && endpoint) {
     const date = await timed(timeoutMs, async (signal) => (await doFetch(endpoint, { method: 'HEAD', signal })).headers.get('date') ?? undefined);
     findings.push(checkSkew(endpoint, date, now()));
   }

@@ -10,44 +10,8 @@ import { KINDS, LIMITS, PROVIDERS, VERBS } from '../api/v1alpha1/index.ts';
 import type { AnyDatasetStore, DatasetAccess, Provider, Verb } from '../api/v1alpha1/index.ts';
 import { AZURE_SAS_PERMISSIONS, GCS_METHODS, azureServiceUrl, validateAccess } from '../policy/index.ts';
 import type { AzureBlobScope, GcsScope } from '../policy/index.ts';
-
-const HELP = `Usage: valet policy -f FILE|DIR [-f FILE|DIR ...] [--namespace-labels k=v,k=v] [--access NAME]
-
-Namespace labels (for a ClusterDatasetStore's namespaceSelector) come from a Namespace object in
-the files, or from --namespace-labels.
-
-Renders, without a cluster, what each DatasetAccess in the files would be granted by the store it
-names (also in the files), or says why it would be refused: for an s3 store the STS session
-policy; for azureBlob the per-blob SAS scope (the SAS permissions each verb gets); for gcs the V4
-signed-URL scope (the HTTP methods each verb gets). Exit status 0 when every access would be
-Ready, 1 when any would not, 2 for bad input.
-`;
-
-interface Parsed {
-  files: string[];
-  labels: Record<string, string>;
-  only?: string;
-}
-
-function parseArgs(argv: readonly string[]): Parsed | string {
-  const out: Parsed = { files: [], labels: {} };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const value = () => argv[++i] ?? '';
-    if (a === '-f' || a === '--filename') out.files.push(value());
-    else if (a === '--namespace-labels') {
-      for (const pair of value().split(',').filter(Boolean)) {
-        const eq = pair.indexOf('=');
-        if (eq <= 0) return `--namespace-labels wants k=v pairs, got '${pair}'`;
-        out.labels[pair.slice(0, eq)] = pair.slice(eq + 1);
-      }
-    } else if (a === '--access') out.only = value();
-    else if (a === '-h' || a === '--help') return 'help';
-    else return `unknown argument '${a}'`;
-  }
-  if (out.files.length === 0) return 'give at least one -f FILE';
-  return out;
-}
+import { POLICY_COMMAND } from '../config/policy.ts';
+import { configOrExit } from './usage.ts';
 
 /**
  * A store as the API server would hold it: the CRD's defaults applied (provider s3, a maximum
@@ -108,15 +72,9 @@ function describeGcs(scope: GcsScope, verbs: readonly Verb[]): string {
 }
 
 export function policyCommand(argv: readonly string[], write: (s: string) => void, writeErr: (s: string) => void): number {
-  const args = parseArgs(argv);
-  if (args === 'help') {
-    write(HELP);
-    return 0;
-  }
-  if (typeof args === 'string') {
-    writeErr(`valet policy: ${args}\n\n${HELP}`);
-    return 2;
-  }
+  const parsed = configOrExit(POLICY_COMMAND, argv, {}, write, writeErr);
+  if ('exit' in parsed) return parsed.exit;
+  const args = parsed.config;
   const objects: { kind?: string; metadata?: { name?: string; namespace?: string } }[] = [];
   const files = args.files.flatMap((f) => {
     try {
@@ -151,9 +109,9 @@ export function policyCommand(argv: readonly string[], write: (s: string) => voi
     }
     stores.push(s);
   }
-  const accesses = (objects.filter((o) => o.kind === KINDS.DatasetAccess) as DatasetAccess[]).filter((a) => !args.only || a.metadata.name === args.only);
+  const accesses = (objects.filter((o) => o.kind === KINDS.DatasetAccess) as DatasetAccess[]).filter((a) => !args.access || a.metadata.name === args.access);
   if (accesses.length === 0) {
-    writeErr('valet policy: no DatasetAccess in the files' + (args.only ? ` named '${args.only}'` : '') + '\n');
+    writeErr('valet policy: no DatasetAccess in the files' + (args.access ? ` named '${args.access}'` : '') + '\n');
     return 2;
   }
   let failed = false;
@@ -173,7 +131,7 @@ export function policyCommand(argv: readonly string[], write: (s: string) => voi
     // Namespace labels: the one the API server gives every namespace, a Namespace object in the
     // files, then --namespace-labels.
     const nsObject = objects.find((o) => o.kind === 'Namespace' && o.metadata?.name === ns) as { metadata?: { labels?: Record<string, string> } } | undefined;
-    const labels = { 'kubernetes.io/metadata.name': ns, ...nsObject?.metadata?.labels, ...args.labels };
+    const labels = { 'kubernetes.io/metadata.name': ns, ...nsObject?.metadata?.labels, ...args.namespaceLabels };
     const v = validateAccess(withNs, store, labels);
     write(`# DatasetAccess ${ns}/${access.metadata.name}: ${v.ready ? 'Ready' : 'would be refused'}\n`);
     if (v.ready && v.policy && store) {

@@ -114,7 +114,7 @@ export const OPERATOR_COMMAND = command<OperatorConfig & WebhookValues, { operat
   options: { ...OPERATOR_OPTIONS, ...WEBHOOK_OPTIONS },
   sections: [
     { title: 'Flags', keys: Object.keys(OPERATOR_OPTIONS) as (keyof OperatorConfig)[] },
-    { title: 'Webhook flags (the sidecar it injects is set by the --sidecar-* flags)', keys: Object.keys(WEBHOOK_OPTIONS) as (keyof WebhookValues)[] },
+    { title: 'Webhook flags', keys: Object.keys(WEBHOOK_OPTIONS) as (keyof WebhookValues)[] },
   ],
   finish: (values, ctx) => {
     const operator = toOperatorConfig(values, ctx);

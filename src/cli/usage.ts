@@ -1,5 +1,6 @@
 // For commands a person runs by hand (policy, doctor): --help printed, bad usage said in one line
-// with where to look, exit status 2. The servers (operator, sidecar) throw instead, and exit 1.
+// (an unknown flag's says where to look), exit status 2. The servers (operator, sidecar) throw
+// instead, and exit 1.
 import { parseCommandLine, type CommandSpec, type Env } from '../config/parse.ts';
 import { ValetError } from '../platform/errors.ts';
 
@@ -14,7 +15,7 @@ export function configOrExit<V, C>(cmd: CommandSpec<V, C>, argv: readonly string
     return parsed;
   } catch (e) {
     if (!(e instanceof ValetError)) throw e;
-    err(`valet ${cmd.name}: ${e.message}\nRun 'valet ${cmd.name} --help' for its flags.\n`);
+    err(`valet ${cmd.name}: ${e.message}\n`);
     return { exit: 2 };
   }
 }

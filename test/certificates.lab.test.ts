@@ -124,11 +124,14 @@ describe("the operator's own TLS", () => {
     });
     expect((await secret())['ca.crt']).toBe(s['ca.crt']);
     for (const r of replicas) {
-      const served = await until('the renewed certificate on the wire', async () => {
-        const c = await presented(r.issuerPort, s['ca.crt'] ?? '');
-        return c.fingerprint256 === renewed.fingerprint256 ? c : undefined;
-      });
-      expect(served.fingerprint256).toBe(renewed.fingerprint256);
+      // The issuer and the webhook (which the apiserver calls) each serve the renewed one.
+      for (const port of [r.issuerPort, r.webhookPort]) {
+        const served = await until('the renewed certificate on the wire', async () => {
+          const c = await presented(port, s['ca.crt'] ?? '');
+          return c.fingerprint256 === renewed.fingerprint256 ? c : undefined;
+        });
+        expect(served.fingerprint256).toBe(renewed.fingerprint256);
+      }
       expect(r.proc.exited()).toBe(false);
     }
   });

@@ -5,6 +5,7 @@ import { CONDITION_TYPES, KINDS } from '../api/v1alpha1/index.ts';
 import type { AnyDatasetStore, DatasetAccess, DatasetAccessStatus } from '../api/v1alpha1/index.ts';
 import type { Clock } from '../platform/clock.ts';
 import type { Logger } from '../platform/logger.ts';
+import { rfc3339 } from '../platform/time.ts';
 import { claimsOnClusterStore, conditionsEqual, mergeConditions, validateAccess } from '../policy/index.ts';
 
 /** Read-only views of the informer caches. */
@@ -95,7 +96,7 @@ export function makeAccessReconciler(deps: AccessReconcilerDeps): (key: string) 
     }
     const store = resolveStore(deps.caches, access);
     const labels = deps.caches.namespaceLabels(namespace);
-    const next = desiredStatus(access, store, labels, new Date(deps.clock.now()).toISOString().replace(/\.\d{3}Z$/, 'Z'), deps.valetNamespace, deps.caches.allAccesses?.() ?? []);
+    const next = desiredStatus(access, store, labels, rfc3339(deps.clock.now()), deps.valetNamespace, deps.caches.allAccesses?.() ?? []);
     if (statusEqual(access.status, next)) {
       deps.observe?.('unchanged');
       return;

@@ -4,8 +4,10 @@
 import { DEFAULT_ACCESS_ANNOTATION, LIMITS } from '../api/v1alpha1/index.ts';
 import type { Verb } from '../api/v1alpha1/index.ts';
 import { azureServiceUrl, gcsOrigin, s3Source } from '../policy/index.ts';
+import { raceAbort } from '../platform/abort.ts';
 import type { Clock } from '../platform/clock.ts';
 import type { Logger } from '../platform/logger.ts';
+import { rfc3339 } from '../platform/time.ts';
 import type { IssuerMetrics } from '../metrics/issuer.ts';
 import type { Auditor } from './audit.ts';
 import { authorize } from './authorize.ts';
@@ -86,7 +88,6 @@ export interface KeyIssuerDeps {
 }
 
 /** RFC 3339 in UTC with whole seconds, as the AWS container-credentials format has it. */
-export const rfc3339 = (d: Date): string => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
 
 /** Refusal reasons worth an Event on the access: the grant exists but cannot be used. */
 const EVENT_REASONS = new Set(['NotReady', 'StaleStatus', 'StoreNotFound', 'ServiceAccountNotIncluded', 'PodSelectorMismatch']);
@@ -103,7 +104,7 @@ export class KeyIssuer {
     let pod: PodIdentity | undefined;
     const latency = () => clock.monotonic() - ctx.started;
     try {
-      pod = await this.timed(ctx.authenticated ?? this.d.authenticator.authenticate(bearer, ctx.signal), ctx.signal);
+      pod = await raceAbort(ctx.authenticated ?? this.d.authenticator.authenticate(bearer, ctx.signal), ctx.signal, () => new IssuerError('Timeout'));
       const accesses = this.d.grants.accesses(pod.namespace);
       const auth = authorize(pod, accesses, (a) => this.d.grants.store(a), request.accesses, (ns) => this.d.grants.namespaceLabels(ns), { valetNamespace: this.d.grants.valetNamespace, allAccesses: () => this.d.grants.allAccesses?.() ?? [] });
       if (!auth.ok) {
@@ -186,25 +187,6 @@ export class KeyIssuer {
       }
       throw e;
     }
-  }
-
-  /** Rejects as soon as the request's deadline passes, whatever `p` does. */
-  private timed<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
-    if (signal.aborted) return Promise.reject(new IssuerError('Timeout'));
-    return new Promise<T>((resolve, reject) => {
-      const onAbort = () => reject(new IssuerError('Timeout'));
-      signal.addEventListener('abort', onAbort, { once: true });
-      p.then(
-        (v) => {
-          signal.removeEventListener('abort', onAbort);
-          resolve(v);
-        },
-        (e: unknown) => {
-          signal.removeEventListener('abort', onAbort);
-          reject(e);
-        },
-      );
-    });
   }
 }
 

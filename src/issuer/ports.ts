@@ -77,13 +77,3 @@ export interface EventSink {
   record(subject: EventSubject, type: 'Normal' | 'Warning', reason: string, message: string): unknown;
 }
 
-/** Timers are injected like the Clock (src/k8s/timers.ts has a fake that fits). */
-export interface Timers {
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
-
-export const systemTimers: Timers = {
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
-  clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
-};

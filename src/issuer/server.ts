@@ -14,6 +14,7 @@ import express from 'express';
 import type { NextFunction, Request, Response } from 'express';
 import type { Registry } from 'prom-client';
 import type { IssuerMetrics } from '../metrics/issuer.ts';
+import { raceAbort } from '../platform/abort.ts';
 import type { Clock } from '../platform/clock.ts';
 import { systemClock } from '../platform/clock.ts';
 import type { Logger } from '../platform/logger.ts';
@@ -24,8 +25,9 @@ import { KeyIssuer } from './issue.ts';
 import type { RequestContext } from './issue.ts';
 import { Minter } from './minter.ts';
 import type { MinterOptions } from './minter.ts';
-import { systemTimers } from './ports.ts';
-import type { Authenticator, EventSink, GrantSource, Timers } from './ports.ts';
+import { systemTimers } from '../platform/timers.ts';
+import type { Timers } from '../platform/timers.ts';
+import type { Authenticator, EventSink, GrantSource } from './ports.ts';
 import { parseKeysRequest } from './request.ts';
 import { UrlSigner, parseListRequest, parseSignRequest } from './sign.ts';
 import type { Sts } from './sts.ts';
@@ -196,7 +198,7 @@ export function createIssuerApp(deps: IssuerAppDeps): express.Express {
         return refuse(new IssuerError('PayloadTooLarge', `the request body exceeds ${Math.round(limit / 1024)} KiB`));
       }
       // Authenticate before reading the body: the body stays in the socket until the caller is a pod.
-      const authenticated = raceDeadline(deps.authenticator.authenticate(bearer, controller.signal), controller.signal);
+      const authenticated = raceAbort(deps.authenticator.authenticate(bearer, controller.signal), controller.signal, deadlineReason);
       authenticated.then(
         () => readBody(),
         (err: unknown) => {
@@ -211,7 +213,7 @@ export function createIssuerApp(deps: IssuerAppDeps): express.Express {
           try {
             if (parseErr) throw bodyError(parseErr, limit);
             const ctx = { requestId, remoteAddress, started, deadline: started + settings.requestTimeoutMs, signal: controller.signal, authenticated };
-            const out = await raceDeadline(run(bearer, req.body, ctx), controller.signal);
+            const out = await raceAbort(run(bearer, req.body, ctx), controller.signal, deadlineReason);
             finish('OK');
             res.status(200).json(out);
           } catch (err) {
@@ -266,24 +268,6 @@ function bodyError(err: unknown, limit: number): IssuerError {
   return new IssuerError('BadRequest', 'the request body could not be read');
 }
 
-/** `p`, or the abort reason (a Timeout) as soon as the deadline passes, whatever `p` is doing. */
-function raceDeadline<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason instanceof IssuerError ? signal.reason : new IssuerError('Timeout'));
-    if (signal.aborted) return onAbort();
-    signal.addEventListener('abort', onAbort, { once: true });
-    p.then(
-      (v) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(v);
-      },
-      (e: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(e);
-      },
-    );
-  });
-}
 
 export interface IssuerServerOptions {
   app: express.Express;
@@ -332,4 +316,9 @@ export async function startIssuerServer(opts: IssuerServerOptions): Promise<Issu
         server.closeIdleConnections();
       }),
   };
+}
+
+/** What a request whose deadline passed is answered: the abort reason (a Timeout). */
+function deadlineReason(signal: AbortSignal): IssuerError {
+  return signal.reason instanceof IssuerError ? signal.reason : new IssuerError('Timeout');
 }

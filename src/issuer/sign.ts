@@ -11,6 +11,7 @@ import type { AzureBlobSource, Provider } from '../api/v1alpha1/index.ts';
 import type { IssuerMetrics } from '../metrics/issuer.ts';
 import type { Clock } from '../platform/clock.ts';
 import type { Logger } from '../platform/logger.ts';
+import { rfc3339 } from '../platform/time.ts';
 import { AZURE_SAS_PERMISSIONS, checkPrefix, gcsOrigin, isInsidePrefix, validateObjectKey } from '../policy/index.ts';
 import type { Auditor } from './audit.ts';
 import { authorize } from './authorize.ts';
@@ -20,7 +21,7 @@ import type { AzureAccount } from './azure-blob.ts';
 import { IssuerError, toIssuerError } from './errors.ts';
 import { createGcsSigner, rsaKey } from './gcs-sign.ts';
 import type { RequestContext } from './issue.ts';
-import { rfc3339, urlLifetimeCap } from './issue.ts';
+import { urlLifetimeCap } from './issue.ts';
 import { storeId } from './minter.ts';
 import type { Authenticator, GrantSource, PodIdentity, SigningKey } from './ports.ts';
 

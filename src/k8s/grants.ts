@@ -13,6 +13,7 @@ import type { Clock } from '../platform/clock.ts';
 import { systemClock } from '../platform/clock.ts';
 import { ValetError } from '../platform/errors.ts';
 import type { Logger } from '../platform/logger.ts';
+import { TtlCache } from '../platform/ttl-cache.ts';
 import type { K8sClients } from './clients.ts';
 import { RestartableInformer, customObjectSource, namespaceSource } from './informer.ts';
 
@@ -63,7 +64,7 @@ export class GrantSourceOverCaches {
   private readonly o: SecretGrantSourceOptions;
   private readonly clock: Clock;
   private readonly ttlMs: number;
-  private readonly secrets = new Map<string, { value: Promise<Record<string, string>>; expires: number }>();
+  private readonly secrets = new TtlCache<Record<string, string>>(10_000);
   readonly valetNamespace: string;
 
   constructor(opts: SecretGrantSourceOptions) {
@@ -160,20 +161,11 @@ export class GrantSourceOverCaches {
   /** The named values of a Secret, each non-empty; cached for the TTL with concurrent reads merged. */
   private secretValues(what: string, namespace: string, name: string, keys: string[]): Promise<Record<string, string>> {
     const cacheKey = [namespace, name, ...keys].join('\0');
-    const now = this.clock.now();
-    const hit = this.secrets.get(cacheKey);
-    if (hit && hit.expires > now) {
-      this.o.metrics?.cacheLookups.inc({ cache: 'secret', result: 'hit' });
-      return hit.value;
-    }
-    this.o.metrics?.cacheLookups.inc({ cache: 'secret', result: 'miss' });
+    const hit = this.secrets.get(cacheKey, this.clock.now());
+    this.o.metrics?.cacheLookups.inc({ cache: 'secret', result: hit ? 'hit' : 'miss' });
+    if (hit) return hit;
     const value = this.readSecret(what, namespace, name, keys);
-    const entry = { value, expires: Infinity };
-    this.secrets.set(cacheKey, entry);
-    value.then(
-      () => (entry.expires = this.clock.now() + this.ttlMs),
-      () => this.secrets.get(cacheKey) === entry && this.secrets.delete(cacheKey),
-    );
+    this.secrets.put(cacheKey, value, () => this.clock.now(), (ok) => (ok ? this.ttlMs : 0));
     return value;
   }
 

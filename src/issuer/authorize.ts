@@ -2,12 +2,12 @@
 // grants when its subjects match the pod, it is Ready for its current generation, and the session
 // policy in its status is the one the issuer renders now from the access and its store (fail
 // closed on a stale status: a changed store or access is never minted with yesterday's policy).
+import type { AccessRefusal, RefusalReason } from '../api/issuer/v1/index.ts';
 import { CONDITION_TYPES, KINDS } from '../api/v1alpha1/index.ts';
 import type { AnyDatasetStore, DatasetAccess } from '../api/v1alpha1/index.ts';
 import type { FolderClaim, ValidateOptions } from '../policy/index.ts';
 import { claimsOnClusterStore, matchLabelSelector, subjectsMatch, validateAccess } from '../policy/index.ts';
 import { IssuerError } from './errors.ts';
-import type { AccessRefusal, RefusalReason } from './errors.ts';
 import type { PodIdentity } from './ports.ts';
 
 export interface Grant {

@@ -1,8 +1,8 @@
 // One POST /v1/keys, without HTTP: authenticate the token, authorize against the namespace's
 // DatasetAccess objects, mint a key per grant, and audit the outcome (one line per key issued, one
 // per refusal). Errors are IssuerErrors from the table in errors.ts.
+import type { IssuedKey, KeysRequest, KeysResponse, S3IssuedKey, SignedGrantKey } from '../api/issuer/v1/index.ts';
 import { DEFAULT_ACCESS_ANNOTATION, LIMITS } from '../api/v1alpha1/index.ts';
-import type { Verb } from '../api/v1alpha1/index.ts';
 import { azureServiceUrl, gcsOrigin, s3Source } from '../policy/index.ts';
 import { raceAbort } from '../platform/abort.ts';
 import type { Clock } from '../platform/clock.ts';
@@ -16,51 +16,7 @@ import { IssuerError, toIssuerError } from './errors.ts';
 import type { Minter, MintedKey } from './minter.ts';
 import { storeId } from './minter.ts';
 import type { Authenticator, GrantSource, PodIdentity } from './ports.ts';
-import type { KeysRequest } from './request.ts';
 
-/** An s3 key: the container-credentials shape the AWS SDKs read, plus what the key is for. */
-export interface S3IssuedKey {
-  /** Absent (older issuers) or s3. */
-  provider?: 's3';
-  access: string;
-  bucket: string;
-  prefix: string;
-  verbs: Verb[];
-  region: string;
-  endpoint?: string;
-  presign?: { enabled: boolean; maxExpirySeconds?: number };
-  credentials: { AccessKeyId: string; SecretAccessKey: string; SessionToken: string; Expiration: string };
-  /** Seconds until Expiration on the issuer's clock (so a sidecar with a skewed clock still refreshes in time). */
-  expiresInSeconds: number;
-}
-
-/**
- * An azureBlob or gcs grant: no credentials (the issuer keeps the signing key and signs each URL
- * through POST /v1/sign), only what the grant is and how long it holds before the sidecar asks
- * again (a revoked access then stops being served within one refresh, as for s3).
- */
-export interface SignedGrantKey {
-  provider: 'azureBlob' | 'gcs';
-  access: string;
-  /** The container (azureBlob) or bucket (gcs). */
-  bucket: string;
-  prefix: string;
-  verbs: Verb[];
-  /** The blob service URL (azureBlob) or signed-URL origin (gcs). */
-  endpoint: string;
-  /** Always enabled: per-object URLs are how these providers are used. */
-  presign: { enabled: true; maxExpirySeconds: number };
-  /** Seconds until the grant should be checked again (the access's sessionDurationSeconds). */
-  expiresInSeconds: number;
-  /** When the grant lapses, RFC 3339. */
-  expiration: string;
-}
-
-export type IssuedKey = S3IssuedKey | SignedGrantKey;
-
-export interface KeysResponse {
-  keys: IssuedKey[];
-}
 
 export interface RequestContext {
   requestId: string;

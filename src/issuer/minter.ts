@@ -1,6 +1,7 @@
 // From a grant to a key: the AssumeRole parameters, merged concurrent calls, the per-store rate
 // limit, retries within the deadline, and (for spec.sharedSession) one session per service account
 // and access, reused until half its lifetime has passed.
+import { ISSUER_ERRORS } from '../api/issuer/v1/index.ts';
 import { createHash } from 'node:crypto';
 import { LIMITS } from '../api/v1alpha1/index.ts';
 import { s3Source } from '../policy/index.ts';
@@ -10,7 +11,7 @@ import { raceAbort } from '../platform/abort.ts';
 import type { Clock } from '../platform/clock.ts';
 import type { Logger } from '../platform/logger.ts';
 import type { Grant } from './authorize.ts';
-import { ISSUER_ERRORS, IssuerError, toIssuerError } from './errors.ts';
+import { IssuerError, toIssuerError } from './errors.ts';
 import type { Timers } from '../platform/timers.ts';
 import type { GrantSource, PodIdentity } from './ports.ts';
 import { DEFAULT_RATE_LIMIT, TokenBucket } from './rate-limit.ts';

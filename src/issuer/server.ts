@@ -5,6 +5,7 @@
 // bodies are capped per route and never inflated (no gzip amplification), and the server bounds
 // connections and slow headers. Every request has a deadline and is answered by then (504 Timeout
 // at worst). Responses are never cached.
+import { ISSUER_PATHS } from '../api/issuer/v1/index.ts';
 import { randomUUID } from 'node:crypto';
 import { createServer as createHttpServer } from 'node:http';
 import type { Server } from 'node:http';
@@ -234,18 +235,18 @@ export function createIssuerApp(deps: IssuerAppDeps): express.Express {
   };
 
   app.post(
-    '/v1/keys',
+    ISSUER_PATHS.keys,
     post('keys', settings.bodyLimitBytes, (bearer, body, ctx) => issuer.issue(bearer, parseKeysRequest(body), ctx)),
   );
   app.post(
-    '/v1/sign',
+    ISSUER_PATHS.sign,
     post('sign', settings.signBodyLimitBytes, (bearer, body, ctx) => signer.sign(bearer, parseSignRequest(body), ctx)),
   );
   app.post(
-    '/v1/list',
+    ISSUER_PATHS.list,
     post('list', settings.bodyLimitBytes, (bearer, body, ctx) => signer.list(bearer, parseListRequest(body), ctx)),
   );
-  for (const path of ['/v1/keys', '/v1/sign', '/v1/list']) {
+  for (const path of Object.values(ISSUER_PATHS)) {
     app.all(path, (_req, res) => {
       res.set('Allow', 'POST');
       send(res, new IssuerError('MethodNotAllowed'));

@@ -1,6 +1,7 @@
 // Reconciling one DatasetAccess: read the current state from the caches, decide with the pure
 // validateAccess, write status only when it changed, and emit an Event when Ready flips.
 // Level-based (STYLE.md habit 1): the same function runs for every kind of event and for resyncs.
+import { PROVIDER_REGISTRY } from '../providers/index.ts';
 import { CONDITION_TYPES, KINDS } from '../api/v1alpha1/index.ts';
 import type { AnyDatasetStore, DatasetAccess, DatasetAccessStatus } from '../api/v1alpha1/index.ts';
 import type { Clock } from '../platform/clock.ts';
@@ -61,7 +62,7 @@ export function desiredStatus(
   allAccesses: readonly DatasetAccess[] = [],
 ): DatasetAccessStatus {
   const claims = store?.kind === KINDS.ClusterDatasetStore ? claimsOnClusterStore(allAccesses, store.metadata.name) : [];
-  const v = validateAccess(access, store, labels, { valetNamespace, claims });
+  const v = validateAccess(access, store, labels, { providers: PROVIDER_REGISTRY, valetNamespace, claims });
   const generation = access.metadata.generation ?? 0;
   const status: DatasetAccessStatus = {
     observedGeneration: generation,

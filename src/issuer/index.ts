@@ -6,5 +6,5 @@ export type { IssuerAppDeps, IssuerServer, IssuerServerOptions, IssuerSettings }
 export { AwsSts, classifyStsError } from './sts.ts';
 export type { AssumeRoleParams, AssumedKey, Sts, StsFailure } from './sts.ts';
 export { IssuerError, toIssuerError } from './errors.ts';
-export type { Authenticator, EventSink, GrantSource, PodIdentity, SigningKey, StaticCredentials } from './ports.ts';
+export type { Authenticator, EventSink, GrantSource, PodIdentity } from './ports.ts';
 export { UrlSigner, parseListRequest, parseSignRequest } from './sign.ts';

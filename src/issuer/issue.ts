@@ -3,7 +3,7 @@
 // per refusal). Errors are IssuerErrors from the table in errors.ts.
 import type { IssuedKey, KeysRequest, KeysResponse, S3IssuedKey, SignedGrantKey } from '../api/issuer/v1/index.ts';
 import { DEFAULT_ACCESS_ANNOTATION, LIMITS } from '../api/v1alpha1/index.ts';
-import { azureServiceUrl, gcsOrigin, s3Source } from '../policy/index.ts';
+import { providerOf, s3Source } from '../providers/index.ts';
 import { raceAbort } from '../platform/abort.ts';
 import type { Clock } from '../platform/clock.ts';
 import type { Logger } from '../platform/logger.ts';
@@ -86,12 +86,12 @@ export class KeyIssuer {
       if (pod.removedEnv) {
         audit.podEvent(pod, 'CompetingCredentialsRemoved', `valet removed variables the pod spec set that would make AWS SDKs use other keys than valet's (${pod.removedEnv.replaceAll(';', '; ')}). To keep a container's own keys, name it in valet.dev/skip-containers`);
       }
-      const s3Grants = auth.grants.filter((g) => g.store.spec.provider === 's3');
+      const s3Grants = auth.grants.filter((g) => providerOf(g.store.spec).delivery === 'stsKeys');
       const minted = await Promise.all(s3Grants.map((g) => this.mintOne(pod as PodIdentity, g, ctx)));
       // The caller has had its 504 already: do not record keys it never received as issued.
       if (ctx.signal.aborted) throw new IssuerError('Timeout');
       const now = clock.now();
-      const signed = auth.grants.filter((g) => g.store.spec.provider !== 's3').map((g) => {
+      const signed = auth.grants.filter((g) => providerOf(g.store.spec).delivery === 'signedUrls').map((g) => {
         const k = toSignedGrantKey(g, now);
         this.d.logger?.info('grant issued', { requestId: ctx.requestId, namespace: pod?.namespace, pod: pod?.podName, datasetAccess: k.access, store: storeId(g.store), provider: k.provider, expiresInSeconds: k.expiresInSeconds });
         this.d.metrics?.keysIssued.inc({ store: storeId(g.store), source: 'grant' });
@@ -193,11 +193,7 @@ export function toSignedGrantKey(grant: Grant, nowMs: number): SignedGrantKey {
   const base = { access: access.metadata.name, prefix: access.spec.prefix, verbs: [...access.spec.verbs] };
   const presign = { enabled: true as const, maxExpirySeconds: urlLifetimeCap(access) };
   const expiration = rfc3339(new Date(nowMs + session * 1000));
-  if (spec.provider === 'azureBlob' && spec.azureBlob) {
-    return { provider: 'azureBlob', ...base, bucket: spec.azureBlob.container, endpoint: azureServiceUrl(spec.azureBlob), presign, expiresInSeconds: session, expiration };
-  }
-  if (spec.provider === 'gcs' && spec.gcs) {
-    return { provider: 'gcs', ...base, bucket: spec.gcs.bucket, endpoint: gcsOrigin(spec.gcs), presign, expiresInSeconds: session, expiration };
-  }
+  const target = providerOf(spec).target?.(spec);
+  if (target) return { provider: spec.provider as SignedGrantKey['provider'], ...base, ...target, presign, expiresInSeconds: session, expiration };
   throw new IssuerError('Internal', undefined, { cause: new Error(`store ${storeId(store)} has provider ${spec.provider} without its fields`) });
 }

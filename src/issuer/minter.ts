@@ -4,7 +4,7 @@
 import { ISSUER_ERRORS } from '../api/issuer/v1/index.ts';
 import { createHash } from 'node:crypto';
 import { LIMITS } from '../api/v1alpha1/index.ts';
-import { s3Source } from '../policy/index.ts';
+import { s3Source } from '../providers/index.ts';
 import type { AnyDatasetStore } from '../api/v1alpha1/index.ts';
 import type { IssuerMetrics } from '../metrics/issuer.ts';
 import { raceAbort } from '../platform/abort.ts';

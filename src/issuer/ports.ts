@@ -25,17 +25,7 @@ export interface Authenticator {
   authenticate(bearer: string, signal?: AbortSignal): Promise<PodIdentity>;
 }
 
-/** A long-term key of the issuer's own, from a store's Secret. A secret: never log it. */
-export interface StaticCredentials {
-  accessKeyId: string;
-  secretAccessKey: string;
-}
-
-/** A long-term signing key of an azureBlob or gcs store, from its Secret. A secret: never log it. */
-export type SigningKey =
-  | { kind: 'azureAccountKey'; accountKey: string }
-  | { kind: 'gcsServiceAccount'; clientEmail: string; privateKeyPem: string }
-  | { kind: 'gcsHmac'; accessId: string; secret: string };
+import type { SigningKey, StaticCredentials } from '../policy/index.ts';
 
 export interface GrantSource {
   /** Valet's own namespace: the only one whose Secrets a store may name (ADR 0008); default valet-system. */

@@ -15,7 +15,8 @@ import { IssuerError } from './errors.ts';
 import { signGcsUrl } from './gcs-sign.ts';
 import type { GcsCredentials, GcsMethod } from './gcs-sign.ts';
 import type { RequestContext } from './issue.ts';
-import type { Authenticator, GrantSource, SigningKey } from './ports.ts';
+import type { Authenticator, GrantSource } from './ports.ts';
+import type { SigningKey } from '../policy/index.ts';
 import { SAS_START_SKEW_MS, UrlSigner, parseListRequest, parseSignRequest } from './sign.ts';
 import { pod, readyAccess, store as s3Store } from './testdata/fixtures.ts';
 

@@ -14,18 +14,20 @@ import type { IssuerMetrics } from '../metrics/issuer.ts';
 import type { Clock } from '../platform/clock.ts';
 import type { Logger } from '../platform/logger.ts';
 import { rfc3339 } from '../platform/time.ts';
-import { AZURE_SAS_PERMISSIONS, checkPrefix, gcsOrigin, isInsidePrefix, validateObjectKey } from '../policy/index.ts';
+import { checkPrefix, isInsidePrefix, validateObjectKey } from '../policy/index.ts';
+import { AZURE_SAS_PERMISSIONS, gcsOrigin, isAccountKey } from '../providers/index.ts';
 import type { Auditor } from './audit.ts';
 import { authorize } from './authorize.ts';
 import type { Grant } from './authorize.ts';
-import { createAzureSigner, isAccountKey, listBlobPage } from './azure-blob.ts';
+import { createAzureSigner, listBlobPage } from './azure-blob.ts';
 import type { AzureAccount } from './azure-blob.ts';
 import { IssuerError, toIssuerError } from './errors.ts';
 import { createGcsSigner, rsaKey } from './gcs-sign.ts';
 import type { RequestContext } from './issue.ts';
 import { urlLifetimeCap } from './issue.ts';
 import { storeId } from './minter.ts';
-import type { Authenticator, GrantSource, PodIdentity, SigningKey } from './ports.ts';
+import type { Authenticator, GrantSource, PodIdentity } from './ports.ts';
+import type { SigningKey } from '../policy/index.ts';
 
 
 /** How many object keys, and how many characters of each, one audit line of /v1/sign carries. */

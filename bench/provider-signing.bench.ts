@@ -37,7 +37,8 @@ import { Registry } from 'prom-client';
 import type { DatasetAccess, DatasetStore } from '../src/api/v1alpha1/index.ts';
 import { createIssuerMetrics } from '../src/metrics/issuer.ts';
 import { createLogger } from '../src/platform/logger.ts';
-import { AZURE_SAS_PERMISSIONS, renderGrant } from '../src/policy/index.ts';
+import { renderGrant } from '../src/policy/index.ts';
+import { AZURE_SAS_PERMISSIONS, PROVIDER_REGISTRY } from '../src/providers/index.ts';
 import { createAzureSigner, signBlobSas } from '../src/issuer/azure-blob.ts';
 import type { BlobSasRequest } from '../src/issuer/azure-blob.ts';
 import { createGcsSigner, signGcsUrl } from '../src/issuer/gcs-sign.ts';
@@ -213,7 +214,7 @@ function azureFixtures(): { store: DatasetStore; access: DatasetAccess } {
       presign: { maxExpirySeconds: EXPIRES },
     },
   };
-  const rendered = renderGrant(store, access);
+  const rendered = renderGrant(store, access, PROVIDER_REGISTRY);
   if (!rendered.ok) throw new Error(`the access does not render: ${rendered.message}`);
   access.status = {
     observedGeneration: 1,

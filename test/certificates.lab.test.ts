@@ -1,6 +1,7 @@
 // The operator's own TLS with no cert-manager: two real `valet operator` replicas agree on one CA
 // and certificate kept in a Secret, publish the CA (webhook caBundle, a ConfigMap per namespace,
-// new namespaces included), and renew a certificate inside its renewal window without a restart.
+// new namespaces included), renew a certificate inside its renewal window without a restart, and
+// rotate a CA near its end while the old one stays trusted beside it.
 import { X509Certificate } from 'node:crypto';
 import { join } from 'node:path';
 import { connect } from 'node:tls';
@@ -123,11 +124,66 @@ describe("the operator's own TLS", () => {
     });
     expect((await secret())['ca.crt']).toBe(s['ca.crt']);
     for (const r of replicas) {
-      const served = await until('the renewed certificate on the wire', async () => {
-        const c = await presented(r.issuerPort, s['ca.crt'] ?? '');
-        return c.fingerprint256 === renewed.fingerprint256 ? c : undefined;
+      // The issuer and the webhook (which the apiserver calls) each serve the renewed one.
+      for (const port of [r.issuerPort, r.webhookPort]) {
+        const served = await until('the renewed certificate on the wire', async () => {
+          const c = await presented(port, s['ca.crt'] ?? '');
+          return c.fingerprint256 === renewed.fingerprint256 ? c : undefined;
+        });
+        expect(served.fingerprint256).toBe(renewed.fingerprint256);
+      }
+      expect(r.proc.exited()).toBe(false);
+    }
+  });
+
+  it('rotates a CA near its end: a new CA signs the certificate, the old one stays in every published bundle', async () => {
+    const before = await secret();
+    // What a deployment looks like a few weeks before its CA expires: the CA has 20 days left
+    // (inside the 30-day window), and so has the certificate it signed.
+    const old = await createAuthority('valet-operator-ca', 20);
+    const leaf = await issueCertificate(old, { commonName: DNS, dnsNames: [DNS], usage: 'server', validDays: 19 });
+    const current = await lab.core.readNamespacedSecret({ namespace: NS, name: 'valet-tls' });
+    await lab.core.replaceNamespacedSecret({
+      namespace: NS,
+      name: 'valet-tls',
+      body: { ...current, data: undefined, stringData: { 'ca.crt': old.certPem, 'ca.key': old.privateKeyPem, 'tls.crt': leaf.certPem + old.certPem, 'tls.key': leaf.privateKeyPem } },
+    });
+    const rotated = await until('a new CA', async () => {
+      const now = await secret();
+      return now['ca.crt'] !== old.certPem ? now : undefined;
+    });
+    const fresh = rotated['ca.crt'] ?? '';
+    expect(fresh).not.toBe(before['ca.crt']);
+    expect(new Date(new X509Certificate(fresh).validTo).getTime() - Date.now()).toBeGreaterThan(3000 * 86_400_000);
+    expect(rotated['ca-previous.crt']).toBe(old.certPem);
+    const bundle = fresh + old.certPem;
+
+    const admission = lab.kubeConfig.makeApiClient(AdmissionregistrationV1Api);
+    const caBundle = await until('the rotated caBundle', async () => {
+      const mwc = await admission.readMutatingWebhookConfiguration({ name: 'valet' });
+      const pem = Buffer.from(mwc.webhooks?.[0]?.clientConfig.caBundle ?? '', 'base64').toString();
+      return pem.includes(fresh) ? pem : undefined;
+    });
+    expect(caBundle).toBe(bundle);
+    for (const namespace of ['team-a', 'team-new']) {
+      const cm = await until(`the rotated bundle in ${namespace}`, async () => {
+        const got = await lab.core.readNamespacedConfigMap({ namespace, name: 'valet-issuer-ca' });
+        return got.data?.['ca.crt']?.includes(fresh) ? got : undefined;
       });
-      expect(served.fingerprint256).toBe(renewed.fingerprint256);
+      expect(cm.data?.['ca.crt']).toBe(bundle);
+    }
+    const freshCa = new X509Certificate(fresh);
+    for (const r of replicas) {
+      for (const port of [r.issuerPort, r.webhookPort]) {
+        const served = await until('a certificate from the new CA on the wire', async () => {
+          const c = await presented(port, bundle);
+          return c.checkIssued(freshCa) ? c : undefined;
+        });
+        expect(served.verify(freshCa.publicKey)).toBe(true);
+        // A client that still trusts only the old CA cannot verify it: the published bundle is
+        // what carries everyone across the rotation.
+        await expect(presented(port, old.certPem)).rejects.toThrow();
+      }
       expect(r.proc.exited()).toBe(false);
     }
   });

@@ -1,6 +1,7 @@
 // The issuer against the real lab: kube-apiserver (TokenRequest, TokenReview, pods), the real
 // DatasetAccess controller writing status, MinIO's STS minting keys, and boto3/awscli using them.
 // Nothing is mocked; the STS client is wrapped only to count and time the calls it makes.
+import type { S3IssuedKey } from '../src/api/issuer/v1/index.ts';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:https';
 import { join } from 'node:path';
@@ -16,7 +17,7 @@ import { EventRecorder } from '../src/k8s/events.ts';
 import { InformerGrantSource } from '../src/k8s/grants.ts';
 import { createPodAuthenticator } from '../src/k8s/identity.ts';
 import { AwsSts, createIssuerApp, startIssuerServer } from '../src/issuer/index.ts';
-import type { AssumeRoleParams, IssuerServer, S3IssuedKey, Sts } from '../src/issuer/index.ts';
+import type { AssumeRoleParams, IssuerServer, Sts } from '../src/issuer/index.ts';
 import { createIssuerMetrics } from '../src/metrics/issuer.ts';
 import { createLogger } from '../src/platform/logger.ts';
 import { createAuthority, issueCertificate } from '../src/tls/pki.ts';

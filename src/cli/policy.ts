@@ -7,9 +7,9 @@ import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { KINDS, LIMITS, PROVIDERS, VERBS } from '../api/v1alpha1/index.ts';
-import type { AnyDatasetStore, DatasetAccess, Provider, Verb } from '../api/v1alpha1/index.ts';
-import { AZURE_SAS_PERMISSIONS, GCS_METHODS, azureServiceUrl, validateAccess } from '../policy/index.ts';
-import type { AzureBlobScope, GcsScope } from '../policy/index.ts';
+import type { AnyDatasetStore, DatasetAccess, Verb } from '../api/v1alpha1/index.ts';
+import { validateAccess } from '../policy/index.ts';
+import { PROVIDER_REGISTRY, providerOf } from '../providers/index.ts';
 import { POLICY_COMMAND } from '../config/policy.ts';
 import { configOrExit } from './usage.ts';
 
@@ -32,44 +32,6 @@ function withDefaults(store: AnyDatasetStore): AnyDatasetStore | string {
 
 /** The verbs of an access, deduplicated, in canonical order. */
 const granted = (verbs: readonly string[]): Verb[] => VERBS.filter((v) => verbs.includes(v));
-
-/** `#   label  value` lines with the values aligned. */
-function table(rows: readonly (readonly [string, string])[]): string {
-  const width = Math.max(...rows.map(([k]) => k.length)) + 1;
-  return rows.map(([k, v]) => `#   ${`${k}:`.padEnd(width + 1)}${v}\n`).join('');
-}
-
-function describeAzure(scope: AzureBlobScope, verbs: readonly Verb[], endpoint: string): string {
-  const perVerb = verbs.map((v): [string, string] => [v, v === 'list' ? 'no SAS; the issuer lists for the pod, inside the prefix only' : `sp=${AZURE_SAS_PERMISSIONS[v]}`]);
-  return (
-    `# azureBlob: per-blob SAS scope (sr=b). The issuer signs one service SAS per blob inside the prefix;\n` +
-    `# no SAS opens the container or lists it.\n` +
-    table([
-      ['account', `${scope.account} (${endpoint})`],
-      ['container', scope.container],
-      ['prefix', scope.prefix],
-      ['protocol', scope.protocol],
-      ['permissions', scope.permissions === '' ? '(none)' : `sp=${scope.permissions}`],
-    ]) +
-    `# per verb:\n` +
-    table(perVerb)
-  );
-}
-
-function describeGcs(scope: GcsScope, verbs: readonly Verb[]): string {
-  return (
-    `# gcs: V4 signed-URL scope. The issuer signs one URL per object inside the prefix; there is no listing.\n` +
-    table([
-      ['bucket', scope.bucket],
-      ['prefix', scope.prefix],
-      ['host', scope.host],
-      ['algorithm', scope.algorithm],
-      ['methods', scope.methods.join(', ')],
-    ]) +
-    `# per verb:\n` +
-    table(verbs.map((v): [string, string] => [v, GCS_METHODS[v].join(', ')]))
-  );
-}
 
 export function policyCommand(argv: readonly string[], write: (s: string) => void, writeErr: (s: string) => void): number {
   const parsed = configOrExit(POLICY_COMMAND, argv, {}, write, writeErr);
@@ -132,17 +94,12 @@ export function policyCommand(argv: readonly string[], write: (s: string) => voi
     // files, then --namespace-labels.
     const nsObject = objects.find((o) => o.kind === 'Namespace' && o.metadata?.name === ns) as { metadata?: { labels?: Record<string, string> } } | undefined;
     const labels = { 'kubernetes.io/metadata.name': ns, ...nsObject?.metadata?.labels, ...args.namespaceLabels };
-    const v = validateAccess(withNs, store, labels);
+    const v = validateAccess(withNs, store, labels, { providers: PROVIDER_REGISTRY });
     write(`# DatasetAccess ${ns}/${access.metadata.name}: ${v.ready ? 'Ready' : 'would be refused'}\n`);
     if (v.ready && v.policy && store) {
-      const provider: Provider = store.spec.provider;
       const document = JSON.parse(v.policy) as unknown;
-      const verbs = granted(access.spec.verbs);
-      if (provider === 'azureBlob' && store.spec.azureBlob) write(describeAzure(document as AzureBlobScope, verbs, azureServiceUrl(store.spec.azureBlob)));
-      else if (provider === 'gcs') write(describeGcs(document as GcsScope, verbs));
-      write(JSON.stringify(document, null, 2) + '\n');
-      if (provider === 's3') write(`# packed size: ${v.packedSize} of ${LIMITS.maxSessionPolicyChars} characters\n`);
-      else write(`# status.sessionPolicy: ${v.packedSize} of ${LIMITS.maxSessionPolicyChars} characters\n`);
+      const explained = providerOf(store.spec).explain(store.spec, document, granted(access.spec.verbs), v.packedSize ?? v.policy.length);
+      write(explained.header + JSON.stringify(document, null, 2) + '\n' + explained.footer);
     } else {
       failed = true;
       for (const c of v.conditions.slice(1)) if (c.status !== 'True') write(`#   ${c.type}: ${c.reason}: ${c.message}\n`);

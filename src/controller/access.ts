@@ -1,10 +1,12 @@
 // Reconciling one DatasetAccess: read the current state from the caches, decide with the pure
 // validateAccess, write status only when it changed, and emit an Event when Ready flips.
 // Level-based (STYLE.md habit 1): the same function runs for every kind of event and for resyncs.
+import { PROVIDER_REGISTRY } from '../providers/index.ts';
 import { CONDITION_TYPES, KINDS } from '../api/v1alpha1/index.ts';
 import type { AnyDatasetStore, DatasetAccess, DatasetAccessStatus } from '../api/v1alpha1/index.ts';
 import type { Clock } from '../platform/clock.ts';
 import type { Logger } from '../platform/logger.ts';
+import { rfc3339 } from '../platform/time.ts';
 import { claimsOnClusterStore, conditionsEqual, mergeConditions, validateAccess } from '../policy/index.ts';
 
 /** Read-only views of the informer caches. */
@@ -60,7 +62,7 @@ export function desiredStatus(
   allAccesses: readonly DatasetAccess[] = [],
 ): DatasetAccessStatus {
   const claims = store?.kind === KINDS.ClusterDatasetStore ? claimsOnClusterStore(allAccesses, store.metadata.name) : [];
-  const v = validateAccess(access, store, labels, { valetNamespace, claims });
+  const v = validateAccess(access, store, labels, { providers: PROVIDER_REGISTRY, valetNamespace, claims });
   const generation = access.metadata.generation ?? 0;
   const status: DatasetAccessStatus = {
     observedGeneration: generation,
@@ -95,7 +97,7 @@ export function makeAccessReconciler(deps: AccessReconcilerDeps): (key: string) 
     }
     const store = resolveStore(deps.caches, access);
     const labels = deps.caches.namespaceLabels(namespace);
-    const next = desiredStatus(access, store, labels, new Date(deps.clock.now()).toISOString().replace(/\.\d{3}Z$/, 'Z'), deps.valetNamespace, deps.caches.allAccesses?.() ?? []);
+    const next = desiredStatus(access, store, labels, rfc3339(deps.clock.now()), deps.valetNamespace, deps.caches.allAccesses?.() ?? []);
     if (statusEqual(access.status, next)) {
       deps.observe?.('unchanged');
       return;

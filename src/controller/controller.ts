@@ -4,6 +4,7 @@
 // workers; every replica keeps its caches warm so a successor starts at once.
 import { KINDS, PLURALS } from '../api/v1alpha1/index.ts';
 import type { AnyDatasetStore, ClusterDatasetStore, DatasetAccess, DatasetStore } from '../api/v1alpha1/index.ts';
+import { aborted } from '../platform/abort.ts';
 import type { Clock } from '../platform/clock.ts';
 import type { Logger } from '../platform/logger.ts';
 import { RestartableInformer, customObjectSource, namespaceSource } from '../k8s/informer.ts';
@@ -148,7 +149,7 @@ export class DatasetAccessController {
         },
       },
     );
-    await new Promise<void>((resolve) => (signal.aborted ? resolve() : signal.addEventListener('abort', () => resolve(), { once: true })));
+    await aborted(signal);
     clearInterval(resync);
     clearInterval(depth);
     await queue.shutdown();

@@ -15,9 +15,6 @@ export { DEFAULT_ACCESS_ANNOTATION } from '../api/v1alpha1/index.ts';
 /** Comma-separated names of app containers that get no AWS variables and no shared volume. */
 export const SKIP_ANNOTATION = 'valet.dev/skip-containers';
 
-/** The projected token's audience; the issuer's TokenReview asks for exactly this one. */
-export const TOKEN_AUDIENCE = 'valet.dev';
-
 export const SIDECAR_NAME = 'valet-sidecar';
 export const METRICS_PORT_NAME = 'valet-metrics';
 

@@ -2,6 +2,7 @@
 // and what grants it to a JSON patch that adds the valet sidecar as a native sidecar, its volumes,
 // and the AWS variables in each app container. Every addition is decided by what the pod already
 // has, so running it on its own output yields no patch, and nothing the user set is overwritten.
+import { TOKEN_AUDIENCE } from '../api/v1alpha1/index.ts';
 import type { InjectionSettings } from '../config/webhook.ts';
 import { isPodToken, loaderCapability } from '../policy/index.ts';
 import {
@@ -17,7 +18,6 @@ import {
   POD_TOKEN_ENV,
   REMOVED_ENV_ANNOTATION,
   SKIP_ANNOTATION,
-  TOKEN_AUDIENCE,
   VALET_ENV,
   VOLUMES,
 } from './constants.ts';

@@ -3,10 +3,10 @@
 // below are ever written, copied one by one: a key's secret, its session token and the caller's
 // bearer token have no field here, so they cannot reach the log even by accident (the logger's
 // redaction is a second line of defence, not the first).
+import type { AccessRefusal } from '../api/issuer/v1/index.ts';
 import type { DatasetAccess, Verb } from '../api/v1alpha1/index.ts';
 import type { Clock } from '../platform/clock.ts';
 import type { Logger } from '../platform/logger.ts';
-import type { AccessRefusal } from './errors.ts';
 import type { EventSink, EventSubject, PodIdentity } from './ports.ts';
 
 export interface AuditEntry {

@@ -2,12 +2,13 @@
 // grants when its subjects match the pod, it is Ready for its current generation, and the session
 // policy in its status is the one the issuer renders now from the access and its store (fail
 // closed on a stale status: a changed store or access is never minted with yesterday's policy).
+import { PROVIDER_REGISTRY } from '../providers/index.ts';
+import type { AccessRefusal, RefusalReason } from '../api/issuer/v1/index.ts';
 import { CONDITION_TYPES, KINDS } from '../api/v1alpha1/index.ts';
 import type { AnyDatasetStore, DatasetAccess } from '../api/v1alpha1/index.ts';
 import type { FolderClaim, ValidateOptions } from '../policy/index.ts';
 import { claimsOnClusterStore, matchLabelSelector, subjectsMatch, validateAccess } from '../policy/index.ts';
 import { IssuerError } from './errors.ts';
-import type { AccessRefusal, RefusalReason } from './errors.ts';
 import type { PodIdentity } from './ports.ts';
 
 export interface Grant {
@@ -79,7 +80,7 @@ function judge(
   // status access, or left Ready by a controller that is down while the store was narrowed, mints
   // nothing the store does not allow now.
   const claims = store.kind === KINDS.ClusterDatasetStore ? claimsOf(store.metadata.name) : [];
-  const now = validateAccess(access, store, namespaceLabels(pod.namespace), { ...(opts.valetNamespace ? { valetNamespace: opts.valetNamespace } : {}), claims });
+  const now = validateAccess(access, store, namespaceLabels(pod.namespace), { providers: PROVIDER_REGISTRY, ...(opts.valetNamespace ? { valetNamespace: opts.valetNamespace } : {}), claims });
   if (!now.ready) {
     const failed = now.conditions.find((c) => c.type !== CONDITION_TYPES.Ready && c.status !== 'True');
     return no('StoreForbids', `its store does not allow this grant now (${failed?.reason ?? 'Invalid'}): ${failed?.message ?? 'validation failed'}`);

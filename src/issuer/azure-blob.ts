@@ -17,6 +17,7 @@ import { BlobSASPermissions, ContainerClient, generateBlobSASQueryParameters, is
 import { createHmac, createSecretKey } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import { ValetError } from '../platform/errors.ts';
+import { isAccountKey } from '../providers/index.ts';
 
 export interface AzureAccount {
   /** 3 to 24 lowercase letters and digits. */
@@ -39,13 +40,7 @@ export const BLOB_SAS_PERMISSIONS = 'racwd';
 const ACCOUNT_NAME = /^[a-z0-9]{3,24}$/;
 // 3 to 63 characters: lowercase letters, digits and single hyphens between them; or a system container.
 const CONTAINER_NAME = /^(?:[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){2,62}|\$root|\$web)$/;
-const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 const MAX_BLOB_NAME = 1024;
-
-/** Whether `key` has the form of an account key (non-empty base64). */
-export function isAccountKey(key: string): boolean {
-  return key.length > 0 && BASE64.test(key);
-}
 
 function checkAccount(account: AzureAccount): void {
   if (!ACCOUNT_NAME.test(account.accountName)) {

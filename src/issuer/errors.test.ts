@@ -1,8 +1,9 @@
+import { ISSUER_ERRORS, isIssuerErrorCode, renderErrorsMarkdown } from '../api/issuer/v1/index.ts';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ValetError } from '../platform/errors.ts';
 import { IDENTITY_ERROR_CODES } from '../k8s/identity.ts';
-import { ISSUER_ERRORS, IssuerError, errorBody, isIssuerErrorCode, renderErrorsMarkdown, toIssuerError } from './errors.ts';
+import { IssuerError, errorBody, toIssuerError } from './errors.ts';
 
 describe('the issuer error table', () => {
   it('is what docs/errors.md documents (regenerate with renderErrorsMarkdown when it changes)', () => {

@@ -1,11 +1,13 @@
 // One POST /v1/keys, without HTTP: authenticate the token, authorize against the namespace's
 // DatasetAccess objects, mint a key per grant, and audit the outcome (one line per key issued, one
 // per refusal). Errors are IssuerErrors from the table in errors.ts.
+import type { IssuedKey, KeysRequest, KeysResponse, S3IssuedKey, SignedGrantKey } from '../api/issuer/v1/index.ts';
 import { DEFAULT_ACCESS_ANNOTATION, LIMITS } from '../api/v1alpha1/index.ts';
-import type { Verb } from '../api/v1alpha1/index.ts';
-import { azureServiceUrl, gcsOrigin, s3Source } from '../policy/index.ts';
+import { providerOf, s3Source } from '../providers/index.ts';
+import { raceAbort } from '../platform/abort.ts';
 import type { Clock } from '../platform/clock.ts';
 import type { Logger } from '../platform/logger.ts';
+import { rfc3339 } from '../platform/time.ts';
 import type { IssuerMetrics } from '../metrics/issuer.ts';
 import type { Auditor } from './audit.ts';
 import { authorize } from './authorize.ts';
@@ -14,51 +16,7 @@ import { IssuerError, toIssuerError } from './errors.ts';
 import type { Minter, MintedKey } from './minter.ts';
 import { storeId } from './minter.ts';
 import type { Authenticator, GrantSource, PodIdentity } from './ports.ts';
-import type { KeysRequest } from './request.ts';
 
-/** An s3 key: the container-credentials shape the AWS SDKs read, plus what the key is for. */
-export interface S3IssuedKey {
-  /** Absent (older issuers) or s3. */
-  provider?: 's3';
-  access: string;
-  bucket: string;
-  prefix: string;
-  verbs: Verb[];
-  region: string;
-  endpoint?: string;
-  presign?: { enabled: boolean; maxExpirySeconds?: number };
-  credentials: { AccessKeyId: string; SecretAccessKey: string; SessionToken: string; Expiration: string };
-  /** Seconds until Expiration on the issuer's clock (so a sidecar with a skewed clock still refreshes in time). */
-  expiresInSeconds: number;
-}
-
-/**
- * An azureBlob or gcs grant: no credentials (the issuer keeps the signing key and signs each URL
- * through POST /v1/sign), only what the grant is and how long it holds before the sidecar asks
- * again (a revoked access then stops being served within one refresh, as for s3).
- */
-export interface SignedGrantKey {
-  provider: 'azureBlob' | 'gcs';
-  access: string;
-  /** The container (azureBlob) or bucket (gcs). */
-  bucket: string;
-  prefix: string;
-  verbs: Verb[];
-  /** The blob service URL (azureBlob) or signed-URL origin (gcs). */
-  endpoint: string;
-  /** Always enabled: per-object URLs are how these providers are used. */
-  presign: { enabled: true; maxExpirySeconds: number };
-  /** Seconds until the grant should be checked again (the access's sessionDurationSeconds). */
-  expiresInSeconds: number;
-  /** When the grant lapses, RFC 3339. */
-  expiration: string;
-}
-
-export type IssuedKey = S3IssuedKey | SignedGrantKey;
-
-export interface KeysResponse {
-  keys: IssuedKey[];
-}
 
 export interface RequestContext {
   requestId: string;
@@ -86,7 +44,6 @@ export interface KeyIssuerDeps {
 }
 
 /** RFC 3339 in UTC with whole seconds, as the AWS container-credentials format has it. */
-export const rfc3339 = (d: Date): string => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
 
 /** Refusal reasons worth an Event on the access: the grant exists but cannot be used. */
 const EVENT_REASONS = new Set(['NotReady', 'StaleStatus', 'StoreNotFound', 'ServiceAccountNotIncluded', 'PodSelectorMismatch']);
@@ -103,7 +60,7 @@ export class KeyIssuer {
     let pod: PodIdentity | undefined;
     const latency = () => clock.monotonic() - ctx.started;
     try {
-      pod = await this.timed(ctx.authenticated ?? this.d.authenticator.authenticate(bearer, ctx.signal), ctx.signal);
+      pod = await raceAbort(ctx.authenticated ?? this.d.authenticator.authenticate(bearer, ctx.signal), ctx.signal, () => new IssuerError('Timeout'));
       const accesses = this.d.grants.accesses(pod.namespace);
       const auth = authorize(pod, accesses, (a) => this.d.grants.store(a), request.accesses, (ns) => this.d.grants.namespaceLabels(ns), { valetNamespace: this.d.grants.valetNamespace, allAccesses: () => this.d.grants.allAccesses?.() ?? [] });
       if (!auth.ok) {
@@ -129,12 +86,12 @@ export class KeyIssuer {
       if (pod.removedEnv) {
         audit.podEvent(pod, 'CompetingCredentialsRemoved', `valet removed variables the pod spec set that would make AWS SDKs use other keys than valet's (${pod.removedEnv.replaceAll(';', '; ')}). To keep a container's own keys, name it in valet.dev/skip-containers`);
       }
-      const s3Grants = auth.grants.filter((g) => g.store.spec.provider === 's3');
+      const s3Grants = auth.grants.filter((g) => providerOf(g.store.spec).delivery === 'stsKeys');
       const minted = await Promise.all(s3Grants.map((g) => this.mintOne(pod as PodIdentity, g, ctx)));
       // The caller has had its 504 already: do not record keys it never received as issued.
       if (ctx.signal.aborted) throw new IssuerError('Timeout');
       const now = clock.now();
-      const signed = auth.grants.filter((g) => g.store.spec.provider !== 's3').map((g) => {
+      const signed = auth.grants.filter((g) => providerOf(g.store.spec).delivery === 'signedUrls').map((g) => {
         const k = toSignedGrantKey(g, now);
         this.d.logger?.info('grant issued', { requestId: ctx.requestId, namespace: pod?.namespace, pod: pod?.podName, datasetAccess: k.access, store: storeId(g.store), provider: k.provider, expiresInSeconds: k.expiresInSeconds });
         this.d.metrics?.keysIssued.inc({ store: storeId(g.store), source: 'grant' });
@@ -187,25 +144,6 @@ export class KeyIssuer {
       throw e;
     }
   }
-
-  /** Rejects as soon as the request's deadline passes, whatever `p` does. */
-  private timed<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
-    if (signal.aborted) return Promise.reject(new IssuerError('Timeout'));
-    return new Promise<T>((resolve, reject) => {
-      const onAbort = () => reject(new IssuerError('Timeout'));
-      signal.addEventListener('abort', onAbort, { once: true });
-      p.then(
-        (v) => {
-          signal.removeEventListener('abort', onAbort);
-          resolve(v);
-        },
-        (e: unknown) => {
-          signal.removeEventListener('abort', onAbort);
-          reject(e);
-        },
-      );
-    });
-  }
 }
 
 /** What a user reads on the pod: why it has no key, in its own namespace's terms, and what to do. */
@@ -255,11 +193,7 @@ export function toSignedGrantKey(grant: Grant, nowMs: number): SignedGrantKey {
   const base = { access: access.metadata.name, prefix: access.spec.prefix, verbs: [...access.spec.verbs] };
   const presign = { enabled: true as const, maxExpirySeconds: urlLifetimeCap(access) };
   const expiration = rfc3339(new Date(nowMs + session * 1000));
-  if (spec.provider === 'azureBlob' && spec.azureBlob) {
-    return { provider: 'azureBlob', ...base, bucket: spec.azureBlob.container, endpoint: azureServiceUrl(spec.azureBlob), presign, expiresInSeconds: session, expiration };
-  }
-  if (spec.provider === 'gcs' && spec.gcs) {
-    return { provider: 'gcs', ...base, bucket: spec.gcs.bucket, endpoint: gcsOrigin(spec.gcs), presign, expiresInSeconds: session, expiration };
-  }
+  const target = providerOf(spec).target?.(spec);
+  if (target) return { provider: spec.provider as SignedGrantKey['provider'], ...base, ...target, presign, expiresInSeconds: session, expiration };
   throw new IssuerError('Internal', undefined, { cause: new Error(`store ${storeId(store)} has provider ${spec.provider} without its fields`) });
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { FakeClock } from '../platform/clock.ts';
-import { FakeTimers } from '../k8s/timers.ts';
+import { FakeTimers } from '../platform/timers.ts';
 import { IssuerError } from './errors.ts';
 import { Minter, assumeRoleParams } from './minter.ts';
 import type { MintRequest } from './minter.ts';

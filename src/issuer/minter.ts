@@ -1,16 +1,19 @@
 // From a grant to a key: the AssumeRole parameters, merged concurrent calls, the per-store rate
 // limit, retries within the deadline, and (for spec.sharedSession) one session per service account
 // and access, reused until half its lifetime has passed.
+import { ISSUER_ERRORS } from '../api/issuer/v1/index.ts';
 import { createHash } from 'node:crypto';
 import { LIMITS } from '../api/v1alpha1/index.ts';
-import { s3Source } from '../policy/index.ts';
+import { s3Source } from '../providers/index.ts';
 import type { AnyDatasetStore } from '../api/v1alpha1/index.ts';
 import type { IssuerMetrics } from '../metrics/issuer.ts';
+import { raceAbort } from '../platform/abort.ts';
 import type { Clock } from '../platform/clock.ts';
 import type { Logger } from '../platform/logger.ts';
 import type { Grant } from './authorize.ts';
-import { ISSUER_ERRORS, IssuerError, toIssuerError } from './errors.ts';
-import type { GrantSource, PodIdentity, Timers } from './ports.ts';
+import { IssuerError, toIssuerError } from './errors.ts';
+import type { Timers } from '../platform/timers.ts';
+import type { GrantSource, PodIdentity } from './ports.ts';
 import { DEFAULT_RATE_LIMIT, TokenBucket } from './rate-limit.ts';
 import type { RateLimitSettings } from './rate-limit.ts';
 import { DEFAULT_BACKOFF, retryWithBackoff } from './retry.ts';
@@ -142,7 +145,7 @@ export class Minter {
       return k;
     });
     metrics?.cacheLookups.inc({ cache: 'inflight', result: joined ? 'hit' : 'miss' });
-    const minted = await raceAbort(promise, req.signal);
+    const minted = await raceAbort(promise, req.signal, (s) => (s.reason instanceof Error ? s.reason : new IssuerError('Timeout')));
     return joined ? { ...minted, source: 'merged' } : minted;
   }
 
@@ -231,21 +234,3 @@ export class Minter {
   }
 }
 
-/** `promise`, or a rejection with the signal's reason as soon as it aborts. */
-function raceAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason instanceof Error ? signal.reason : new IssuerError('Timeout'));
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason instanceof Error ? signal.reason : new IssuerError('Timeout'));
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (v) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(v);
-      },
-      (e: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(e);
-      },
-    );
-  });
-}

@@ -25,17 +25,7 @@ export interface Authenticator {
   authenticate(bearer: string, signal?: AbortSignal): Promise<PodIdentity>;
 }
 
-/** A long-term key of the issuer's own, from a store's Secret. A secret: never log it. */
-export interface StaticCredentials {
-  accessKeyId: string;
-  secretAccessKey: string;
-}
-
-/** A long-term signing key of an azureBlob or gcs store, from its Secret. A secret: never log it. */
-export type SigningKey =
-  | { kind: 'azureAccountKey'; accountKey: string }
-  | { kind: 'gcsServiceAccount'; clientEmail: string; privateKeyPem: string }
-  | { kind: 'gcsHmac'; accessId: string; secret: string };
+import type { SigningKey, StaticCredentials } from '../policy/index.ts';
 
 export interface GrantSource {
   /** Valet's own namespace: the only one whose Secrets a store may name (ADR 0008); default valet-system. */
@@ -77,13 +67,3 @@ export interface EventSink {
   record(subject: EventSubject, type: 'Normal' | 'Warning', reason: string, message: string): unknown;
 }
 
-/** Timers are injected like the Clock (src/k8s/timers.ts has a fake that fits). */
-export interface Timers {
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
-
-export const systemTimers: Timers = {
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
-  clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
-};

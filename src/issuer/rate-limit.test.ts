@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { FakeClock } from '../platform/clock.ts';
-import { FakeTimers } from '../k8s/timers.ts';
+import { FakeTimers } from '../platform/timers.ts';
 import { TokenBucket } from './rate-limit.ts';
 import { IssuerError } from './errors.ts';
 

@@ -7,7 +7,7 @@
 // Time and timers are injected (STYLE.md habit 3).
 import type { Clock } from '../platform/clock.ts';
 import { IssuerError } from './errors.ts';
-import type { Timers } from './ports.ts';
+import type { Timers } from '../platform/timers.ts';
 
 export interface RateLimitSettings {
   /** Tokens added per second. */

@@ -1,13 +1,10 @@
 // The body of POST /v1/keys: optional, `{"accesses"?: string[]}` naming DatasetAccess objects of
 // the pod's namespace. Pure; anything else is a BadRequest that says what is wrong.
+import { MAX_REQUESTED_ACCESSES } from '../api/issuer/v1/index.ts';
+import type { KeysRequest } from '../api/issuer/v1/index.ts';
 import { PATTERNS } from '../api/v1alpha1/index.ts';
 import { IssuerError } from './errors.ts';
 
-export interface KeysRequest {
-  accesses?: string[];
-}
-
-export const MAX_REQUESTED_ACCESSES = 64;
 const name = new RegExp(PATTERNS.dnsSubdomain);
 
 export function parseKeysRequest(body: unknown): KeysRequest {

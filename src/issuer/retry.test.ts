@@ -1,16 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { FakeClock } from '../platform/clock.ts';
-import { FakeTimers } from '../k8s/timers.ts';
-import { backoffDelay, retryWithBackoff } from './retry.ts';
+import { FakeTimers } from '../platform/timers.ts';
+import { retryWithBackoff } from './retry.ts';
 
 const settings = { baseMs: 100, maxMs: 1000, minAttemptMs: 100 };
 
 describe('retry with backoff', () => {
-  it('doubles the delay per retry up to the cap, with jitter in the upper half', () => {
-    expect([0, 1, 2, 3, 4, 10].map((n) => backoffDelay(n, settings, () => 0))).toEqual([50, 100, 200, 400, 500, 500]);
-    expect([0, 1, 2, 3, 4, 10].map((n) => backoffDelay(n, settings, () => 1))).toEqual([100, 200, 400, 800, 1000, 1000]);
-  });
-
   it('retries retryable failures until one succeeds', async () => {
     const clock = new FakeClock();
     const timers = new FakeTimers(clock);

@@ -2,13 +2,12 @@
 // its delay plus a useful attempt still fits before the deadline, so callers get the last error
 // (a clear code) rather than a timeout. Time, timers and randomness are injected.
 import type { Clock } from '../platform/clock.ts';
-import type { Timers } from './ports.ts';
+import { equalJitter } from '../platform/backoff.ts';
+import type { Backoff } from '../platform/backoff.ts';
+import { sleep } from '../platform/timers.ts';
+import type { Timers } from '../platform/timers.ts';
 
-export interface BackoffSettings {
-  /** Delay cap of the first retry; doubles per retry. */
-  baseMs: number;
-  /** Largest delay. */
-  maxMs: number;
+export interface BackoffSettings extends Backoff {
   /** A retry is skipped unless at least this long remains for the attempt after its delay. */
   minAttemptMs: number;
 }
@@ -26,24 +25,6 @@ export interface RetryContext {
   onRetry?: (err: unknown, retry: number, delayMs: number) => void;
 }
 
-/** "Equal jitter": half the capped exponential delay, plus a random share of the other half. */
-export function backoffDelay(retry: number, settings: BackoffSettings, random: () => number): number {
-  const cap = Math.min(settings.maxMs, settings.baseMs * 2 ** Math.min(retry, 30));
-  return Math.round(cap / 2 + random() * (cap / 2));
-}
-
-function sleep(timers: Timers, ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const done = () => {
-      timers.clearTimeout(handle);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    };
-    const handle = timers.setTimeout(done, ms);
-    signal?.addEventListener('abort', done, { once: true });
-  });
-}
 
 /** Runs `attempt` until it succeeds, throws a non-retryable error, or the deadline leaves no room. */
 export async function retryWithBackoff<T>(
@@ -57,7 +38,7 @@ export async function retryWithBackoff<T>(
       return await attempt(n);
     } catch (err) {
       if (!isRetryable(err) || ctx.signal?.aborted) throw err;
-      const delay = backoffDelay(n, settings, ctx.random);
+      const delay = equalJitter(n, settings, ctx.random());
       if (ctx.clock.monotonic() + delay + settings.minAttemptMs > ctx.deadline) throw err;
       ctx.onRetry?.(err, n + 1, delay);
       await sleep(ctx.timers, delay, ctx.signal);

@@ -6,6 +6,7 @@
 // and /v1/list are fuzzed the same way against an azureBlob and a gcs access whose signing keys are
 // planted secrets too: a refusal carries no signed URL, and a 200 signs exactly the keys asked for.
 // server.test.ts and sign.test.ts hold the examples.
+import { ISSUER_ERRORS } from '../api/issuer/v1/index.ts';
 import { request } from 'node:http';
 import type { IncomingHttpHeaders } from 'node:http';
 import { gzipSync } from 'node:zlib';
@@ -14,7 +15,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DatasetStore } from '../api/v1alpha1/index.ts';
 import { ValetError } from '../platform/errors.ts';
 import { memoryLogger } from '../platform/logger.ts';
-import { ISSUER_ERRORS } from './errors.ts';
 import type { Authenticator, GrantSource } from './ports.ts';
 import { ISSUER_DEFAULTS, createIssuerApp, startIssuerServer } from './server.ts';
 import type { IssuerServer } from './server.ts';

@@ -5,6 +5,7 @@
 // bodies are capped per route and never inflated (no gzip amplification), and the server bounds
 // connections and slow headers. Every request has a deadline and is answered by then (504 Timeout
 // at worst). Responses are never cached.
+import { ISSUER_PATHS } from '../api/issuer/v1/index.ts';
 import { randomUUID } from 'node:crypto';
 import { createServer as createHttpServer } from 'node:http';
 import type { Server } from 'node:http';
@@ -14,6 +15,7 @@ import express from 'express';
 import type { NextFunction, Request, Response } from 'express';
 import type { Registry } from 'prom-client';
 import type { IssuerMetrics } from '../metrics/issuer.ts';
+import { raceAbort } from '../platform/abort.ts';
 import type { Clock } from '../platform/clock.ts';
 import { systemClock } from '../platform/clock.ts';
 import type { Logger } from '../platform/logger.ts';
@@ -24,8 +26,9 @@ import { KeyIssuer } from './issue.ts';
 import type { RequestContext } from './issue.ts';
 import { Minter } from './minter.ts';
 import type { MinterOptions } from './minter.ts';
-import { systemTimers } from './ports.ts';
-import type { Authenticator, EventSink, GrantSource, Timers } from './ports.ts';
+import { systemTimers } from '../platform/timers.ts';
+import type { Timers } from '../platform/timers.ts';
+import type { Authenticator, EventSink, GrantSource } from './ports.ts';
 import { parseKeysRequest } from './request.ts';
 import { UrlSigner, parseListRequest, parseSignRequest } from './sign.ts';
 import type { Sts } from './sts.ts';
@@ -196,7 +199,7 @@ export function createIssuerApp(deps: IssuerAppDeps): express.Express {
         return refuse(new IssuerError('PayloadTooLarge', `the request body exceeds ${Math.round(limit / 1024)} KiB`));
       }
       // Authenticate before reading the body: the body stays in the socket until the caller is a pod.
-      const authenticated = raceDeadline(deps.authenticator.authenticate(bearer, controller.signal), controller.signal);
+      const authenticated = raceAbort(deps.authenticator.authenticate(bearer, controller.signal), controller.signal, deadlineReason);
       authenticated.then(
         () => readBody(),
         (err: unknown) => {
@@ -211,7 +214,7 @@ export function createIssuerApp(deps: IssuerAppDeps): express.Express {
           try {
             if (parseErr) throw bodyError(parseErr, limit);
             const ctx = { requestId, remoteAddress, started, deadline: started + settings.requestTimeoutMs, signal: controller.signal, authenticated };
-            const out = await raceDeadline(run(bearer, req.body, ctx), controller.signal);
+            const out = await raceAbort(run(bearer, req.body, ctx), controller.signal, deadlineReason);
             finish('OK');
             res.status(200).json(out);
           } catch (err) {
@@ -232,18 +235,18 @@ export function createIssuerApp(deps: IssuerAppDeps): express.Express {
   };
 
   app.post(
-    '/v1/keys',
+    ISSUER_PATHS.keys,
     post('keys', settings.bodyLimitBytes, (bearer, body, ctx) => issuer.issue(bearer, parseKeysRequest(body), ctx)),
   );
   app.post(
-    '/v1/sign',
+    ISSUER_PATHS.sign,
     post('sign', settings.signBodyLimitBytes, (bearer, body, ctx) => signer.sign(bearer, parseSignRequest(body), ctx)),
   );
   app.post(
-    '/v1/list',
+    ISSUER_PATHS.list,
     post('list', settings.bodyLimitBytes, (bearer, body, ctx) => signer.list(bearer, parseListRequest(body), ctx)),
   );
-  for (const path of ['/v1/keys', '/v1/sign', '/v1/list']) {
+  for (const path of Object.values(ISSUER_PATHS)) {
     app.all(path, (_req, res) => {
       res.set('Allow', 'POST');
       send(res, new IssuerError('MethodNotAllowed'));
@@ -266,24 +269,6 @@ function bodyError(err: unknown, limit: number): IssuerError {
   return new IssuerError('BadRequest', 'the request body could not be read');
 }
 
-/** `p`, or the abort reason (a Timeout) as soon as the deadline passes, whatever `p` is doing. */
-function raceDeadline<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason instanceof IssuerError ? signal.reason : new IssuerError('Timeout'));
-    if (signal.aborted) return onAbort();
-    signal.addEventListener('abort', onAbort, { once: true });
-    p.then(
-      (v) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(v);
-      },
-      (e: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(e);
-      },
-    );
-  });
-}
 
 export interface IssuerServerOptions {
   app: express.Express;
@@ -332,4 +317,9 @@ export async function startIssuerServer(opts: IssuerServerOptions): Promise<Issu
         server.closeIdleConnections();
       }),
   };
+}
+
+/** What a request whose deadline passed is answered: the abort reason (a Timeout). */
+function deadlineReason(signal: AbortSignal): IssuerError {
+  return signal.reason instanceof IssuerError ? signal.reason : new IssuerError('Timeout');
 }

@@ -2,6 +2,8 @@
 // fakes behind it (an authenticator that knows one pod, a grant source holding an azureBlob store
 // and two gcs stores, an auditor that counts refusals, a clock that stands still). Nothing here
 // reaches Azure or GCS: signing is local, and listing is exercised only up to its refusals.
+import { MAX_SIGN_KEYS, MAX_SIGN_SECONDS } from '../api/issuer/v1/index.ts';
+import type { IssuerErrorCode, SignMethod, SignResponse } from '../api/issuer/v1/index.ts';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { DatasetAccess, DatasetAccessSpec, DatasetStore } from '../api/v1alpha1/index.ts';
@@ -10,13 +12,12 @@ import { ValetError } from '../platform/errors.ts';
 import type { AuditEntry, Auditor } from './audit.ts';
 import { signBlobSas } from './azure-blob.ts';
 import { IssuerError } from './errors.ts';
-import type { IssuerErrorCode } from './errors.ts';
 import { signGcsUrl } from './gcs-sign.ts';
 import type { GcsCredentials, GcsMethod } from './gcs-sign.ts';
 import type { RequestContext } from './issue.ts';
-import type { Authenticator, GrantSource, SigningKey } from './ports.ts';
-import { MAX_SIGN_KEYS, MAX_SIGN_SECONDS, SAS_START_SKEW_MS, UrlSigner, parseListRequest, parseSignRequest } from './sign.ts';
-import type { SignMethod, SignResponse } from './sign.ts';
+import type { Authenticator, GrantSource } from './ports.ts';
+import type { SigningKey } from '../policy/index.ts';
+import { SAS_START_SKEW_MS, UrlSigner, parseListRequest, parseSignRequest } from './sign.ts';
 import { pod, readyAccess, store as s3Store } from './testdata/fixtures.ts';
 
 // ── fixtures ──────────────────────────────────────────────────────────────────────────────────

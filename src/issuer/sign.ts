@@ -6,73 +6,35 @@
 // is inside the access's folder, then sign. One refused key refuses the whole request: nothing is
 // half signed. Listing (azureBlob) is done by the issuer with the account key, inside the folder
 // only, so a pod never holds a container-wide list permission.
+import { MAX_SIGN_KEYS, MAX_SIGN_SECONDS, METHOD_VERBS, SIGN_METHODS } from '../api/issuer/v1/index.ts';
+import type { ListRequest, ListResponse, SignMethod, SignRequest, SignResponse } from '../api/issuer/v1/index.ts';
 import { PATTERNS } from '../api/v1alpha1/index.ts';
 import type { AzureBlobSource, Provider } from '../api/v1alpha1/index.ts';
 import type { IssuerMetrics } from '../metrics/issuer.ts';
 import type { Clock } from '../platform/clock.ts';
 import type { Logger } from '../platform/logger.ts';
-import { AZURE_SAS_PERMISSIONS, checkPrefix, gcsOrigin, isInsidePrefix, validateObjectKey } from '../policy/index.ts';
+import { rfc3339 } from '../platform/time.ts';
+import { checkPrefix, isInsidePrefix, validateObjectKey } from '../policy/index.ts';
+import { AZURE_SAS_PERMISSIONS, gcsOrigin, isAccountKey } from '../providers/index.ts';
 import type { Auditor } from './audit.ts';
 import { authorize } from './authorize.ts';
 import type { Grant } from './authorize.ts';
-import { createAzureSigner, isAccountKey, listBlobPage } from './azure-blob.ts';
+import { createAzureSigner, listBlobPage } from './azure-blob.ts';
 import type { AzureAccount } from './azure-blob.ts';
 import { IssuerError, toIssuerError } from './errors.ts';
 import { createGcsSigner, rsaKey } from './gcs-sign.ts';
 import type { RequestContext } from './issue.ts';
-import { rfc3339, urlLifetimeCap } from './issue.ts';
+import { urlLifetimeCap } from './issue.ts';
 import { storeId } from './minter.ts';
-import type { Authenticator, GrantSource, PodIdentity, SigningKey } from './ports.ts';
+import type { Authenticator, GrantSource, PodIdentity } from './ports.ts';
+import type { SigningKey } from '../policy/index.ts';
 
 
 /** How many object keys, and how many characters of each, one audit line of /v1/sign carries. */
 const AUDIT_MAX_KEYS = 32;
 const AUDIT_MAX_KEY_CHARS = 256;
-export const SIGN_METHODS = ['GET', 'HEAD', 'PUT', 'DELETE'] as const;
-export type SignMethod = (typeof SIGN_METHODS)[number];
-export const METHOD_VERBS: Readonly<Record<SignMethod, 'read' | 'write' | 'delete'>> = { GET: 'read', HEAD: 'read', PUT: 'write', DELETE: 'delete' };
-
-/** Keys one POST /v1/sign may name. */
-export const MAX_SIGN_KEYS = 1000;
-/** GCS V4 and Azure both cap a URL at seven days; the access's own caps are far lower. */
-export const MAX_SIGN_SECONDS = 604_800;
 /** A SAS starts a minute back, so a storage server whose clock is a little behind accepts it. */
 export const SAS_START_SKEW_MS = 60_000;
-
-export interface SignRequest {
-  access: string;
-  method: SignMethod;
-  keys: string[];
-  expiresSeconds?: number;
-}
-
-export interface ListRequest {
-  access: string;
-  prefix?: string;
-  continuationToken?: string;
-  maxResults?: number;
-}
-
-export interface SignedUrl {
-  key: string;
-  url: string;
-}
-
-export interface SignResponse {
-  access: string;
-  provider: Exclude<Provider, 's3'>;
-  method: SignMethod;
-  expiresAt: string;
-  expiresInSeconds: number;
-  urls: SignedUrl[];
-}
-
-export interface ListResponse {
-  access: string;
-  prefix: string;
-  objects: { key: string; size: number; lastModified: string; etag?: string }[];
-  continuationToken?: string;
-}
 
 const NAME = new RegExp(PATTERNS.dnsSubdomain);
 const bad = (message: string) => new IssuerError('BadRequest', message);

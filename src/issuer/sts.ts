@@ -3,7 +3,7 @@
 // retries are off because the minter retries within the request deadline and the rate limit.
 import { createHash } from 'node:crypto';
 import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
-import type { StaticCredentials } from './ports.ts';
+import type { StaticCredentials } from '../policy/index.ts';
 
 export interface AssumeRoleParams {
   /** STS endpoint (S3-compatible stores); absent: AWS's regional endpoint. */

@@ -3,16 +3,18 @@
 // secret) is read on demand and cached briefly, with concurrent reads merged. Implements the
 // issuer's GrantSource by shape; failures are ValetErrors with code StoreCredentialsUnavailable
 // (a row of src/issuer/errors.ts).
-import { createPrivateKey } from 'node:crypto';
 import type { CoreV1Api, V1Secret } from '@kubernetes/client-node';
 import { DEFAULT_VALET_NAMESPACE, KINDS, PLURALS } from '../api/v1alpha1/index.ts';
 import { checkCredentialsPlacement } from '../policy/index.ts';
+import type { SigningKey, StaticCredentials, StorageProvider } from '../policy/index.ts';
+import { PROVIDER_REGISTRY, providerOf } from '../providers/index.ts';
 import type { AnyDatasetStore, ClusterDatasetStore, DatasetAccess, DatasetStore } from '../api/v1alpha1/index.ts';
 import type { IssuerMetrics } from '../metrics/issuer.ts';
 import type { Clock } from '../platform/clock.ts';
 import { systemClock } from '../platform/clock.ts';
 import { ValetError } from '../platform/errors.ts';
 import type { Logger } from '../platform/logger.ts';
+import { TtlCache } from '../platform/ttl-cache.ts';
 import type { K8sClients } from './clients.ts';
 import { RestartableInformer, customObjectSource, namespaceSource } from './informer.ts';
 
@@ -20,18 +22,6 @@ interface NamespaceLike {
   metadata?: { name?: string; labels?: Record<string, string> };
 }
 import { httpStatus } from './keys.ts';
-
-/** A store's long-term key for STS. A secret: never log it. */
-export interface StoreKey {
-  accessKeyId: string;
-  secretAccessKey: string;
-}
-
-/** A long-term signing key of an azureBlob or gcs store. A secret: never log it. */
-export type SigningKey =
-  | { kind: 'azureAccountKey'; accountKey: string }
-  | { kind: 'gcsServiceAccount'; clientEmail: string; privateKeyPem: string }
-  | { kind: 'gcsHmac'; accessId: string; secret: string };
 
 /** Read-only views of the caches the grant source needs; informers fit, tests pass maps. */
 export interface GrantCaches {
@@ -63,7 +53,7 @@ export class GrantSourceOverCaches {
   private readonly o: SecretGrantSourceOptions;
   private readonly clock: Clock;
   private readonly ttlMs: number;
-  private readonly secrets = new Map<string, { value: Promise<Record<string, string>>; expires: number }>();
+  private readonly secrets = new TtlCache<Record<string, string>>(10_000);
   readonly valetNamespace: string;
 
   constructor(opts: SecretGrantSourceOptions) {
@@ -92,88 +82,53 @@ export class GrantSourceOverCaches {
     return this.o.caches.namespaceLabels(namespace);
   }
 
-  async storeCredentials(store: AnyDatasetStore): Promise<StoreKey | 'defaultChain'> {
-    const auth = store.spec.auth;
+  async storeCredentials(store: AnyDatasetStore): Promise<StaticCredentials | 'defaultChain'> {
     const what = `${store.kind} ${store.metadata.name}`;
-    if (store.spec.provider !== 's3' || !auth) throw unavailable(`${what} is a ${store.spec.provider} store; it has no STS credentials`);
-    if (auth.mode === 'defaultChain') return 'defaultChain';
-    this.checkPlacement(store);
-    const ref = auth.secretRef;
-    const namespace = store.kind === KINDS.ClusterDatasetStore ? store.spec.auth?.secretRef?.namespace : store.metadata.namespace;
-    if (auth.mode !== 'secret' || !ref || !namespace) throw unavailable(`${what} has auth mode ${JSON.stringify(auth.mode)} without a usable secretRef`);
-    const idKey = ref.accessKeyIdKey ?? 'accessKeyId';
-    const secretKey = ref.secretAccessKeyKey ?? 'secretAccessKey';
-    const v = await this.secretValues(what, namespace, ref.name, [idKey, secretKey]);
-    return { accessKeyId: v[idKey] ?? '', secretAccessKey: v[secretKey] ?? '' };
+    const provider = providerOf(store.spec);
+    if (!provider.stsCredentials) throw unavailable(`${what} is a ${store.spec.provider} store; it has no STS credentials`);
+    const read = await this.readStoreSecret(store, what, provider);
+    return read === 'ambient' ? 'defaultChain' : provider.stsCredentials(store, read);
   }
 
-  /** The long-term key an azureBlob or gcs store signs URLs with, from the store's Secret. */
+  /** The long-term key a signed-URL store (azureBlob, gcs) signs URLs with, from the store's Secret. */
   async signingKey(store: AnyDatasetStore): Promise<SigningKey> {
     const what = `${store.kind} ${store.metadata.name}`;
-    const spec = store.spec;
-    const source = spec.provider === 'azureBlob' ? spec.azureBlob : spec.provider === 'gcs' ? spec.gcs : undefined;
-    const ref = source?.auth.secretRef as { name: string; namespace?: string } | undefined;
-    const namespace = store.kind === KINDS.ClusterDatasetStore ? ref?.namespace : store.metadata.namespace;
-    if (!source || !ref || !namespace) throw unavailable(`${what} has no usable secretRef for provider ${JSON.stringify(spec.provider)}`);
-    this.checkPlacement(store);
-    if (spec.provider === 'azureBlob' && spec.azureBlob) {
-      const k = spec.azureBlob.auth.secretRef.accountKeyKey ?? 'accountKey';
-      const v = await this.secretValues(what, namespace, ref.name, [k]);
-      const accountKey = v[k] ?? '';
+    const provider = providerOf(store.spec);
+    if (!provider.signingKey) throw unavailable(`${what} is a ${store.spec.provider} store; it signs no URLs through the issuer`);
+    const read = await this.readStoreSecret(store, what, provider);
+    if (read === 'ambient') throw unavailable(`${what} has no usable secretRef for provider ${JSON.stringify(store.spec.provider)}`);
+    try {
+      return provider.signingKey(store, read);
+    } catch (err) {
       // Checked here, so a bad key is the store's problem (503), never blamed on a request's keys.
-      if (!/^[A-Za-z0-9+/]+={0,2}$/.test(accountKey) || accountKey.length % 4 !== 0) {
-        throw unavailable(`the Secret of ${what}: key ${JSON.stringify(k)} is not a base64 account key`);
-      }
-      return { kind: 'azureAccountKey', accountKey };
+      throw unavailable(`the Secret of ${what}: ${(err as Error).message}`);
     }
-    if (spec.gcs?.auth.mode === 'hmac') {
-      const idKey = spec.gcs.auth.secretRef.accessIdKey ?? 'accessId';
-      const secretKey = spec.gcs.auth.secretRef.secretKey ?? 'secret';
-      const v = await this.secretValues(what, namespace, ref.name, [idKey, secretKey]);
-      return { kind: 'gcsHmac', accessId: v[idKey] ?? '', secret: v[secretKey] ?? '' };
-    }
-    const k = spec.gcs?.auth.secretRef.serviceAccountKeyKey ?? 'key.json';
-    const v = await this.secretValues(what, namespace, ref.name, [k]);
-    let parsed: { client_email?: unknown; private_key?: unknown };
-    try {
-      parsed = JSON.parse(v[k] ?? '') as typeof parsed;
-    } catch {
-      throw unavailable(`the Secret of ${what}: key ${JSON.stringify(k)} is not a service-account JSON key`);
-    }
-    if (typeof parsed.client_email !== 'string' || typeof parsed.private_key !== 'string') {
-      throw unavailable(`the Secret of ${what}: key ${JSON.stringify(k)} lacks client_email or private_key`);
-    }
-    try {
-      if (createPrivateKey(parsed.private_key).asymmetricKeyType !== 'rsa') throw new Error('not RSA');
-    } catch {
-      throw unavailable(`the Secret of ${what}: the private_key in ${JSON.stringify(k)} is not a readable RSA key`);
-    }
-    return { kind: 'gcsServiceAccount', clientEmail: parsed.client_email, privateKeyPem: parsed.private_key };
+  }
+
+  /** The values of the Secret the store's provider names (never outside Valet's namespace), or `ambient`. */
+  private async readStoreSecret(store: AnyDatasetStore, what: string, provider: StorageProvider): Promise<Record<string, string> | 'ambient'> {
+    const use = provider.secret(store);
+    if (use === 'ambient') return 'ambient';
+    const namespace = store.kind === KINDS.ClusterDatasetStore ? use?.namespace : store.metadata.namespace;
+    if (!use || !namespace) throw unavailable(`${what} has no usable secretRef for provider ${JSON.stringify(store.spec.provider)}`);
+    this.checkPlacement(store);
+    return this.secretValues(what, namespace, use.name, use.keys);
   }
 
   /** Fail closed: never read a Secret outside Valet's namespace, whatever the store says. */
   private checkPlacement(store: AnyDatasetStore): void {
-    const placement = checkCredentialsPlacement(store, this.valetNamespace);
+    const placement = checkCredentialsPlacement(store, this.valetNamespace, PROVIDER_REGISTRY);
     if (!placement.ok) throw unavailable(placement.message);
   }
 
   /** The named values of a Secret, each non-empty; cached for the TTL with concurrent reads merged. */
   private secretValues(what: string, namespace: string, name: string, keys: string[]): Promise<Record<string, string>> {
     const cacheKey = [namespace, name, ...keys].join('\0');
-    const now = this.clock.now();
-    const hit = this.secrets.get(cacheKey);
-    if (hit && hit.expires > now) {
-      this.o.metrics?.cacheLookups.inc({ cache: 'secret', result: 'hit' });
-      return hit.value;
-    }
-    this.o.metrics?.cacheLookups.inc({ cache: 'secret', result: 'miss' });
+    const hit = this.secrets.get(cacheKey, this.clock.now());
+    this.o.metrics?.cacheLookups.inc({ cache: 'secret', result: hit ? 'hit' : 'miss' });
+    if (hit) return hit;
     const value = this.readSecret(what, namespace, name, keys);
-    const entry = { value, expires: Infinity };
-    this.secrets.set(cacheKey, entry);
-    value.then(
-      () => (entry.expires = this.clock.now() + this.ttlMs),
-      () => this.secrets.get(cacheKey) === entry && this.secrets.delete(cacheKey),
-    );
+    this.secrets.put(cacheKey, value, () => this.clock.now(), (ok) => (ok ? this.ttlMs : 0));
     return value;
   }
 

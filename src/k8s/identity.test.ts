@@ -1,7 +1,7 @@
+import { isIssuerErrorCode } from '../api/issuer/v1/index.ts';
 import { describe, expect, it } from 'vitest';
 import type { AuthenticationV1Api, CoreV1Api, V1Pod, V1TokenReview } from '@kubernetes/client-node';
 import { FakeClock } from '../platform/clock.ts';
-import { isIssuerErrorCode } from '../issuer/errors.ts';
 import { IDENTITY_ERROR_CODES, TokenReviewAuthenticator } from './identity.ts';
 
 const bound = (over: Partial<NonNullable<V1TokenReview['status']>> = {}): V1TokenReview => ({

@@ -12,16 +12,16 @@
 import { createHash } from 'node:crypto';
 import { AuthenticationV1Api } from '@kubernetes/client-node';
 import type { CoreV1Api, V1Pod } from '@kubernetes/client-node';
-import { DEFAULT_ACCESS_ANNOTATION, REMOVED_ENV_ANNOTATION } from '../api/v1alpha1/index.ts';
+import { DEFAULT_ACCESS_ANNOTATION, REMOVED_ENV_ANNOTATION, TOKEN_AUDIENCE } from '../api/v1alpha1/index.ts';
 import type { IssuerMetrics } from '../metrics/issuer.ts';
 import type { Clock } from '../platform/clock.ts';
 import { systemClock } from '../platform/clock.ts';
 import { ValetError } from '../platform/errors.ts';
 import type { Logger } from '../platform/logger.ts';
+import { TtlCache } from '../platform/ttl-cache.ts';
 import type { K8sClients } from './clients.ts';
 import { httpStatus } from './keys.ts';
 
-export const VALET_AUDIENCE = 'valet.dev';
 const POD_NAME = 'authentication.kubernetes.io/pod-name';
 const POD_UID = 'authentication.kubernetes.io/pod-uid';
 const SA_USER = /^system:serviceaccount:([a-z0-9]([-a-z0-9]*[a-z0-9])?):([a-z0-9]([-a-z0-9.]*[a-z0-9])?)$/;
@@ -71,11 +71,6 @@ export interface TokenReviewAuthenticatorOptions {
   maxEntries?: number;
 }
 
-interface Entry<T> {
-  value: Promise<T>;
-  /** Wall ms; Infinity while the call is in flight. */
-  expires: number;
-}
 
 /** Seconds-since-epoch `exp` of a JWT, read without verifying (only to cap a cache entry). */
 function tokenExpiry(token: string): number | undefined {
@@ -87,47 +82,6 @@ function tokenExpiry(token: string): number | undefined {
   }
 }
 
-class TtlCache<T> {
-  private readonly map = new Map<string, Entry<T>>();
-  private readonly max: number;
-  constructor(max: number) {
-    this.max = max;
-  }
-  get(key: string, now: number): Promise<T> | undefined {
-    const e = this.map.get(key);
-    if (!e) return undefined;
-    if (e.expires <= now) {
-      this.map.delete(key);
-      return undefined;
-    }
-    return e.value;
-  }
-  /** Caches `value` while in flight; once settled, until `ttl(result)` says (0: forget). */
-  put(key: string, value: Promise<T>, now: () => number, ttl: (ok: boolean, err?: unknown) => number): void {
-    const entry: Entry<T> = { value, expires: Infinity };
-    this.map.set(key, entry);
-    const settle = (ok: boolean, err?: unknown) => {
-      const ms = ttl(ok, err);
-      if (ms <= 0) {
-        if (this.map.get(key) === entry) this.map.delete(key);
-      } else entry.expires = now() + ms;
-    };
-    value.then(
-      () => settle(true),
-      (err: unknown) => settle(false, err),
-    );
-    if (this.map.size > this.max) {
-      const t = now();
-      for (const [k, e] of this.map) {
-        if (this.map.size <= this.max && e.expires > t) break;
-        if (e.expires !== Infinity || this.map.size > this.max * 2) this.map.delete(k);
-      }
-    }
-  }
-  size(): number {
-    return this.map.size;
-  }
-}
 
 export class TokenReviewAuthenticator {
   private readonly o: TokenReviewAuthenticatorOptions;
@@ -142,7 +96,7 @@ export class TokenReviewAuthenticator {
   constructor(opts: TokenReviewAuthenticatorOptions) {
     this.o = opts;
     this.clock = opts.clock ?? systemClock;
-    this.audiences = opts.audiences ?? [VALET_AUDIENCE];
+    this.audiences = opts.audiences ?? [TOKEN_AUDIENCE];
     this.reviewTtlMs = opts.reviewTtlMs ?? 10_000;
     this.refusedTtlMs = opts.refusedTtlMs ?? 5_000;
     this.podTtlMs = Math.min(1000, Math.max(0, opts.podTtlMs ?? 0));

@@ -4,7 +4,7 @@ import { FakeClock } from '../platform/clock.ts';
 import { memoryLogger } from '../platform/logger.ts';
 import { customObjectPath, customObjectSource, RestartableInformer } from './informer.ts';
 import type { InformerSource, ListWatchLike } from './informer.ts';
-import { FakeTimers, flush } from './timers.ts';
+import { FakeTimers, flush } from '../platform/timers.ts';
 
 type Obj = KubernetesObject;
 const obj = (ns: string, name: string, rv = '1'): Obj => ({ metadata: { namespace: ns, name, resourceVersion: rv } });

@@ -5,11 +5,13 @@
 // left off (or relists when that version is gone).
 import { ListWatch, Watch } from '@kubernetes/client-node';
 import type { CoreV1Api, CustomObjectsApi, KubeConfig, KubernetesObject, V1Namespace } from '@kubernetes/client-node';
+import { GROUP, VERSION } from '../api/v1alpha1/index.ts';
+import { addedJitter } from '../platform/backoff.ts';
 import { ValetError } from '../platform/errors.ts';
 import type { Logger } from '../platform/logger.ts';
 import type { ObjectLike } from './keys.ts';
-import type { TimerHandle, Timers } from './timers.ts';
-import { sleep, systemTimers } from './timers.ts';
+import type { TimerHandle, Timers } from '../platform/timers.ts';
+import { sleep, systemTimers } from '../platform/timers.ts';
 
 export type InformerEvent = 'add' | 'update' | 'delete';
 export type ObjectHandler<T> = (obj: T) => void;
@@ -193,8 +195,7 @@ export class RestartableInformer<T extends ObjectLike> {
   }
 
   backoff(n: number): number {
-    const exp = this.baseMs * 2 ** Math.min(n, 30);
-    return Math.round(Math.min(this.maxMs, exp * (1 + 0.2 * this.random())));
+    return addedJitter(n, { baseMs: this.baseMs, maxMs: this.maxMs }, 0.2, this.random());
   }
 
   /**
@@ -253,8 +254,6 @@ function defaultListWatch<T extends ObjectLike>(kubeConfig: KubeConfig | undefin
   };
 }
 
-export const VALET_GROUP = 'valet.dev';
-export const VALET_VERSION = 'v1alpha1';
 
 export interface CustomResource {
   group?: string;
@@ -265,7 +264,7 @@ export interface CustomResource {
 
 /** The watch path of a custom resource: all namespaces (or cluster-scoped) unless `namespace`. */
 export function customObjectPath(res: CustomResource, namespace?: string): string {
-  const gv = `/apis/${res.group ?? VALET_GROUP}/${res.version ?? VALET_VERSION}`;
+  const gv = `/apis/${res.group ?? GROUP}/${res.version ?? VERSION}`;
   return namespace ? `${gv}/namespaces/${encodeURIComponent(namespace)}/${res.plural}` : `${gv}/${res.plural}`;
 }
 
@@ -279,8 +278,8 @@ export function customObjectSource<T extends ObjectLike>(
   res: CustomResource,
   opts: { namespace?: string; labelSelector?: string } = {},
 ): InformerSource<T> {
-  const group = res.group ?? VALET_GROUP;
-  const version = res.version ?? VALET_VERSION;
+  const group = res.group ?? GROUP;
+  const version = res.version ?? VERSION;
   const { namespace, labelSelector } = opts;
   const list = namespace
     ? () => api.listNamespacedCustomObject({ group, version, namespace, plural: res.plural, labelSelector })

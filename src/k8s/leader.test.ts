@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { FakeClock } from '../platform/clock.ts';
 import { decideLease, LeaderElector, leaseRecord, observe, stillLeading } from './leader.ts';
 import type { LeaseApi, LeaseRecord } from './leader.ts';
-import { FakeTimers, flush } from './timers.ts';
+import { FakeTimers, flush } from '../platform/timers.ts';
 
 const record = (holderIdentity: string, resourceVersion = '1', leaseDurationSeconds = 15): LeaseRecord => ({
   holderIdentity,

@@ -12,8 +12,8 @@ import { systemClock } from '../platform/clock.ts';
 import { ValetError } from '../platform/errors.ts';
 import type { Logger } from '../platform/logger.ts';
 import { isNotFound } from './keys.ts';
-import type { Timers } from './timers.ts';
-import { sleep, systemTimers } from './timers.ts';
+import type { Timers } from '../platform/timers.ts';
+import { sleep, systemTimers } from '../platform/timers.ts';
 
 export type LeaseApi = Pick<CoordinationV1Api, 'readNamespacedLease' | 'createNamespacedLease' | 'replaceNamespacedLease'>;
 

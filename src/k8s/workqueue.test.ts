@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { FakeClock } from '../platform/clock.ts';
-import { FakeTimers, flush } from './timers.ts';
+import { FakeTimers, flush } from '../platform/timers.ts';
 import { WorkQueue } from './workqueue.ts';
 
 function setup(opts: { random?: () => number; baseDelayMs?: number; maxDelayMs?: number } = {}) {

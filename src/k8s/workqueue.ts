@@ -1,10 +1,11 @@
 // A keyed work queue in the manner of client-go's workqueue: a key waiting twice is processed once,
 // a key is never processed by two workers at once (re-added while running, it runs again after),
 // failures back off per key, and a handler can ask to be called again later (requeue-after).
+import { addedJitter } from '../platform/backoff.ts';
 import type { Clock } from '../platform/clock.ts';
 import { systemClock } from '../platform/clock.ts';
-import type { TimerHandle, Timers } from './timers.ts';
-import { systemTimers } from './timers.ts';
+import type { TimerHandle, Timers } from '../platform/timers.ts';
+import { systemTimers } from '../platform/timers.ts';
 
 /** Returns a delay in ms to be called again for this key (requeue-after), or nothing when done. */
 export type WorkHandler = (key: string, signal: AbortSignal) => Promise<number | void>;
@@ -90,8 +91,7 @@ export class WorkQueue {
 
   /** The delay the n-th consecutive failure (from 0) waits. */
   backoff(n: number): number {
-    const exp = this.baseDelayMs * 2 ** Math.min(n, 52);
-    return Math.round(Math.min(this.maxDelayMs, exp * (1 + this.jitter * this.random())));
+    return addedJitter(n, { baseMs: this.baseDelayMs, maxMs: this.maxDelayMs }, this.jitter, this.random());
   }
 
   /** Clears the failure count of `key`, so its next failure starts again from the base delay. */

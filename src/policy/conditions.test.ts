@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { PROVIDER_REGISTRY } from '../providers/index.ts';
 import { conditionsEqual, mergeConditions } from './conditions.ts';
 import { access, clusterStore, selectedNamespace } from './testdata/fixtures.ts';
 import { validateAccess } from './validate.ts';
@@ -13,7 +14,7 @@ describe('mergeConditions', () => {
   });
 
   it('keeps lastTransitionTime while the status is unchanged, so a resync changes nothing', () => {
-    const results = validateAccess(access(), clusterStore(), selectedNamespace).conditions;
+    const results = validateAccess(access(), clusterStore(), selectedNamespace, { providers: PROVIDER_REGISTRY }).conditions;
     const first = mergeConditions(undefined, results, 3, T0);
     const again = mergeConditions(first, results, 3, T1);
     expect(conditionsEqual(first, again)).toBe(true);

@@ -4,21 +4,14 @@
 // the issuer checks it again before it reads any Secret (fail closed).
 import { KINDS } from '../api/v1alpha1/index.ts';
 import type { AnyDatasetStore } from '../api/v1alpha1/index.ts';
+import type { ProviderRegistry } from './provider.ts';
 import { quote } from './result.ts';
 
-/** The field path and namespace of each Secret a store names (none for auth mode defaultChain). */
-function storeSecretRefs(store: AnyDatasetStore): { field: string; namespace: string; name: string }[] {
-  const spec = store.spec;
-  const refs: { field: string; ref: { name: string; namespace?: string } | undefined }[] = [
-    { field: 'spec.auth.secretRef', ref: spec.auth?.mode === 'secret' ? spec.auth.secretRef : undefined },
-    { field: 'spec.azureBlob.auth.secretRef', ref: spec.azureBlob?.auth.secretRef },
-    { field: 'spec.gcs.auth.secretRef', ref: spec.gcs?.auth.secretRef },
-  ];
-  return refs.flatMap(({ field, ref }) => {
-    if (!ref) return [];
-    const namespace = store.kind === KINDS.ClusterDatasetStore ? (ref.namespace ?? '') : (store.metadata.namespace ?? '');
-    return [{ field, namespace, name: ref.name }];
-  });
+/** The namespace of the Secret `store` reads (its provider says which), if it reads one. */
+export function storeSecretNamespace(store: AnyDatasetStore, providers: ProviderRegistry): { field: string; namespace: string } | undefined {
+  const use = providers[store.spec.provider]?.secret(store);
+  if (!use || use === 'ambient') return undefined;
+  return { field: use.field, namespace: store.kind === KINDS.ClusterDatasetStore ? (use.namespace ?? '') : (store.metadata.namespace ?? '') };
 }
 
 export type CredentialsPlacement = { ok: true } | { ok: false; message: string };
@@ -27,9 +20,9 @@ export type CredentialsPlacement = { ok: true } | { ok: false; message: string }
  * Whether every Secret `store` names is in `valetNamespace`. The message says what to change and
  * names no Secret (Secret names stay out of statuses, Events and responses).
  */
-export function checkCredentialsPlacement(store: AnyDatasetStore, valetNamespace: string): CredentialsPlacement {
-  const outside = storeSecretRefs(store).find((r) => r.namespace !== valetNamespace);
-  if (!outside) return { ok: true };
+export function checkCredentialsPlacement(store: AnyDatasetStore, valetNamespace: string, providers: ProviderRegistry): CredentialsPlacement {
+  const outside = storeSecretNamespace(store, providers);
+  if (!outside || outside.namespace === valetNamespace) return { ok: true };
   const named = `${store.kind} ${quote(store.metadata.name)}`;
   if (store.kind === KINDS.DatasetStore) {
     return {

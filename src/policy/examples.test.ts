@@ -1,6 +1,7 @@
 // The examples in examples/ are valid against the CRD schemas (checked here offline with the
 // structural subset of OpenAPI the API server applies; the lab test applies them to a real
 // kube-apiserver) and, taken together, every DatasetAccess among them is Ready.
+import { PROVIDER_REGISTRY } from '../providers/index.ts';
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
@@ -146,7 +147,7 @@ describe('examples/', () => {
       const store = stores.find(
         (s) => s.kind === a.spec.storeRef.kind && s.metadata.name === a.spec.storeRef.name && (s.kind === 'ClusterDatasetStore' || s.metadata.namespace === a.metadata.namespace),
       );
-      const v = validateAccess(a, store, namespaces.get(a.metadata.namespace ?? ''));
+      const v = validateAccess(a, store, namespaces.get(a.metadata.namespace ?? ''), { providers: PROVIDER_REGISTRY });
       expect(v.conditions.filter((c) => c.status !== 'True'), a.metadata.name).toEqual([]);
     }
   });
@@ -155,7 +156,7 @@ describe('examples/', () => {
     const a = valet.find((o) => o.obj.metadata.name === 'imagenet-read')?.obj as unknown as DatasetAccess;
     const s = valet.find((o) => o.obj.metadata.name === 'minio')?.obj as unknown as AnyDatasetStore;
     const golden = JSON.parse(readFileSync(new URL('./testdata/read-list-imagenet.json', import.meta.url), 'utf8')) as { expected: { policy: unknown } };
-    const r = renderGrant(s, a);
+    const r = renderGrant(s, a, PROVIDER_REGISTRY);
     expect(r.ok && r.policy).toBe(JSON.stringify(golden.expected.policy));
   });
 
@@ -163,8 +164,8 @@ describe('examples/', () => {
     const a = valet.find((o) => o.obj.metadata.name === 'scans-read')?.obj as unknown as DatasetAccess;
     const s = valet.find((o) => o.obj.metadata.name === 'team-azure')?.obj as unknown as AnyDatasetStore;
     expect(a.spec.storeRef).toEqual({ kind: 'ClusterDatasetStore', name: 'team-azure' });
-    expect(validateAccess(a, s, { 'kubernetes.io/metadata.name': 'ml-team' }).ready).toBe(true);
-    const r = renderGrant(s, a);
+    expect(validateAccess(a, s, { 'kubernetes.io/metadata.name': 'ml-team' }, { providers: PROVIDER_REGISTRY }).ready).toBe(true);
+    const r = renderGrant(s, a, PROVIDER_REGISTRY);
     expect(r.ok && JSON.parse(r.policy)).toEqual({
       provider: 'azureBlob',
       resource: 'blob',
@@ -182,8 +183,8 @@ describe('examples/', () => {
     const s = valet.find((o) => o.obj.kind === 'ClusterDatasetStore' && o.obj.metadata.name === 'gcs')?.obj as unknown as AnyDatasetStore;
     expect(a.spec.storeRef).toEqual({ kind: 'ClusterDatasetStore', name: 'gcs' });
     const labels = objects.find((o) => o.obj.kind === 'Namespace' && o.obj.metadata.name === a.metadata.namespace)?.obj.metadata.labels;
-    expect(validateAccess(a, s, labels).ready).toBe(true);
-    const r = renderGrant(s, a);
+    expect(validateAccess(a, s, labels, { providers: PROVIDER_REGISTRY }).ready).toBe(true);
+    const r = renderGrant(s, a, PROVIDER_REGISTRY);
     expect(r.ok && JSON.parse(r.policy)).toEqual({
       provider: 'gcs',
       bucket: 'ml-shared-features',

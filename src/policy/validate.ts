@@ -9,7 +9,8 @@ import type { AnyDatasetStore, ConditionStatus, ConditionType, DatasetAccess, Re
 import { checkPrefix, findAllowedPrefix } from './prefix.ts';
 import { quote, quoteList } from './result.ts';
 import { matchLabelSelector } from './selector.ts';
-import { describeGrant, renderGrant } from './grant.ts';
+import { renderGrant } from './grant.ts';
+import type { ProviderRegistry } from './provider.ts';
 
 /** A condition without its bookkeeping (time, generation): see mergeConditions. */
 export interface ConditionResult {
@@ -44,16 +45,18 @@ const unknown = (type: ConditionType): ConditionResult => ({
 });
 
 export interface ValidateOptions {
+  /** The storage providers (src/providers' PROVIDER_REGISTRY): what each store's grant becomes. */
+  providers: ProviderRegistry;
   /** Valet's own namespace, the only one whose Secrets a store may name (ADR 0008). Default valet-system. */
   valetNamespace?: string;
   /** For a ClusterDatasetStore: the DatasetAccess claims on it, of every namespace (ADR 0009). */
   claims?: readonly FolderClaim[];
 }
 
-function resolveStore(access: DatasetAccess, store: AnyDatasetStore | undefined, namespaceLabels: Readonly<Record<string, string>> | undefined, valetNamespace: string): ConditionResult {
+function resolveStore(access: DatasetAccess, store: AnyDatasetStore | undefined, namespaceLabels: Readonly<Record<string, string>> | undefined, valetNamespace: string, providers: ProviderRegistry): ConditionResult {
   const found = resolveStoreRef(access, store, namespaceLabels);
   if (found.status !== 'True' || !store) return found;
-  const placement = checkCredentialsPlacement(store, valetNamespace);
+  const placement = checkCredentialsPlacement(store, valetNamespace, providers);
   return placement.ok ? found : no(T.StoreResolved, R.CredentialsOutsideValetNamespace, `spec.storeRef: ${placement.message}`);
 }
 
@@ -92,10 +95,10 @@ export function validateAccess(
   access: DatasetAccess,
   store: AnyDatasetStore | undefined,
   namespaceLabels: Readonly<Record<string, string>> | undefined,
-  opts: ValidateOptions = {},
+  opts: ValidateOptions,
 ): AccessValidation {
   const spec = access.spec;
-  const storeCondition = resolveStore(access, store, namespaceLabels, opts.valetNamespace ?? DEFAULT_VALET_NAMESPACE);
+  const storeCondition = resolveStore(access, store, namespaceLabels, opts.valetNamespace ?? DEFAULT_VALET_NAMESPACE, opts.providers);
   const resolved = storeCondition.status === 'True' && store !== undefined ? store : undefined;
 
   // Prefix: a valid folder, inside one of the store's allowed folders.
@@ -151,11 +154,11 @@ export function validateAccess(
   let packedSize: number | undefined;
   if (!resolved) policyCondition = unknown(T.PolicyRendered);
   else {
-    const rendered = renderGrant(resolved, access);
+    const rendered = renderGrant(resolved, access, opts.providers);
     if (rendered.ok) {
       policy = rendered.policy;
       packedSize = rendered.packedSize;
-      policyCondition = ok(T.PolicyRendered, describeGrant(resolved.spec.provider, rendered.packedSize));
+      policyCondition = ok(T.PolicyRendered, opts.providers[resolved.spec.provider].describe(rendered.packedSize));
     } else if (rendered.reason === 'PolicyTooLarge') {
       packedSize = rendered.packedSize;
       policyCondition = no(T.PolicyRendered, R.PolicyTooLarge, rendered.message);

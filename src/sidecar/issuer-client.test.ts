@@ -1,5 +1,5 @@
+import type { IssuedKey } from '../api/issuer/v1/index.ts';
 import { describe, expect, it } from 'vitest';
-import type { IssuedKey } from '../issuer/issue.ts';
 import { createIssuerClient, parseKeysBody } from './issuer-client.ts';
 import type { TransportRequest, TransportResponse, WireKey } from './issuer-client.ts';
 

@@ -3,11 +3,12 @@
 // (the kubelet rotates it), with a deadline on the whole call. Answers are sorted into what the
 // refresher needs to decide: keys, a refusal (401/403: drop keys now), or a transient failure
 // (429, 5xx, network, timeout: keep serving valid keys and retry).
+import { ISSUER_PATHS } from '../api/issuer/v1/index.ts';
+import type { IssuedKey } from '../api/issuer/v1/index.ts';
 import { readFile } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { VERBS } from '../api/v1alpha1/index.ts';
-import type { IssuedKey } from '../issuer/index.ts';
 
 /** One key as POST /v1/keys returns it: the issuer's own wire type, so the two cannot drift. */
 export type WireKey = IssuedKey;
@@ -180,7 +181,7 @@ export function errorFields(body: unknown, status: number): { code: string; mess
 export function createIssuerClient(opts: IssuerClientOptions): KeySource {
   const transport = opts.transport ?? nodeTransport;
   const readText = opts.readText ?? ((p: string) => readFile(p, 'utf8'));
-  const endpoint = `${opts.url.replace(/\/+$/, '')}/v1/keys`;
+  const endpoint = `${opts.url.replace(/\/+$/, '')}${ISSUER_PATHS.keys}`;
   return {
     async fetchKeys(accesses, signal) {
       const files = await readTokenAndCa(opts, readText);

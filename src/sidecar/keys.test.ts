@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Registry } from 'prom-client';
-import { FakeTimers } from '../k8s/timers.ts';
+import { FakeTimers } from '../platform/timers.ts';
 import { createSidecarMetrics } from '../metrics/sidecar.ts';
 import { FakeClock } from '../platform/clock.ts';
 import type { Clock } from '../platform/clock.ts';

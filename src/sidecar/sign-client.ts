@@ -4,6 +4,7 @@
 // SidecarError the loopback server answers with: the issuer's own code and status for a refusal,
 // 502/503 when the issuer cannot be reached or answers nonsense.
 import { readFile } from 'node:fs/promises';
+import { ISSUER_PATHS } from '../api/issuer/v1/index.ts';
 import { SidecarFailure } from './presign.ts';
 import { errorFields, nodeTransport, readTokenAndCa } from './issuer-client.ts';
 import type { IssuerClientOptions, TransportResponse } from './issuer-client.ts';
@@ -37,7 +38,7 @@ export function createRemoteSigner(opts: IssuerClientOptions): RemoteSigner {
   const readText = opts.readText ?? ((p: string) => readFile(p, 'utf8'));
   const base = opts.url.replace(/\/+$/, '');
 
-  async function call(path: '/v1/sign' | '/v1/list', body: unknown, signal?: AbortSignal): Promise<unknown> {
+  async function call(path: (typeof ISSUER_PATHS)['sign' | 'list'], body: unknown, signal?: AbortSignal): Promise<unknown> {
     // The pod cannot authenticate to the issuer either way: one code for the caller.
     const files = await readTokenAndCa(opts, readText);
     if (!files.ok) throw new RemoteSignError(503, 'TokenUnavailable', files.message);
@@ -62,7 +63,7 @@ export function createRemoteSigner(opts: IssuerClientOptions): RemoteSigner {
 
   return {
     async sign(access, method, keys, expiresSeconds, signal) {
-      const out = (await call('/v1/sign', { access, method, keys, expiresSeconds }, signal)) as Partial<RemoteSigned> | null;
+      const out = (await call(ISSUER_PATHS.sign, { access, method, keys, expiresSeconds }, signal)) as Partial<RemoteSigned> | null;
       const urls = out?.urls;
       if (!Array.isArray(urls) || urls.length !== keys.length || !urls.every((u, i) => u && u.key === keys[i] && typeof u.url === 'string') || typeof out?.expiresAt !== 'string') {
         throw new RemoteSignError(502, 'BadResponse', 'the issuer\'s /v1/sign answer does not have the documented shape');
@@ -72,7 +73,7 @@ export function createRemoteSigner(opts: IssuerClientOptions): RemoteSigner {
       return { urls, expiresAt: out.expiresAt, expiresInSeconds: seconds };
     },
     async list(access, prefix, continuationToken, signal) {
-      const out = (await call('/v1/list', { access, prefix, ...(continuationToken ? { continuationToken } : {}) }, signal)) as Partial<RemoteListed> | null;
+      const out = (await call(ISSUER_PATHS.list, { access, prefix, ...(continuationToken ? { continuationToken } : {}) }, signal)) as Partial<RemoteListed> | null;
       if (!Array.isArray(out?.objects) || !out.objects.every((o) => o && typeof o.key === 'string' && typeof o.size === 'number')) {
         throw new RemoteSignError(502, 'BadResponse', 'the issuer\'s /v1/list answer does not have the documented shape');
       }

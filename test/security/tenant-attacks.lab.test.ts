@@ -12,6 +12,7 @@
 // Token replay after the pod was recreated with the same name (PodUidMismatch), deleted pods,
 // other namespaces and audiences are held by test/issuer.lab.test.ts; list and presign escapes by
 // test/issuer.lab.test.ts and test/sidecar.lab.test.ts.
+import { PROVIDER_REGISTRY } from '../../src/providers/index.ts';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -118,7 +119,7 @@ describe('a forged Ready status (written by a principal allowed to update datase
       metadata: { name: 'forged', namespace: 'team-a', generation: 1 },
       spec: { storeRef, prefix: 'coco/', verbs: ['read', 'list'], subjects: { serviceAccounts: ['trainer'] }, sessionDurationSeconds: 900 },
     };
-    const rendered = renderGrant(store, a);
+    const rendered = renderGrant(store, a, PROVIDER_REGISTRY);
     if (!rendered.ok) throw new Error('the policy does not render');
     a.status = { observedGeneration: 1, store: `${store.kind}/${store.metadata.name}`, sessionPolicy: rendered.policy, conditions: [{ type: 'Ready', status: 'True', reason: 'Valid', message: '', observedGeneration: 1, lastTransitionTime: '2026-01-01T00:00:00Z' }] };
     return a;
@@ -282,7 +283,7 @@ describe("a store whose long-term key sits in a tenant's namespace (ADR 0008)", 
       metadata: { name: 'forged-old', namespace: 'team-a', generation: 1 },
       spec: { storeRef: { kind: 'DatasetStore', name: 'old-style' }, prefix: 'coco/', verbs: ['read', 'list'], subjects: { serviceAccounts: ['trainer'] }, sessionDurationSeconds: 900 },
     };
-    const rendered = renderGrant(store, a);
+    const rendered = renderGrant(store, a, PROVIDER_REGISTRY);
     if (!rendered.ok) throw new Error('the policy does not render');
     a.status = { observedGeneration: 1, store: 'DatasetStore/old-style', sessionPolicy: rendered.policy, conditions: [{ type: 'Ready', status: 'True', reason: 'Valid', message: '', observedGeneration: 1, lastTransitionTime: '2026-01-01T00:00:00Z' }] };
     const reads: string[] = [];

@@ -5,6 +5,9 @@ export const GROUP = 'valet.dev';
 export const VERSION = 'v1alpha1';
 export const API_VERSION = 'valet.dev/v1alpha1';
 
+/** The audience of the pod's projected token: the webhook projects it, the issuer's TokenReview asks for exactly this one. */
+export const TOKEN_AUDIENCE = 'valet.dev';
+
 export const KINDS = {
   ClusterDatasetStore: 'ClusterDatasetStore',
   DatasetStore: 'DatasetStore',

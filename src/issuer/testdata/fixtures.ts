@@ -1,8 +1,10 @@
 // Fixtures for this folder's tests: a store, a Ready access whose status holds the policy the
 // controller would render, a pod, and small fakes of the issuer's ports.
+import { PROVIDER_REGISTRY } from '../../providers/index.ts';
 import type { DatasetAccess, DatasetStore } from '../../api/v1alpha1/index.ts';
 import { renderGrant } from '../../policy/index.ts';
-import type { GrantSource, PodIdentity, StaticCredentials } from '../ports.ts';
+import type { GrantSource, PodIdentity } from '../ports.ts';
+import type { StaticCredentials } from '../../policy/index.ts';
 import type { AssumeRoleParams, AssumedKey, Sts } from '../sts.ts';
 
 export function store(spec: Partial<DatasetStore['spec']> = {}): DatasetStore {
@@ -43,7 +45,7 @@ export function readyAccess(name: string, spec: Partial<DatasetAccess['spec']> =
     },
   };
   const observed = opts.statusGeneration ?? a.metadata.generation;
-  const rendered = renderGrant(s, a);
+  const rendered = renderGrant(s, a, PROVIDER_REGISTRY);
   const ready = opts.ready !== false && rendered.ok;
   a.status = {
     observedGeneration: observed,

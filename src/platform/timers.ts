@@ -1,6 +1,7 @@
-// Timers are injected like the Clock (STYLE.md habit 3), so queues, informers and the leader
-// elector can be driven step by step in unit tests.
-import type { FakeClock } from '../platform/clock.ts';
+// Timers are injected like the Clock (STYLE.md habit 3), so queues, informers, the leader elector,
+// the issuer's retries and the sidecar's refresher can be driven step by step in unit tests. The
+// one definition of timers, abortable sleep and the fake for every layer.
+import type { FakeClock } from './clock.ts';
 
 export type TimerHandle = unknown;
 
@@ -12,6 +13,16 @@ export interface Timers {
 export const systemTimers: Timers = {
   setTimeout: (fn, ms) => setTimeout(fn, ms),
   clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
+};
+
+/** System timers that never keep the process alive on their own (a pending refresh, a debounce). */
+export const unrefTimers: Timers = {
+  setTimeout: (fn, ms) => {
+    const t = setTimeout(fn, ms);
+    t.unref();
+    return t;
+  },
+  clearTimeout: systemTimers.clearTimeout,
 };
 
 /** Resolves after `ms`, or at once when `signal` aborts. Never rejects. */

@@ -1,0 +1,96 @@
+// gcs: the service-account or HMAC key stays with the issuer, which signs one V4 URL per object
+// inside the granted folder (ADR 0006). No listing.
+import { createPrivateKey } from 'node:crypto';
+import { PROVIDER_VERBS } from '../api/v1alpha1/index.ts';
+import type { AnyDatasetStore, GcsSource, Verb } from '../api/v1alpha1/index.ts';
+import { LIMITS } from '../api/v1alpha1/index.ts';
+import { secretUse } from '../policy/index.ts';
+import type { SigningKey, StorageProvider, StoreSpecInput } from '../policy/index.ts';
+import { packScope, table } from './scope.ts';
+
+/** HTTP methods per verb for a GCS V4 signed URL. */
+export const GCS_METHODS: Readonly<Record<Verb, readonly ('GET' | 'HEAD' | 'PUT')[]>> = { read: ['GET', 'HEAD'], list: [], write: ['PUT'], delete: [] };
+
+/** Scheme, host and port of a GCS store's signed URLs. */
+export function gcsOrigin(source: Pick<GcsSource, 'endpoint'>): string {
+  return (source.endpoint ?? 'https://storage.googleapis.com').replace(/\/+$/, '');
+}
+
+export interface GcsScope {
+  provider: 'gcs';
+  bucket: string;
+  prefix: string;
+  methods: ('GET' | 'HEAD' | 'PUT')[];
+  algorithm: 'GOOG4-RSA-SHA256' | 'GOOG4-HMAC-SHA256';
+  host: string;
+}
+
+function hmacKeys(store: AnyDatasetStore): [string, string] {
+  const ref = store.spec.gcs?.auth.secretRef;
+  return [ref?.accessIdKey ?? 'accessId', ref?.secretKey ?? 'secret'];
+}
+
+function serviceAccountKey(store: AnyDatasetStore): string {
+  return store.spec.gcs?.auth.secretRef.serviceAccountKeyKey ?? 'key.json';
+}
+
+export const gcsProvider: StorageProvider<GcsScope> = {
+  name: 'gcs',
+  delivery: 'signedUrls',
+  verbs: PROVIDER_VERBS.gcs,
+  render(spec: StoreSpecInput, grant) {
+    const gcs = spec.gcs;
+    if (!gcs) return { ok: false, reason: 'PolicyInvalid', message: 'store spec.gcs is required for provider gcs' };
+    return packScope<GcsScope>({
+      provider: 'gcs',
+      bucket: gcs.bucket,
+      prefix: grant.prefix,
+      methods: [...new Set(grant.verbs.flatMap((x) => GCS_METHODS[x]))],
+      algorithm: gcs.auth.mode === 'hmac' ? 'GOOG4-HMAC-SHA256' : 'GOOG4-RSA-SHA256',
+      host: new URL(gcsOrigin(gcs)).host,
+    });
+  },
+  describe: () => 'V4 signed-URL scope rendered (the issuer signs each URL; see status.sessionPolicy)',
+  explain(_spec, scope, verbs, packedSize) {
+    const header =
+      `# gcs: V4 signed-URL scope. The issuer signs one URL per object inside the prefix; there is no listing.\n` +
+      table([
+        ['bucket', scope.bucket],
+        ['prefix', scope.prefix],
+        ['host', scope.host],
+        ['algorithm', scope.algorithm],
+        ['methods', scope.methods.join(', ')],
+      ]) +
+      `# per verb:\n` +
+      table(verbs.map((v): [string, string] => [v, GCS_METHODS[v].join(', ')]));
+    return { header, footer: `# status.sessionPolicy: ${packedSize} of ${LIMITS.maxSessionPolicyChars} characters\n` };
+  },
+  secret(store: AnyDatasetStore) {
+    const gcs = store.spec.gcs;
+    if (!gcs) return undefined;
+    return secretUse(store, 'spec.gcs.auth.secretRef', gcs.auth.secretRef, gcs.auth.mode === 'hmac' ? hmacKeys(store) : [serviceAccountKey(store)]);
+  },
+  target: (spec) => (spec.gcs ? { bucket: spec.gcs.bucket, endpoint: gcsOrigin(spec.gcs) } : undefined),
+  signingKey(store, values): SigningKey {
+    if (store.spec.gcs?.auth.mode === 'hmac') {
+      const [idKey, secretKey] = hmacKeys(store);
+      return { kind: 'gcsHmac', accessId: values[idKey] ?? '', secret: values[secretKey] ?? '' };
+    }
+    const k = serviceAccountKey(store);
+    let parsed: { client_email?: unknown; private_key?: unknown };
+    try {
+      parsed = JSON.parse(values[k] ?? '') as typeof parsed;
+    } catch {
+      throw new Error(`key ${JSON.stringify(k)} is not a service-account JSON key`);
+    }
+    if (typeof parsed.client_email !== 'string' || typeof parsed.private_key !== 'string') {
+      throw new Error(`key ${JSON.stringify(k)} lacks client_email or private_key`);
+    }
+    try {
+      if (createPrivateKey(parsed.private_key).asymmetricKeyType !== 'rsa') throw new Error('not RSA');
+    } catch {
+      throw new Error(`the private_key in ${JSON.stringify(k)} is not a readable RSA key`);
+    }
+    return { kind: 'gcsServiceAccount', clientEmail: parsed.client_email, privateKeyPem: parsed.private_key };
+  },
+};

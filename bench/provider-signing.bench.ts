@@ -2,9 +2,9 @@
 // every object URL (src/issuer/sign.ts UrlSigner, POST /v1/sign, up to 1,000 keys a call), so one
 // issuer core does what each s3 pod's sidecar does for itself. Two parts, in one run:
 // 1. Pure signing on this thread (one core), against s3's presigner (createPresigner,
-//    src/issuer/presign.ts) as the comparison: Azure per-blob service SAS (src/issuer/azure-blob.ts,
+//    src/issuer/presign.ts) as the comparison: Azure per-blob service SAS (src/providers/azure-blob/sas.ts,
 //    through @azure/storage-blob), GCS V4 with an HMAC key and with an RSA-2048 service-account key
-//    (src/issuer/gcs-sign.ts), each as the issuer calls it (UrlSigner in src/issuer/sign.ts holds one
+//    (src/providers/gcs/sign.ts), each as the issuer calls it (UrlSigner in src/issuer/sign.ts holds one
 //    createAzureSigner() and one createGcsSigner(): keys imported once) and, for the record, in the
 //    uncached form it called before (signBlobSas: the SDK's credential re-imports the account key per
 //    SAS; signGcsUrl: signing key derived, or PEM parsed, per URL). Each cached form is first checked
@@ -39,14 +39,14 @@ import { createIssuerMetrics } from '../src/metrics/issuer.ts';
 import { createLogger } from '../src/platform/logger.ts';
 import { renderGrant } from '../src/policy/index.ts';
 import { AZURE_SAS_PERMISSIONS, PROVIDER_REGISTRY } from '../src/providers/index.ts';
-import { createAzureSigner, signBlobSas } from '../src/issuer/azure-blob.ts';
-import type { BlobSasRequest } from '../src/issuer/azure-blob.ts';
-import { createGcsSigner, signGcsUrl } from '../src/issuer/gcs-sign.ts';
-import type { GcsCredentials } from '../src/issuer/gcs-sign.ts';
+import { createAzureSigner, signBlobSas } from '../src/providers/azure-blob/sas.ts';
+import type { BlobSasRequest } from '../src/providers/azure-blob/sas.ts';
+import { createGcsSigner, signGcsUrl } from '../src/providers/gcs/sign.ts';
+import type { GcsCredentials } from '../src/providers/gcs/sign.ts';
 import type { Authenticator, GrantSource, PodIdentity } from '../src/issuer/ports.ts';
 import { createPresigner } from '../src/issuer/presign.ts';
 import { createIssuerApp, startIssuerServer } from '../src/issuer/server.ts';
-import { SAS_START_SKEW_MS } from '../src/issuer/sign.ts';
+import { SAS_START_SKEW_MS } from '../src/providers/azure-blob/index.ts';
 import { fmt } from './lib/report.ts';
 import type { Benchmark } from './lib/report.ts';
 import { median, percentile } from './lib/stats.ts';

@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AnonymousCredential, BlobClient, BlockBlobClient, ContainerClient, isRestError } from '@azure/storage-blob';
-import { AzureBlobError, listBlobPage, signBlobSas, type AzureAccount } from '../src/issuer/azure-blob.ts';
+import { AzureBlobError, listBlobPage, signBlobSas, type AzureAccount } from '../src/providers/azure-blob/sas.ts';
 import { seedAzurite } from './lab/azurite.ts';
 import { SEED_OBJECTS, startLab, type AzureLab, type Lab } from './lab/index.ts';
 import { useLabLogs } from './lab/vitest.ts';

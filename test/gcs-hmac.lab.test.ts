@@ -1,12 +1,12 @@
-// The HMAC core of src/issuer/gcs-sign.ts against a real S3 server. GCS's XML API and S3 share
+// The HMAC core of src/providers/gcs/sign.ts against a real S3 server. GCS's XML API and S3 share
 // SigV4-style HMAC query signing and differ only in names (GOOG4-HMAC-SHA256, X-Goog-*,
 // auto/storage/goog4_request vs AWS4-HMAC-SHA256, X-Amz-*, <region>/s3/aws4_request), and the
 // signer builds both from one core parameterised by a dialect. No GCS server is at hand, so the
 // lab's MinIO checks the AMZ dialect: it accepts what the core signs and refuses every alteration.
-// The GOOG4 names are held to the official library and to this core in src/issuer/gcs-sign.test.ts.
+// The GOOG4 names are held to the official library and to this core in src/providers/gcs/sign.test.ts.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { amzDialect, signV4Url } from '../src/issuer/gcs-sign.ts';
-import type { GcsMethod, GcsSignRequest } from '../src/issuer/gcs-sign.ts';
+import { amzDialect, signV4Url } from '../src/providers/gcs/sign.ts';
+import type { GcsMethod, GcsSignRequest } from '../src/providers/gcs/sign.ts';
 import { createPresigner } from '../src/issuer/presign.ts';
 import { SEED_OBJECTS, startLab, type Lab } from './lab/index.ts';
 import { useLabLogs } from './lab/vitest.ts';

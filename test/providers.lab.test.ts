@@ -29,7 +29,7 @@ import { createLogger } from '../src/platform/logger.ts';
 import { createAuthority, issueCertificate } from '../src/tls/pki.ts';
 import { startSidecar } from '../src/sidecar/index.ts';
 import { nodeTransport } from '../src/sidecar/issuer-client.ts';
-import { signGcsUrl } from '../src/issuer/gcs-sign.ts';
+import { signGcsUrl } from '../src/providers/gcs/sign.ts';
 import type { Sidecar } from '../src/sidecar/index.ts';
 import { installCrds } from './lab/apply.ts';
 import { seedAzurite } from './lab/azurite.ts';

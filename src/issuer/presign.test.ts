@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import { createPresigner, uriEncodePath } from './presign.ts';
+import { uriEncodePath } from '../platform/uri.ts';
+import { createPresigner } from './presign.ts';
 import type { PresignMethod, PresignTarget } from './presign.ts';
 
 const NOW = Date.UTC(2026, 0, 1, 12, 34, 56);

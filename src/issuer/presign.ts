@@ -9,6 +9,7 @@
 //
 // The caller validates the object key (src/policy validateObjectKey) before calling; this file
 // only encodes and signs.
+import { uriEncode, uriEncodePath } from '../platform/uri.ts';
 import { createHash, createHmac, createSecretKey } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 
@@ -42,16 +43,6 @@ export interface PresignRequest {
 export const MAX_PRESIGN_SECONDS = 604_800;
 
 const X_ID: Record<PresignMethod, string | undefined> = { GET: 'GetObject', PUT: 'PutObject', HEAD: undefined };
-
-/** RFC 3986 encoding as SigV4 wants it: everything but A-Z a-z 0-9 - . _ ~ escaped. */
-export function uriEncode(value: string): string {
-  return encodeURIComponent(value).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
-}
-
-/** The same, keeping '/' (object keys in the path). */
-export function uriEncodePath(value: string): string {
-  return value.split('/').map(uriEncode).join('/');
-}
 
 interface Origin {
   /** scheme://host[:port] */

@@ -10,14 +10,15 @@ import type { DatasetAccess, DatasetAccessSpec, DatasetStore } from '../api/v1al
 import { FakeClock } from '../platform/clock.ts';
 import { ValetError } from '../platform/errors.ts';
 import type { AuditEntry, Auditor } from './audit.ts';
-import { signBlobSas } from './azure-blob.ts';
+import { signBlobSas } from '../providers/azure-blob/sas.ts';
 import { IssuerError } from './errors.ts';
-import { signGcsUrl } from './gcs-sign.ts';
-import type { GcsCredentials, GcsMethod } from './gcs-sign.ts';
+import { signGcsUrl } from '../providers/gcs/sign.ts';
+import type { GcsCredentials, GcsMethod } from '../providers/gcs/sign.ts';
 import type { RequestContext } from './issue.ts';
 import type { Authenticator, GrantSource } from './ports.ts';
 import type { SigningKey } from '../policy/index.ts';
-import { SAS_START_SKEW_MS, UrlSigner, parseListRequest, parseSignRequest } from './sign.ts';
+import { UrlSigner, parseListRequest, parseSignRequest } from './sign.ts';
+import { SAS_START_SKEW_MS } from '../providers/azure-blob/index.ts';
 import { pod, readyAccess, store as s3Store } from './testdata/fixtures.ts';
 
 // ── fixtures ──────────────────────────────────────────────────────────────────────────────────

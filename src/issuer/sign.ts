@@ -9,32 +9,28 @@
 import { MAX_SIGN_KEYS, MAX_SIGN_SECONDS, METHOD_VERBS, SIGN_METHODS } from '../api/issuer/v1/index.ts';
 import type { ListRequest, ListResponse, SignMethod, SignRequest, SignResponse } from '../api/issuer/v1/index.ts';
 import { PATTERNS } from '../api/v1alpha1/index.ts';
-import type { AzureBlobSource, Provider } from '../api/v1alpha1/index.ts';
+import type { Provider } from '../api/v1alpha1/index.ts';
 import type { IssuerMetrics } from '../metrics/issuer.ts';
 import type { Clock } from '../platform/clock.ts';
 import type { Logger } from '../platform/logger.ts';
 import { rfc3339 } from '../platform/time.ts';
-import { checkPrefix, isInsidePrefix, validateObjectKey } from '../policy/index.ts';
-import { AZURE_SAS_PERMISSIONS, gcsOrigin, isAccountKey } from '../providers/index.ts';
+import { checkPrefix, isInsidePrefix, UnusableKeyError, validateObjectKey } from '../policy/index.ts';
+import { isAccountKey, providerOf } from '../providers/index.ts';
 import type { Auditor } from './audit.ts';
 import { authorize } from './authorize.ts';
 import type { Grant } from './authorize.ts';
-import { createAzureSigner, listBlobPage } from './azure-blob.ts';
-import type { AzureAccount } from './azure-blob.ts';
 import { IssuerError, toIssuerError } from './errors.ts';
-import { createGcsSigner, rsaKey } from './gcs-sign.ts';
+import { rsaKey } from '../providers/gcs/sign.ts';
 import type { RequestContext } from './issue.ts';
 import { urlLifetimeCap } from './issue.ts';
 import { storeId } from './minter.ts';
 import type { Authenticator, GrantSource, PodIdentity } from './ports.ts';
-import type { SigningKey } from '../policy/index.ts';
+import type { SigningKey, UrlSigning } from '../policy/index.ts';
 
 
 /** How many object keys, and how many characters of each, one audit line of /v1/sign carries. */
 const AUDIT_MAX_KEYS = 32;
 const AUDIT_MAX_KEY_CHARS = 256;
-/** A SAS starts a minute back, so a storage server whose clock is a little behind accepts it. */
-export const SAS_START_SKEW_MS = 60_000;
 
 const NAME = new RegExp(PATTERNS.dnsSubdomain);
 const bad = (message: string) => new IssuerError('BadRequest', message);
@@ -97,11 +93,6 @@ function keyProblem(key: SigningKey): string | undefined {
   }
 }
 
-/** The Azure account a store signs and lists with (the endpoint's default is azure-blob.ts's). */
-function azureAccount(source: AzureBlobSource, key: Extract<SigningKey, { kind: 'azureAccountKey' }>): AzureAccount {
-  return { accountName: source.accountName, accountKey: key.accountKey, ...(source.endpoint ? { endpoint: source.endpoint } : {}) };
-}
-
 export interface UrlSignerDeps {
   authenticator: Authenticator;
   grants: GrantSource;
@@ -113,9 +104,8 @@ export interface UrlSignerDeps {
 
 export class UrlSigner {
   private readonly d: UrlSignerDeps;
-  /** Signing keys imported once per store key, not per URL (bench/provider-signing.bench.ts). */
-  private readonly azure = createAzureSigner();
-  private readonly gcs = createGcsSigner();
+  /** One signer per provider, made on first use: keys imported once per store key, not per URL (bench/provider-signing.bench.ts). */
+  private readonly signers = new Map<Provider, UrlSigning>();
 
   constructor(deps: UrlSignerDeps) {
     this.d = deps;
@@ -153,14 +143,15 @@ export class UrlSigner {
       // AUDIT_MAX_KEYS keys, each cut to AUDIT_MAX_KEY_CHARS and JSON-escaped by the logger.
       const objectKeys = urls.slice(0, AUDIT_MAX_KEYS).map((u) => (u.key.length > AUDIT_MAX_KEY_CHARS ? `${u.key.slice(0, AUDIT_MAX_KEY_CHARS)}…` : u.key));
       this.d.logger?.info('urls signed', { requestId: ctx.requestId, namespace: pod.namespace, pod: pod.podName, datasetAccess: req.access, store: id, provider, method: req.method, count: urls.length, objectKeys, ...(urls.length > AUDIT_MAX_KEYS ? { objectKeysOmitted: urls.length - AUDIT_MAX_KEYS } : {}), expiresInSeconds: expiresSeconds });
-      return { access: req.access, provider, method: req.method, expiresAt: rfc3339(new Date(now + expiresSeconds * 1000)), expiresInSeconds: expiresSeconds, urls };
+      return { access: req.access, provider: provider as SignResponse['provider'], method: req.method, expiresAt: rfc3339(new Date(now + expiresSeconds * 1000)), expiresInSeconds: expiresSeconds, urls };
     });
   }
 
   async list(bearer: string, req: ListRequest, ctx: RequestContext): Promise<ListResponse> {
     return this.audited(bearer, ctx, 'list', req.access, async (_pod, grant, provider) => {
       const spec = grant.store.spec;
-      if (provider !== 'azureBlob' || !spec.azureBlob) throw new IssuerError('WrongProvider', `access ${JSON.stringify(req.access)} is on a ${provider} store, which has no listing through the issuer`);
+      const lister = this.signer(provider).list;
+      if (!lister) throw new IssuerError('WrongProvider', `access ${JSON.stringify(req.access)} is on a ${provider} store, which has no listing through the issuer`);
       if (!grant.access.spec.verbs.includes('list')) throw new IssuerError('VerbNotGranted', `access ${JSON.stringify(req.access)} does not grant list`);
       const granted = grant.access.spec.prefix;
       const prefix = req.prefix ?? granted;
@@ -168,44 +159,41 @@ export class UrlSigner {
       if (!p.ok) throw new IssuerError('ObjectOutsideGrant', p.message);
       if (!isInsidePrefix(prefix, granted)) throw new IssuerError('ObjectOutsideGrant', `prefix ${JSON.stringify(prefix.slice(0, 200))} is outside the granted prefix ${JSON.stringify(granted)}`);
       const key = await this.signingKey(grant);
-      if (key.kind !== 'azureAccountKey') throw new IssuerError('StoreCredentialsUnavailable');
-      let page: Awaited<ReturnType<typeof listBlobPage>>;
+      let page: Awaited<ReturnType<typeof lister>>;
       try {
-        page = await listBlobPage(
-          azureAccount(spec.azureBlob, key),
-          spec.azureBlob.container,
-          prefix,
-          { ...(req.continuationToken ? { continuationToken: req.continuationToken } : {}), maxResults: req.maxResults ?? 1000, signal: ctx.signal },
-        );
+        page = await lister(spec, key, prefix, { ...(req.continuationToken ? { continuationToken: req.continuationToken } : {}), maxResults: req.maxResults ?? 1000, signal: ctx.signal });
       } catch (err) {
+        if (err instanceof UnusableKeyError) throw new IssuerError('StoreCredentialsUnavailable', undefined, { cause: err });
         if (ctx.signal.aborted) throw new IssuerError('Timeout', undefined, { cause: err });
-        this.d.logger?.warn('listing an azureBlob store failed', { store: storeId(grant.store), error: (err as Error).name, status: (err as { statusCode?: number }).statusCode });
+        this.d.logger?.warn('listing a store failed', { store: storeId(grant.store), provider, error: (err as Error).name, status: (err as { statusCode?: number }).statusCode });
         throw new IssuerError('StoreListFailed', `listing ${JSON.stringify(prefix)} in store ${storeId(grant.store)} failed`, { cause: err });
       }
       // Defence in depth: the service was asked for the prefix; never pass on a name outside it.
-      const objects = page.blobs.filter((b) => b.name.startsWith(granted)).map((b) => ({ key: b.name, size: b.size, lastModified: b.lastModified, ...(b.etag ? { etag: b.etag } : {}) }));
+      const objects = page.objects.filter((o) => o.key.startsWith(granted));
       return { access: req.access, prefix, objects, ...(page.continuationToken ? { continuationToken: page.continuationToken } : {}) };
     });
   }
 
   private async signOne(grant: Grant, key: SigningKey, objectKey: string, method: SignMethod, now: number, expiresSeconds: number): Promise<string> {
     const spec = grant.store.spec;
-    if (spec.provider === 'azureBlob' && spec.azureBlob && key.kind === 'azureAccountKey') {
-      return this.azure.sign({
-        account: azureAccount(spec.azureBlob, key),
-        container: spec.azureBlob.container,
-        blob: objectKey,
-        permissions: AZURE_SAS_PERMISSIONS[METHOD_VERBS[method]],
-        startsOn: new Date(now - SAS_START_SKEW_MS),
-        expiresOn: new Date(now + expiresSeconds * 1000),
-      }).url;
+    try {
+      return await this.signer(spec.provider).sign(spec, key, objectKey, method, now, expiresSeconds);
+    } catch (err) {
+      if (err instanceof TypeError || err instanceof RangeError) throw err;
+      throw new IssuerError('StoreCredentialsUnavailable', `store ${storeId(grant.store)} has no signing key for ${spec.provider} ${method}`, { cause: err });
     }
-    if (spec.provider === 'gcs' && spec.gcs && (key.kind === 'gcsServiceAccount' || key.kind === 'gcsHmac') && method !== 'DELETE') {
-      const credentials = key.kind === 'gcsHmac' ? { kind: 'hmac' as const, accessId: key.accessId, secret: key.secret } : { kind: 'serviceAccount' as const, clientEmail: key.clientEmail, privateKeyPem: key.privateKeyPem };
-      // RSA off the event loop (a batch of 1,000 would otherwise stall every other request for seconds).
-      return this.gcs.signAsync({ credentials, bucket: spec.gcs.bucket, key: objectKey, method, expiresSeconds, now, endpoint: gcsOrigin(spec.gcs) });
+  }
+
+  /** The provider's signer, made once. */
+  private signer(provider: Provider): UrlSigning {
+    let s = this.signers.get(provider);
+    if (!s) {
+      const make = providerOf({ provider }).createSigner;
+      if (!make) throw new IssuerError('WrongProvider', `a ${provider} store signs no URLs through the issuer`);
+      s = make();
+      this.signers.set(provider, s);
     }
-    throw new IssuerError('StoreCredentialsUnavailable', `store ${storeId(grant.store)} has no signing key for ${spec.provider} ${method}`);
+    return s;
   }
 
   /** The store's key, checked usable: a key that cannot sign is the store's problem (503), never the request's. */
@@ -223,7 +211,7 @@ export class UrlSigner {
   }
 
   /** Authenticates, authorizes the one access (an azureBlob or gcs one), runs `fn`, and audits a refusal. */
-  private async audited<T>(bearer: string, ctx: RequestContext, route: 'sign' | 'list', access: string, fn: (pod: PodIdentity, grant: Grant, provider: Exclude<Provider, 's3'>) => Promise<T>): Promise<T> {
+  private async audited<T>(bearer: string, ctx: RequestContext, route: 'sign' | 'list', access: string, fn: (pod: PodIdentity, grant: Grant, provider: Provider) => Promise<T>): Promise<T> {
     let pod: PodIdentity | undefined;
     try {
       pod = await (ctx.authenticated ?? this.d.authenticator.authenticate(bearer, ctx.signal));
@@ -233,7 +221,7 @@ export class UrlSigner {
       const grant = auth.grants.find((g) => g.access.metadata.name === access);
       if (!grant) throw new IssuerError('NoGrant');
       const provider = grant.store.spec.provider;
-      if (provider === 's3') throw new IssuerError('WrongProvider', `access ${JSON.stringify(access)} is on an s3 store: its pods use the STS keys of POST /v1/keys`);
+      if (providerOf(grant.store.spec).delivery !== 'signedUrls') throw new IssuerError('WrongProvider', `access ${JSON.stringify(access)} is on an ${provider} store: its pods use the STS keys of POST /v1/keys`);
       return await fn(p, grant, provider);
     } catch (err) {
       const e = ctx.signal.aborted && !(err instanceof IssuerError) ? new IssuerError('Timeout', undefined, { cause: err }) : toIssuerError(err);

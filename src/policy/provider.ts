@@ -1,6 +1,7 @@
 // What a storage provider decides, as a port: src/providers/ holds one implementation per provider
 // (s3, azureBlob, gcs) and the registry of them; policy and everything above take the registry
 // instead of branching on spec.provider. Adding a provider: docs/providers.md.
+import type { SignMethod } from '../api/issuer/v1/index.ts';
 import type { AnyDatasetStore, Provider, StoreSpec, Verb } from '../api/v1alpha1/index.ts';
 import type { RenderResult } from './session-policy.ts';
 
@@ -40,6 +41,30 @@ export interface SecretUse {
   keys: string[];
 }
 
+/** Thrown by a signer handed a key it cannot sign with (another provider's kind): the store's problem, never the request's. */
+export class UnusableKeyError extends Error {
+  override name = 'UnusableKeyError';
+}
+
+/** One object a store lists. */
+export interface ListedStoreObject {
+  key: string;
+  size: number;
+  lastModified: string;
+  etag?: string;
+}
+
+/** How a signedUrls provider signs (and lists) with a store's long-term key. Holds its imported keys. */
+export interface UrlSigning {
+  /**
+   * One URL for `method` on `objectKey`, valid `expiresSeconds` from `now` (ms). Throws TypeError or
+   * RangeError for a key the store would read differently; an Error when it cannot sign `method`.
+   */
+  sign(spec: StoreSpecInput, key: SigningKey, objectKey: string, method: SignMethod, now: number, expiresSeconds: number): Promise<string>;
+  /** One page of objects under `prefix`, for providers whose pods list through the issuer. */
+  list?(spec: StoreSpecInput, key: SigningKey, prefix: string, opts: { continuationToken?: string; maxResults: number; signal?: AbortSignal }): Promise<{ objects: ListedStoreObject[]; continuationToken?: string }>;
+}
+
 export interface StorageProvider<Doc = unknown> {
   readonly name: Provider;
   /**
@@ -73,6 +98,8 @@ export interface StorageProvider<Doc = unknown> {
    * them). Throws an Error whose message says what is wrong with which key, never a value.
    */
   signingKey?(store: AnyDatasetStore, values: Readonly<Record<string, string>>): SigningKey;
+  /** signedUrls providers: a new signer (the issuer makes one per provider and keeps it). */
+  createSigner?(): UrlSigning;
   /** stsKeys providers: the key the issuer calls STS with, from the Secret's values. */
   stsCredentials?(store: AnyDatasetStore, values: Readonly<Record<string, string>>): StaticCredentials;
 }

@@ -3,9 +3,9 @@
 // provider up here. Adding one: docs/providers.md.
 import type { Provider } from '../api/v1alpha1/index.ts';
 import type { ProviderRegistry, StorageProvider } from '../policy/index.ts';
-import { azureBlobProvider } from './azure-blob.ts';
-import { gcsProvider } from './gcs.ts';
-import { s3Provider } from './s3.ts';
+import { azureBlobProvider } from './azure-blob/index.ts';
+import { gcsProvider } from './gcs/index.ts';
+import { s3Provider } from './s3/index.ts';
 
 export const PROVIDER_REGISTRY: ProviderRegistry = { s3: s3Provider, azureBlob: azureBlobProvider, gcs: gcsProvider };
 
@@ -14,8 +14,8 @@ export function providerOf(spec: { provider: Provider }): StorageProvider {
   return PROVIDER_REGISTRY[spec.provider];
 }
 
-export { AZURE_SAS_PERMISSIONS, azureServiceUrl, isAccountKey, sasPermissions } from './azure-blob.ts';
-export type { AzureBlobScope } from './azure-blob.ts';
-export { GCS_METHODS, gcsOrigin } from './gcs.ts';
-export type { GcsScope } from './gcs.ts';
-export { s3Source } from './s3.ts';
+export { AZURE_SAS_PERMISSIONS, azureServiceUrl, isAccountKey, sasPermissions } from './azure-blob/index.ts';
+export type { AzureBlobScope } from './azure-blob/index.ts';
+export { GCS_METHODS, gcsOrigin } from './gcs/index.ts';
+export type { GcsScope } from './gcs/index.ts';
+export { s3Source } from './s3/index.ts';

@@ -28,6 +28,7 @@ const OWNED: Record<string, string> = {
   '@kubernetes/client-node': 'k8s',
   '@aws-sdk/': 'issuer',
   '@smithy/': 'issuer',
+  '@azure/': 'providers',
 };
 
 function files(dir: string): string[] {
@@ -68,10 +69,9 @@ describe('source layout', () => {
   });
 
   it('no code outside src/providers/ (and the API types) branches on a store\'s provider', () => {
-    // Files still branching, each to move behind the StorageProvider port (issue #17). The list may
+    // Files still branching, each to move behind the StorageProvider port (issue #17): the sidecar's. The list may
     // only shrink: a new branch anywhere else fails here.
     const pending = new Set([
-      'issuer/sign.ts',
       'sidecar/http.ts',
       'sidecar/issuer-client.ts',
       'sidecar/keys.ts',

@@ -35,7 +35,7 @@
 // collapse, ill-formed Unicode). No error message carries a secret, a private key or an endpoint.
 import { createHash, createHmac, createPrivateKey, createSecretKey, sign } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
-import { uriEncode, uriEncodePath } from './presign.ts';
+import { uriEncode, uriEncodePath } from '../../platform/uri.ts';
 
 export type GcsMethod = 'GET' | 'PUT' | 'HEAD';
 

@@ -16,8 +16,8 @@
 import { BlobSASPermissions, ContainerClient, generateBlobSASQueryParameters, isRestError, SASProtocol, StorageSharedKeyCredential } from '@azure/storage-blob';
 import { createHmac, createSecretKey } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
-import { ValetError } from '../platform/errors.ts';
-import { isAccountKey } from '../providers/index.ts';
+import { ValetError } from '../../platform/errors.ts';
+import { isAccountKey } from './index.ts';
 
 export interface AzureAccount {
   /** 3 to 24 lowercase letters and digits. */

@@ -15,9 +15,10 @@ import { Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { MockInstance } from 'vitest';
 import { Storage } from '@google-cloud/storage';
-import { amzDialect, canonicalV4, createGcsSigner, GOOG4, MAX_GCS_SIGN_SECONDS, signGcsUrl, signV4Url } from './gcs-sign.ts';
-import type { GcsMethod, GcsSignRequest } from './gcs-sign.ts';
-import { createPresigner, uriEncode } from './presign.ts';
+import { amzDialect, canonicalV4, createGcsSigner, GOOG4, MAX_GCS_SIGN_SECONDS, signGcsUrl, signV4Url } from './sign.ts';
+import type { GcsMethod, GcsSignRequest } from './sign.ts';
+import { uriEncode } from '../../platform/uri.ts';
+import { createPresigner } from '../../issuer/presign.ts';
 
 const EMAIL = 'valet-signer@valet-test.iam.gserviceaccount.com';
 const NOW = Date.UTC(2026, 0, 1, 12, 34, 56);

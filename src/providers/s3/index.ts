@@ -1,9 +1,9 @@
 // s3 (AWS and S3-compatible stores): the issuer mints STS keys whose session policy is the grant.
-import { LIMITS, PROVIDER_VERBS } from '../api/v1alpha1/index.ts';
-import type { AnyDatasetStore, S3Source, StoreSpec } from '../api/v1alpha1/index.ts';
-import { renderSessionPolicy } from '../policy/index.ts';
-import type { SessionPolicy, StorageProvider, StoreSpecInput } from '../policy/index.ts';
-import { secretUse } from '../policy/index.ts';
+import { LIMITS, PROVIDER_VERBS } from '../../api/v1alpha1/index.ts';
+import type { AnyDatasetStore, S3Source, StoreSpec } from '../../api/v1alpha1/index.ts';
+import { renderSessionPolicy } from '../../policy/index.ts';
+import type { SessionPolicy, StorageProvider, StoreSpecInput } from '../../policy/index.ts';
+import { secretUse } from '../../policy/index.ts';
 
 /** A store's S3 fields, when it is an s3 store with all of them (the CRD requires them then). */
 export function s3Source(spec: Pick<StoreSpec, 'provider' | 'bucket' | 'region' | 'roleArn' | 'auth'> & Partial<StoreSpec>): S3Source | undefined {

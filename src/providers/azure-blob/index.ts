@@ -1,10 +1,13 @@
 // azureBlob: the account key stays with the issuer, which signs one service SAS per blob (sr=b)
 // inside the granted folder and lists for the pod (ADR 0006).
-import { LIMITS, PROVIDER_VERBS } from '../api/v1alpha1/index.ts';
-import type { AnyDatasetStore, AzureBlobSource, Verb } from '../api/v1alpha1/index.ts';
-import { secretUse } from '../policy/index.ts';
-import type { StorageProvider, StoreSpecInput } from '../policy/index.ts';
-import { packScope, table } from './scope.ts';
+import { LIMITS, PROVIDER_VERBS } from '../../api/v1alpha1/index.ts';
+import { METHOD_VERBS } from '../../api/issuer/v1/index.ts';
+import type { AnyDatasetStore, AzureBlobSource, Verb } from '../../api/v1alpha1/index.ts';
+import { secretUse, UnusableKeyError } from '../../policy/index.ts';
+import type { SigningKey, StorageProvider, StoreSpecInput } from '../../policy/index.ts';
+import { packScope, table } from '../scope.ts';
+import { createAzureSigner, listBlobPage } from './sas.ts';
+import type { AzureAccount } from './sas.ts';
 
 /** SAS permission letters per verb for a per-blob SAS (sr=b). list is served by the issuer, not by a SAS. */
 export const AZURE_SAS_PERMISSIONS: Readonly<Record<Verb, string>> = { read: 'r', list: '', write: 'cw', delete: 'd' };
@@ -28,6 +31,16 @@ const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$
 /** Whether `key` has the form of an account key (non-empty base64). */
 export function isAccountKey(key: string): boolean {
   return key.length > 0 && BASE64.test(key);
+}
+
+/** A SAS starts a minute back, so a storage server whose clock is a little behind accepts it. */
+export const SAS_START_SKEW_MS = 60_000;
+
+/** The account a store signs and lists with, once its key is an account key. */
+function account(spec: StoreSpecInput, key: SigningKey): { account: AzureAccount; container: string } {
+  if (!spec.azureBlob || key.kind !== 'azureAccountKey') throw new UnusableKeyError('an azureBlob store signs with its account key');
+  const a = spec.azureBlob;
+  return { account: { accountName: a.accountName, accountKey: key.accountKey, ...(a.endpoint ? { endpoint: a.endpoint } : {}) }, container: a.container };
 }
 
 export interface AzureBlobScope {
@@ -83,6 +96,30 @@ export const azureBlobProvider: StorageProvider<AzureBlobScope> = {
   secret(store: AnyDatasetStore) {
     const ref = store.spec.azureBlob?.auth.secretRef;
     return secretUse(store, 'spec.azureBlob.auth.secretRef', ref, [ref?.accountKeyKey ?? 'accountKey']);
+  },
+  createSigner() {
+    const azure = createAzureSigner();
+    return {
+      sign: async (spec, key, blob, method, now, expiresSeconds) => {
+        const { account: acct, container } = account(spec, key);
+        return azure.sign({
+          account: acct,
+          container,
+          blob,
+          permissions: AZURE_SAS_PERMISSIONS[METHOD_VERBS[method]],
+          startsOn: new Date(now - SAS_START_SKEW_MS),
+          expiresOn: new Date(now + expiresSeconds * 1000),
+        }).url;
+      },
+      list: async (spec, key, prefix, opts) => {
+        const { account: acct, container } = account(spec, key);
+        const page = await listBlobPage(acct, container, prefix, opts);
+        return {
+          objects: page.blobs.map((b) => ({ key: b.name, size: b.size, lastModified: b.lastModified, ...(b.etag ? { etag: b.etag } : {}) })),
+          ...(page.continuationToken ? { continuationToken: page.continuationToken } : {}),
+        };
+      },
+    };
   },
   target: (spec) => (spec.azureBlob ? { bucket: spec.azureBlob.container, endpoint: azureServiceUrl(spec.azureBlob) } : undefined),
   signingKey(store, values) {

@@ -1,8 +1,8 @@
 import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { AnonymousCredential, BlobClient, ContainerClient } from '@azure/storage-blob';
-import { blobServiceUrl, containerUrl, listBlobPage, MAX_SAS_SECONDS, signBlobSas } from './azure-blob.ts';
-import type { AzureAccount, BlobSasRequest } from './azure-blob.ts';
+import { blobServiceUrl, containerUrl, listBlobPage, MAX_SAS_SECONDS, signBlobSas } from './sas.ts';
+import type { AzureAccount, BlobSasRequest } from './sas.ts';
 
 // Azurite's published development key: not a secret, but treated as one by the code under test.
 const KEY = 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';

@@ -18,6 +18,8 @@ export interface AccessCaches {
   namespaceLabels(namespace: string): Record<string, string> | undefined;
   /** Every DatasetAccess, of all namespaces (folder ownership on cluster stores, ADR 0009). */
   allAccesses?(): readonly DatasetAccess[];
+  /** The accesses naming one ClusterDatasetStore, from an index (else allAccesses is scanned). */
+  accessesOfClusterStore?(name: string): readonly DatasetAccess[];
 }
 
 export interface AccessStatusWriter {
@@ -97,7 +99,8 @@ export function makeAccessReconciler(deps: AccessReconcilerDeps): (key: string) 
     }
     const store = resolveStore(deps.caches, access);
     const labels = deps.caches.namespaceLabels(namespace);
-    const next = desiredStatus(access, store, labels, rfc3339(deps.clock.now()), deps.valetNamespace, deps.caches.allAccesses?.() ?? []);
+    const onClusterStore = store?.kind === KINDS.ClusterDatasetStore ? (deps.caches.accessesOfClusterStore?.(store.metadata.name) ?? deps.caches.allAccesses?.()) : undefined;
+    const next = desiredStatus(access, store, labels, rfc3339(deps.clock.now()), deps.valetNamespace, onClusterStore ?? []);
     if (statusEqual(access.status, next)) {
       deps.observe?.('unchanged');
       return;

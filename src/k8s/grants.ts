@@ -2,9 +2,9 @@
 // objects come from watch caches (no API call per request), and a store's Secret (auth mode
 // secret) is read on demand and cached briefly, with concurrent reads merged. Implements the
 // issuer's GrantSource by shape; failures are ValetErrors with code StoreCredentialsUnavailable
-// (a row of src/issuer/errors.ts).
+// (a row of src/api/issuer/v1/errors.ts).
 import type { CoreV1Api, V1Secret } from '@kubernetes/client-node';
-import { DEFAULT_VALET_NAMESPACE, KINDS, PLURALS } from '../api/v1alpha1/index.ts';
+import { DEFAULT_VALET_NAMESPACE, KINDS } from '../api/v1alpha1/index.ts';
 import { checkCredentialsPlacement } from '../policy/index.ts';
 import type { SigningKey, StaticCredentials, StorageProvider } from '../policy/index.ts';
 import { PROVIDER_REGISTRY, providerOf } from '../providers/index.ts';
@@ -16,11 +16,7 @@ import { ValetError } from '../platform/errors.ts';
 import type { Logger } from '../platform/logger.ts';
 import { TtlCache } from '../platform/ttl-cache.ts';
 import type { K8sClients } from './clients.ts';
-import { RestartableInformer, customObjectSource, namespaceSource } from './informer.ts';
-
-interface NamespaceLike {
-  metadata?: { name?: string; labels?: Record<string, string> };
-}
+import { SharedInformers } from './shared-informers.ts';
 import { httpStatus } from './keys.ts';
 
 /** Read-only views of the caches the grant source needs; informers fit, tests pass maps. */
@@ -28,6 +24,8 @@ export interface GrantCaches {
   accesses(namespace: string): readonly DatasetAccess[];
   /** Every DatasetAccess of all namespaces (optional: folder ownership on cluster stores). */
   allAccesses?(): readonly DatasetAccess[];
+  /** The accesses naming one ClusterDatasetStore, from an index. */
+  accessesOfClusterStore?(name: string): readonly DatasetAccess[];
   datasetStore(namespace: string, name: string): DatasetStore | undefined;
   clusterStore(name: string): ClusterDatasetStore | undefined;
   /** Labels of a namespace; undefined when it is not known. */
@@ -161,80 +159,52 @@ export class GrantSourceOverCaches {
 
 export interface InformerGrantSourceOptions {
   clients: Pick<K8sClients, 'kubeConfig' | 'core' | 'customObjects'>;
+  /** The process's shared informers; absent, the source makes its own (tests that need only it). */
+  informers?: SharedInformers;
   clock?: Clock;
   logger?: Logger;
   metrics?: Pick<IssuerMetrics, 'cacheLookups'>;
   secretTtlMs?: number;
-  /** Called on informer restarts (for metrics). */
+  /** Called on informer restarts (for metrics) when the source makes its own informers. */
   onRestart?: (informer: string) => void;
   valetNamespace?: string;
 }
 
-/** The GrantSource the operator runs: three informers plus Secret reads. start() before use. */
+/** The GrantSource the operator runs: the shared informers plus Secret reads. start() before use. */
 export class InformerGrantSource extends GrantSourceOverCaches {
-  private readonly informers: {
-    accesses: RestartableInformer<DatasetAccess>;
-    stores: RestartableInformer<DatasetStore>;
-    clusterStores: RestartableInformer<ClusterDatasetStore>;
-    namespaces: RestartableInformer<NamespaceLike>;
-  };
+  readonly informers: SharedInformers;
+  /** Whether this source made (and so starts and stops) its informers. */
+  private readonly owns: boolean;
 
   constructor(opts: InformerGrantSourceOptions) {
-    const { clients, logger } = opts;
-    const make = <T extends DatasetAccess | DatasetStore | ClusterDatasetStore>(plural: string) =>
-      new RestartableInformer<T>({
-        name: `issuer-${plural}`,
-        kubeConfig: clients.kubeConfig,
-        ...customObjectSource<T>(clients.customObjects, { plural }),
-        logger,
-        onRestart: () => opts.onRestart?.(plural),
-      });
-    const informers = {
-      accesses: make<DatasetAccess>(PLURALS.DatasetAccess),
-      stores: make<DatasetStore>(PLURALS.DatasetStore),
-      clusterStores: make<ClusterDatasetStore>(PLURALS.ClusterDatasetStore),
-      namespaces: new RestartableInformer<NamespaceLike>({
-        name: 'issuer-namespaces',
-        kubeConfig: clients.kubeConfig,
-        ...namespaceSource(clients.core),
-        logger,
-        onRestart: () => opts.onRestart?.('namespaces'),
-      }),
-    };
+    const informers = opts.informers ?? new SharedInformers({ clients: opts.clients, ...(opts.logger ? { logger: opts.logger } : {}), ...(opts.onRestart ? { onRestart: opts.onRestart } : {}) });
     super({
-      caches: {
-        accesses: (ns) => informers.accesses.list(ns),
-        allAccesses: () => informers.accesses.list(),
-        datasetStore: (ns, name) => informers.stores.get(ns, name),
-        clusterStore: (name) => informers.clusterStores.get(undefined, name),
-        namespaceLabels: (ns) => {
-          const n = informers.namespaces.get(undefined, ns);
-          return n ? (n.metadata?.labels ?? {}) : undefined;
-        },
-      },
-      core: clients.core,
+      caches: informers.grantCaches(),
+      core: opts.clients.core,
       clock: opts.clock,
-      logger,
+      logger: opts.logger,
       metrics: opts.metrics,
       secretTtlMs: opts.secretTtlMs,
       valetNamespace: opts.valetNamespace,
     });
     this.informers = informers;
+    this.owns = !opts.informers;
   }
 
+  /** Starts the informers it made; shared ones are started by their owner. */
   start(): void {
-    for (const i of Object.values(this.informers)) i.start();
+    if (this.owns) this.informers.start();
   }
 
-  async waitForSync(signal?: AbortSignal): Promise<boolean> {
-    return (await Promise.all(Object.values(this.informers).map((i) => i.waitForSync(signal)))).every(Boolean);
+  waitForSync(signal?: AbortSignal): Promise<boolean> {
+    return this.informers.waitForSync(signal);
   }
 
   hasSynced(): boolean {
-    return Object.values(this.informers).every((i) => i.hasSynced());
+    return this.informers.hasSynced();
   }
 
   async stop(): Promise<void> {
-    await Promise.all(Object.values(this.informers).map((i) => i.stop()));
+    if (this.owns) await this.informers.stop();
   }
 }

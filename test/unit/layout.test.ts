@@ -20,6 +20,7 @@ const ALLOWED: Record<string, readonly string[]> = {
   controller: ['api', 'platform', 'config', 'policy', 'providers', 'k8s', 'metrics', 'tls'],
   webhook: ['api', 'platform', 'config', 'policy', 'injection', 'k8s', 'metrics', 'tls'],
   sidecar: ['api', 'platform', 'config', 'policy', 'providers', 'issuer', 'metrics'],
+  operator: ['api', 'platform', 'config', 'policy', 'providers', 'injection', 'issuer', 'k8s', 'metrics', 'tls', 'controller', 'webhook'],
   cli: ['*'],
 };
 

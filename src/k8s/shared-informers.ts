@@ -1,0 +1,117 @@
+// One list/watch per kind, per process: the DatasetAccess, DatasetStore, ClusterDatasetStore and
+// Namespace informers that the controller, the issuer's grant source and the webhook all read.
+// Readiness is theirs together (synced = every one synced). An index answers "which accesses use
+// this ClusterDatasetStore" without scanning every access (the controller asks it on each event).
+import { KINDS, PLURALS } from '../api/v1alpha1/index.ts';
+import type { ClusterDatasetStore, DatasetAccess, DatasetStore } from '../api/v1alpha1/index.ts';
+import type { Logger } from '../platform/logger.ts';
+import type { K8sClients } from './clients.ts';
+import type { GrantCaches } from './grants.ts';
+import { RestartableInformer, customObjectSource, namespaceSource } from './informer.ts';
+
+export interface NamespaceLike {
+  metadata?: { name?: string; labels?: Record<string, string> };
+}
+
+export interface SharedInformersOptions {
+  clients: Pick<K8sClients, 'kubeConfig' | 'core' | 'customObjects'>;
+  logger?: Logger;
+  /** Called with the informer's name on each restart after an error (for metrics). */
+  onRestart?: (informer: string) => void;
+}
+
+const keyOf = (a: DatasetAccess) => `${a.metadata.namespace}/${a.metadata.name}`;
+
+export class SharedInformers {
+  readonly accesses: RestartableInformer<DatasetAccess>;
+  readonly stores: RestartableInformer<DatasetStore>;
+  readonly clusterStores: RestartableInformer<ClusterDatasetStore>;
+  readonly namespaces: RestartableInformer<NamespaceLike>;
+  /** ClusterDatasetStore name → keys of the accesses naming it; and each indexed access's store. */
+  private readonly byClusterStore = new Map<string, Set<string>>();
+  private readonly indexed = new Map<string, string>();
+
+  constructor(opts: SharedInformersOptions) {
+    const { clients, logger } = opts;
+    const custom = <T extends DatasetAccess | DatasetStore | ClusterDatasetStore>(plural: string) =>
+      new RestartableInformer<T>({ name: plural, kubeConfig: clients.kubeConfig, ...customObjectSource<T>(clients.customObjects, { plural }), logger, onRestart: () => opts.onRestart?.(plural) });
+    this.accesses = custom<DatasetAccess>(PLURALS.DatasetAccess);
+    this.stores = custom<DatasetStore>(PLURALS.DatasetStore);
+    this.clusterStores = custom<ClusterDatasetStore>(PLURALS.ClusterDatasetStore);
+    this.namespaces = new RestartableInformer<NamespaceLike>({ name: 'namespaces', kubeConfig: clients.kubeConfig, ...namespaceSource(clients.core), logger, onRestart: () => opts.onRestart?.('namespaces') });
+    // Registered first, so every other handler already sees the index updated.
+    this.accesses.on('add', (a) => this.index(a));
+    this.accesses.on('update', (a) => this.index(a));
+    this.accesses.on('delete', (a) => this.unindex(keyOf(a)));
+  }
+
+  private index(a: DatasetAccess): void {
+    const key = keyOf(a);
+    const store = a.spec.storeRef.kind === KINDS.ClusterDatasetStore ? a.spec.storeRef.name : undefined;
+    if (this.indexed.get(key) === store) return;
+    this.unindex(key);
+    if (store === undefined) return;
+    let set = this.byClusterStore.get(store);
+    if (!set) this.byClusterStore.set(store, (set = new Set()));
+    set.add(key);
+    this.indexed.set(key, store);
+  }
+
+  private unindex(key: string): void {
+    const store = this.indexed.get(key);
+    if (store === undefined) return;
+    this.indexed.delete(key);
+    const set = this.byClusterStore.get(store);
+    set?.delete(key);
+    if (set?.size === 0) this.byClusterStore.delete(store);
+  }
+
+  /** The accesses (of every namespace) that name the ClusterDatasetStore `name`, from the index. */
+  accessesOfClusterStore(name: string): DatasetAccess[] {
+    const out: DatasetAccess[] = [];
+    for (const key of this.byClusterStore.get(name) ?? []) {
+      const i = key.indexOf('/');
+      const a = this.accesses.get(key.slice(0, i), key.slice(i + 1));
+      if (a) out.push(a);
+    }
+    return out;
+  }
+
+  namespaceLabels(namespace: string): Readonly<Record<string, string>> | undefined {
+    const n = this.namespaces.get(undefined, namespace);
+    return n ? (n.metadata?.labels ?? {}) : undefined;
+  }
+
+  /** The read-only views the grant source and the reconciler take. */
+  grantCaches(): GrantCaches & { access(namespace: string, name: string): DatasetAccess | undefined } {
+    return {
+      access: (ns, name) => this.accesses.get(ns, name),
+      accesses: (ns) => this.accesses.list(ns),
+      allAccesses: () => this.accesses.list(),
+      accessesOfClusterStore: (name) => this.accessesOfClusterStore(name),
+      datasetStore: (ns, name) => this.stores.get(ns, name),
+      clusterStore: (name) => this.clusterStores.get(undefined, name),
+      namespaceLabels: (ns) => this.namespaceLabels(ns),
+    };
+  }
+
+  private all(): RestartableInformer<never>[] {
+    return [this.accesses, this.stores, this.clusterStores, this.namespaces] as unknown as RestartableInformer<never>[];
+  }
+
+  start(): void {
+    for (const i of this.all()) i.start();
+  }
+
+  hasSynced(): boolean {
+    return this.all().every((i) => i.hasSynced());
+  }
+
+  async waitForSync(signal?: AbortSignal): Promise<boolean> {
+    return (await Promise.all(this.all().map((i) => i.waitForSync(signal)))).every(Boolean);
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.all().map((i) => i.stop()));
+  }
+}

@@ -4,8 +4,6 @@
 // refresher needs to decide: keys, a refusal (401/403: drop keys now), or a transient failure
 // (429, 5xx, network, timeout: keep serving valid keys and retry).
 import { readFile } from 'node:fs/promises';
-import { request as httpRequest } from 'node:http';
-import { request as httpsRequest } from 'node:https';
 import { VERBS } from '../api/v1alpha1/index.ts';
 import type { IssuedKey } from '../issuer/index.ts';
 
@@ -41,6 +39,10 @@ export interface TransportResponse {
 export type Transport = (req: TransportRequest) => Promise<TransportResponse>;
 
 const MAX_BODY = 4 * 1024 * 1024;
+
+// Not `import ... from 'node:http'`: see sidecar.ts (an ES import of node:http loads undici).
+const { request: httpRequest } = process.getBuiltinModule('node:http');
+const { request: httpsRequest } = process.getBuiltinModule('node:https');
 
 /** node:https (or http, for a plain-HTTP issuer in tests) with a deadline on the whole exchange. */
 export const nodeTransport: Transport = (req) =>

@@ -1,5 +1,6 @@
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -120,6 +121,23 @@ describe('the loopback server', () => {
     expect(j.body.trim().split('\n').map((l) => JSON.parse(l).key)).toEqual(['imagenet/a.bin', 'imagenet/b c+d.bin']);
   });
 
+  it('answers a target that is no URL (//, ///, //a:b) like any unknown path, on both ports, and keeps serving', async () => {
+    const raw = (port: number, target: string, auth?: string) =>
+      new Promise<string>((resolve, reject) => {
+        const sock = connect(port, '127.0.0.1', () => sock.end(`GET ${target} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n${auth === undefined ? '' : `authorization: ${auth}\r\n`}\r\n`));
+        let text = '';
+        sock.on('data', (d: Buffer) => (text += d.toString()));
+        sock.on('end', () => resolve(text.split('\r\n')[0] ?? ''));
+        sock.on('error', reject);
+      });
+    for (const target of ['//', '///', '//a:b', '/\\', '//[']) {
+      expect(await raw(s.port, target), target).toBe('HTTP/1.1 401 Unauthorized');
+      expect(await raw(s.port, target, s.authToken), target).toBe('HTTP/1.1 404 Not Found');
+      expect(await raw(s.metricsPort, target), target).toBe('HTTP/1.1 404 Not Found');
+    }
+    expect((await get('/v1/credentials', s.authToken)).status).toBe(200);
+  });
+
   it('keeps the metrics port free of keys', async () => {
     expect((await get('/v1/credentials', s.authToken, s.metricsPort)).status).toBe(404);
     expect((await get('/readyz', undefined, s.metricsPort)).status).toBe(200);
@@ -138,8 +156,7 @@ describe('the credentials hot path', () => {
     fc.assert(
       fc.property(targets, (target) => {
         const url = URL.parse(target, 'http://127.0.0.1');
-        fc.pre(url !== null);
-        expect(splitTarget(target)).toEqual({ pathname: url.pathname, search: url.search });
+        expect(splitTarget(target)).toEqual(url === null ? { pathname: '', search: '' } : { pathname: url.pathname, search: url.search });
       }),
       { numRuns: 3000 },
     );

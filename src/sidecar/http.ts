@@ -56,11 +56,16 @@ function requestCounter(metrics: SidecarMetrics | undefined): (res: ServerRespon
  */
 export const PLAIN_TARGET = /^(?=\/)(?:\/(?!\.\.?(?:\/|$))[\w.~-]+)*\/?$/;
 
-/** The pathname and search of a request target, as `new URL(target, 'http://127.0.0.1')` gives them. */
+/**
+ * The pathname and search of a request target, as `new URL(target, 'http://127.0.0.1')` gives them.
+ * A target that is no URL at all (`//`, `///`, `//a:b`: an authority with no valid host) has the
+ * pathname '', which no route matches: `new URL` would throw, and a throw here would end the
+ * process, on the metrics port too, which any pod can reach.
+ */
 export function splitTarget(target: string): { pathname: string; search: string } {
   if (PLAIN_TARGET.test(target)) return { pathname: target, search: '' };
-  const url = new URL(target, 'http://127.0.0.1');
-  return { pathname: url.pathname, search: url.search };
+  const url = URL.parse(target, 'http://127.0.0.1');
+  return url === null ? { pathname: '', search: '' } : { pathname: url.pathname, search: url.search };
 }
 
 const NO_QUERY: { ok: true; params: ReadonlyMap<string, string> } = { ok: true, params: new Map() };

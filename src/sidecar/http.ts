@@ -45,7 +45,8 @@ function requestCounter(metrics: SidecarMetrics | undefined): (res: ServerRespon
       },
     ]),
   );
-  return (res, route) => void res.once('finish', listeners.get(route) ?? (() => {}));
+  // `on`, not `once`: a response emits 'finish' once, and goes with its listeners.
+  return (res, route) => void res.on('finish', listeners.get(route) ?? (() => {}));
 }
 
 /**

@@ -6,7 +6,7 @@
 // back-to-back pairs, the order alternating to cancel drift; the ratio is the median of the
 // paired ratios (the machine is shared: absolute figures move, pairs move together). The servers
 // run on this thread, so its event-loop utilization gives each one's busy time per request.
-// Goals: at least 0.8 of the bare server's requests/s; p99 under 2 ms.
+// Goals: at least 0.9 of the bare server's requests/s (issue #17); p99 under 2 ms.
 // Alone: node bench/run.ts sidecar-endpoint
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -71,7 +71,8 @@ export const sidecarEndpoint: Benchmark = {
     ]);
     const sidecar = await startSidecar(config, { logger: createLogger({ level: 'warn' }), registry: new Registry(), source });
     const headers = { authorization: sidecar.authToken };
-    // The bare server: the same body (serialized per request, as the sidecar does) and headers.
+    // The bare server: the same body and headers, the body serialized per request (the sidecar
+    // serializes once per key and second of Expiration; JSON.stringify of this body is ~1 µs).
     const first = await fetch(`http://127.0.0.1:${sidecar.port}/v1/credentials`, { headers });
     if (first.status !== 200) throw new Error(`the sidecar answered ${first.status}`);
     const body = (await first.json()) as Record<string, string>;
@@ -115,7 +116,7 @@ export const sidecarEndpoint: Benchmark = {
       const strip = (r: Round) => ({ rps: Math.round(r.rps), p50Ms: r.p50Ms, p99Ms: r.p99Ms, maxMs: r.maxMs, requests: r.requests, busyUsPerRequest: r.busyUsPerRequest });
       return {
         rows: [
-          { metric: `req/s (${CONNECTIONS} keep-alive conns)`, valet: fmt.int(vr), comparison: fmt.int(br), ratio: fmt.x(ratio), goal: '≥ 0.8×', met: ratio >= 0.8 },
+          { metric: `req/s (${CONNECTIONS} keep-alive conns)`, valet: fmt.int(vr), comparison: fmt.int(br), ratio: fmt.x(ratio), goal: '≥ 0.9×', met: ratio >= 0.9 },
           { metric: 'p99 latency', valet: fmt.ms(vp), comparison: fmt.ms(bp), ratio: fmt.x(vp / bp), goal: '< 2 ms', met: vp < 2 },
           { metric: 'server busy µs/request', valet: (vBusy).toFixed(1), comparison: (bBusy).toFixed(1), ratio: fmt.x(vBusy / bBusy), goal: '', met: undefined },
         ],

@@ -33,6 +33,23 @@ export async function rssOf(pid: number): Promise<number> {
   }
 }
 
+/**
+ * Resident memory of a process split as the kernel counts it (/proc/<pid>/status, bytes): RssAnon
+ * is the process's own (heaps, compiled code); RssFile is pages of mapped files, mostly the node
+ * binary's code, which every process running the same binary shares. VmRSS is their sum (plus
+ * shared memory).
+ */
+export async function rssSplitOf(pid: number): Promise<{ rss: number; anon: number; file: number }> {
+  const { readFile } = await import('node:fs/promises');
+  try {
+    const text = await readFile(`/proc/${pid}/status`, 'utf8');
+    const kb = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? NaN) * 1024;
+    return { rss: kb('VmRSS'), anon: kb('RssAnon'), file: kb('RssFile') };
+  } catch {
+    return { rss: NaN, anon: NaN, file: NaN };
+  }
+}
+
 /** Samples a process's RSS every `everyMs` until stopped; returns the peak and the last sample. */
 export function sampleRss(pid: number, everyMs = 100): { stop(): Promise<{ peak: number; last: number }> } {
   let peak = 0;

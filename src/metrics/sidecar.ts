@@ -10,8 +10,14 @@ export interface SidecarMetrics {
   refreshes: Counter<'result'>;
   /** valet_sidecar_refresh_duration_seconds{result}: issuer call latency. */
   refreshSeconds: Histogram<'result'>;
-  /** valet_sidecar_requests_total{route, status}: loopback and metrics-port requests. */
+  /** valet_sidecar_requests_total{route, status}: loopback and metrics-port requests (see countRequest). */
   requests: Counter<'route' | 'status'>;
+  /**
+   * Counts one request in valet_sidecar_requests_total. The servers call this once per request, so
+   * it only adds to a plain tally; the tally is moved into the counter when the counter is read
+   * (a scrape, or get()), which is what the counter would have shown had each been counted at once.
+   */
+  countRequest(route: string, status: number): void;
   /** valet_sidecar_presigns_total{method}: URLs signed (single presigns and manifest lines). */
   presigns: Counter<'method'>;
   /** valet_sidecar_ready: 1 while every expected access has a valid key. */
@@ -30,6 +36,8 @@ export function createSidecarMetrics(registry: Registry, prefix = 'valet_'): Sid
   const registers = [registry];
   const p = `${prefix}sidecar_`;
   let source: (() => { ready: boolean; expiries: ReadonlyMap<string, number> }) | undefined;
+  // Requests not yet added to requests_total: route → status → count.
+  let tally = new Map<string, Map<number, number>>();
   return {
     keyExpirySeconds: new Gauge({
       name: `${p}key_expiry_seconds`,
@@ -44,7 +52,22 @@ export function createSidecarMetrics(registry: Registry, prefix = 'valet_'): Sid
     }),
     refreshes: new Counter({ name: `${p}refreshes_total`, help: 'Key fetches from the issuer, by result (ok, refused, transient).', labelNames: ['result'], registers }),
     refreshSeconds: new Histogram({ name: `${p}refresh_duration_seconds`, help: 'Time of one key fetch from the issuer, by result.', labelNames: ['result'], buckets: LATENCY, registers }),
-    requests: new Counter({ name: `${p}requests_total`, help: 'Requests served, by route and HTTP status.', labelNames: ['route', 'status'], registers }),
+    requests: new Counter({
+      name: `${p}requests_total`,
+      help: 'Requests served, by route and HTTP status.',
+      labelNames: ['route', 'status'],
+      registers,
+      collect() {
+        const counted = tally;
+        tally = new Map();
+        for (const [route, byStatus] of counted) for (const [status, n] of byStatus) this.inc({ route, status: String(status) }, n);
+      },
+    }),
+    countRequest(route, status) {
+      let byStatus = tally.get(route);
+      if (byStatus === undefined) tally.set(route, (byStatus = new Map()));
+      byStatus.set(status, (byStatus.get(status) ?? 0) + 1);
+    },
     presigns: new Counter({ name: `${p}presigns_total`, help: 'URLs presigned, by HTTP method.', labelNames: ['method'], registers }),
     ready: new Gauge({
       name: `${p}ready`,

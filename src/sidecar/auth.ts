@@ -8,7 +8,7 @@
 // defaults to 0644: the app container usually runs as another user than the sidecar, and the
 // volume is a pod-private emptyDir (medium Memory) that only this pod's containers mount, so
 // "others" are this pod's own containers. Use 0640 with a shared fsGroup to narrow it further.
-import { randomBytes } from 'node:crypto';
+import { hash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { chmod, mkdir, rename, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 export async function writeAuthTokenFile(path: string, token: string, mode: number): Promise<void> {
@@ -17,4 +17,17 @@ export async function writeAuthTokenFile(path: string, token: string, mode: numb
   await writeFile(tmp, token, { mode, flag: 'wx' });
   await chmod(tmp, mode); // writeFile's mode is filtered by the umask
   await rename(tmp, path);
+}
+
+/**
+ * A check of presented values against the secret `expected`, whose SHA-256 is taken once here. Per
+ * call: one SHA-256 of the presented value and a constant-time comparison of the two digests, so
+ * neither the answer time nor the length of the secret leaks; the same answers as policy's
+ * secretMatches, which hashes both sides on every call.
+ */
+export function secretChecker(expected: string): (given: string | undefined) => boolean {
+  const want = hash('sha256', expected, 'buffer');
+  // The digest comes back as a 'binary' (latin1) string, one byte a character, and becomes a
+  // Buffer from the shared pool: half the cost of asking hash() for a Buffer, which allocates one.
+  return (given) => given !== undefined && timingSafeEqual(Buffer.from(hash('sha256', given, 'binary'), 'binary'), want);
 }

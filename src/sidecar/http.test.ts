@@ -1,11 +1,18 @@
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { connect } from 'node:net';
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Registry } from 'prom-client';
 import { parseSidecarConfig } from '../config/sidecar.ts';
+import type { Clock } from '../platform/clock.ts';
 import { memoryLogger } from '../platform/logger.ts';
+import { secretMatches } from '../policy/pod-token.ts';
+import { secretChecker } from './auth.ts';
+import { PLAIN_TARGET, splitTarget } from './http.ts';
 import type { FetchResult, KeySource } from './issuer-client.ts';
+import { rfc3339 } from './refresh.ts';
 import { startSidecar } from './sidecar.ts';
 import type { Sidecar } from './sidecar.ts';
 
@@ -114,6 +121,23 @@ describe('the loopback server', () => {
     expect(j.body.trim().split('\n').map((l) => JSON.parse(l).key)).toEqual(['imagenet/a.bin', 'imagenet/b c+d.bin']);
   });
 
+  it('answers a target that is no URL (//, ///, //a:b) like any unknown path, on both ports, and keeps serving', async () => {
+    const raw = (port: number, target: string, auth?: string) =>
+      new Promise<string>((resolve, reject) => {
+        const sock = connect(port, '127.0.0.1', () => sock.end(`GET ${target} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n${auth === undefined ? '' : `authorization: ${auth}\r\n`}\r\n`));
+        let text = '';
+        sock.on('data', (d: Buffer) => (text += d.toString()));
+        sock.on('end', () => resolve(text.split('\r\n')[0] ?? ''));
+        sock.on('error', reject);
+      });
+    for (const target of ['//', '///', '//a:b', '/\\', '//[']) {
+      expect(await raw(s.port, target), target).toBe('HTTP/1.1 401 Unauthorized');
+      expect(await raw(s.port, target, s.authToken), target).toBe('HTTP/1.1 404 Not Found');
+      expect(await raw(s.metricsPort, target), target).toBe('HTTP/1.1 404 Not Found');
+    }
+    expect((await get('/v1/credentials', s.authToken)).status).toBe(200);
+  });
+
   it('keeps the metrics port free of keys', async () => {
     expect((await get('/v1/credentials', s.authToken, s.metricsPort)).status).toBe(404);
     expect((await get('/readyz', undefined, s.metricsPort)).status).toBe(200);
@@ -121,5 +145,89 @@ describe('the loopback server', () => {
     expect(text).toContain('valet_sidecar_ready 1');
     expect(text).not.toMatch(/secret-|session-|ASIA/);
     expect(text).not.toContain(s.authToken);
+  });
+});
+
+describe('the credentials hot path', () => {
+  it('splits any request target into the pathname and search new URL gives, and takes the plain path for the credentials routes', () => {
+    const targets = fc
+      .array(fc.constantFrom('/', '/', '.', '..', 'a', 'Z', '0', '_', '~', '-', '%', '2e', '%2E', '?', '#', '\\', '@', ':', ';', '+', '=', '&', '"', 'é', '\t', 'v1', 'credentials'), { maxLength: 16 })
+      .map((parts) => `/${parts.join('')}`);
+    fc.assert(
+      fc.property(targets, (target) => {
+        const url = URL.parse(target, 'http://127.0.0.1');
+        expect(splitTarget(target)).toEqual(url === null ? { pathname: '', search: '' } : { pathname: url.pathname, search: url.search });
+      }),
+      { numRuns: 3000 },
+    );
+    for (const t of ['/', '/v1/credentials', '/v1/credentials/', '/v1/credentials/imagenet-read.v2', '/v1/.well-known', '/v1/...']) {
+      expect(PLAIN_TARGET.test(t), t).toBe(true);
+      expect(splitTarget(t)).toEqual({ pathname: t, search: '' });
+    }
+    for (const t of ['/v1/credentials?x=1', '/v1/../credentials', '/v1/./credentials', '/v1/credentials/..', '//host/v1/credentials', '/v1/cred%65ntials', '/v1\\credentials', '/v1/credentials#f']) {
+      expect(PLAIN_TARGET.test(t), t).toBe(false);
+    }
+  });
+
+  it('checks the token with the expected value hashed once: the same answers as secretMatches, whatever is presented', () => {
+    fc.assert(
+      fc.property(fc.string({ minLength: 1 }), fc.option(fc.string(), { nil: undefined }), (expected, given) => {
+        expect(secretChecker(expected)(given)).toBe(secretMatches(given, expected));
+      }),
+    );
+    const token = 'k3Jx_the-pod-token-0123456789abcdefghijklmno';
+    const check = secretChecker(token);
+    expect(check(token)).toBe(true);
+    for (const wrong of [undefined, '', token.slice(0, -1), `${token}x`, `Bearer ${token}`, token.toUpperCase(), `${token}\n`]) expect(check(wrong), String(wrong)).toBe(false);
+  });
+
+  it('serves a new body when the key rolls over or its Expiration second changes, the same one otherwise, and still refuses a wrong token', async () => {
+    const clock = { wall: Date.UTC(2026, 11, 5, 12, 0, 0, 250), mono: 1_000 };
+    const fakeClock: Clock = { now: () => clock.wall, monotonic: () => clock.mono };
+    let n = 0;
+    const rolling: KeySource = {
+      fetchKeys: async (): Promise<FetchResult> => {
+        n++;
+        return { kind: 'ok', keys: [{ ...KEY('imagenet', ['read', 'list']), credentials: { AccessKeyId: `ASIAKEY${n}`, SecretAccessKey: `secret-${n}`, SessionToken: `session-${n}`, Expiration: rfc3339(clock.wall + 900_000) } }] };
+      },
+    };
+    const config = parseSidecarConfig(['--issuer-url=https://issuer.invalid', `--auth-token-file=${join(dir, 'rolling', 'token')}`, '--port=0', '--metrics-address=127.0.0.1:0', '--accesses=imagenet']);
+    const r = await startSidecar(config, { logger: memoryLogger(), registry: new Registry(), source: rolling, clock: fakeClock });
+    try {
+      const credentials = async () => {
+        const res = await get('/v1/credentials', r.authToken, r.port);
+        expect(res.status).toBe(200);
+        expect(res.headers.get('content-length')).toBe(String(Buffer.byteLength(res.body)));
+        return { body: res.body, json: JSON.parse(res.body) as Record<string, string> };
+      };
+      const expiration = (wall: number, mono: number) => rfc3339(wall + (1_000 + 900_000 - config.expiryMarginSeconds * 1000 - mono));
+      const first = await credentials();
+      expect(first.json).toEqual({ AccessKeyId: 'ASIAKEY1', SecretAccessKey: 'secret-1', Token: 'session-1', Expiration: expiration(clock.wall, clock.mono) });
+
+      // Both clocks move on together: the same Expiration, the same body.
+      clock.wall += 400;
+      clock.mono += 400;
+      expect((await credentials()).body).toBe(first.body);
+
+      // The wall clock alone steps forward a second (NTP): Expiration follows the pod's clock.
+      clock.wall += 1_000;
+      const stepped = await credentials();
+      expect(stepped.json).toEqual({ ...first.json, Expiration: expiration(clock.wall, clock.mono) });
+      expect(stepped.json.Expiration).not.toBe(first.json.Expiration);
+
+      // A refresh holds a new key: served from the next request on.
+      await r.cache.refreshAll();
+      const rolled = await credentials();
+      expect(rolled.json).toMatchObject({ AccessKeyId: 'ASIAKEY2', SecretAccessKey: 'secret-2', Token: 'session-2' });
+
+      for (const auth of [undefined, '', `${r.authToken}x`, r.authToken.slice(1)]) {
+        const refused = await get('/v1/credentials', auth, r.port);
+        expect(refused.status).toBe(401);
+        expect(JSON.parse(refused.body)).toEqual({ error: { code: 'Unauthorized', message: expect.any(String) as string } });
+        expect(refused.body).not.toContain('ASIA');
+      }
+    } finally {
+      await r.close();
+    }
   });
 });

@@ -7,9 +7,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Registry } from 'prom-client';
 import type { SidecarMetrics } from '../metrics/sidecar.ts';
 import type { Logger } from '../platform/logger.ts';
-import type { HeldKey, KeyCache, SignedHeldKey } from './keys.ts';
+import type { HeldKey, KeyCache, S3HeldKey, SignedHeldKey } from './keys.ts';
 import { RemoteSignError } from './sign-client.ts';
-import { secretMatches } from '../policy/index.ts';
 import { parseLoaderPath } from './loader.ts';
 import { serveLoader } from './loader-http.ts';
 import type { LoaderDeps } from './loader-http.ts';
@@ -17,7 +16,8 @@ import { manifestChunks } from './manifest.ts';
 import type { ManifestDeps, ManifestStats } from './manifest.ts';
 import { parseQuery, planManifest, planPresign } from './presign.ts';
 import { rfc3339 } from './refresh.ts';
-import { drained, NO_STORE, sendError, sendJson } from './respond.ts';
+import { secretChecker } from './auth.ts';
+import { drained, NO_STORE, sendError, sendJson, sendJsonText } from './respond.ts';
 
 export interface LoopbackDeps extends ManifestDeps, LoaderDeps {
   cache: KeyCache;
@@ -29,6 +29,47 @@ export interface LoopbackDeps extends ManifestDeps, LoaderDeps {
 }
 
 type Route = 'credentials' | 'presign' | 'manifest' | 'sas' | 'list' | 'loader' | 'healthz' | 'readyz' | 'metrics' | 'other';
+const ROUTES: readonly Route[] = ['credentials', 'presign', 'manifest', 'sas', 'list', 'loader', 'healthz', 'readyz', 'metrics', 'other'];
+
+/**
+ * Counts each response in valet_sidecar_requests_total once it is sent ('finish'), through one
+ * listener per route made here rather than a closure per request.
+ */
+function requestCounter(metrics: SidecarMetrics | undefined): (res: ServerResponse, route: Route) => void {
+  if (!metrics) return () => {};
+  const listeners = new Map<Route, (this: ServerResponse) => void>(
+    ROUTES.map((route) => [
+      route,
+      function (this: ServerResponse) {
+        metrics.countRequest(route, this.statusCode);
+      },
+    ]),
+  );
+  // `on`, not `once`: a response emits 'finish' once, and goes with its listeners.
+  return (res, route) => void res.on('finish', listeners.get(route) ?? (() => {}));
+}
+
+/**
+ * A request target whose path is plain (segments of letters, digits and -._~ that are not dot
+ * segments, no leading //) and that has no query or fragment: `new URL` would give it back as its
+ * pathname unchanged, with an empty search, so the hot path skips the parser. http.test.ts holds
+ * the equivalence for arbitrary targets.
+ */
+export const PLAIN_TARGET = /^(?=\/)(?:\/(?!\.\.?(?:\/|$))[\w.~-]+)*\/?$/;
+
+/**
+ * The pathname and search of a request target, as `new URL(target, 'http://127.0.0.1')` gives them.
+ * A target that is no URL at all (`//`, `///`, `//a:b`: an authority with no valid host) has the
+ * pathname '', which no route matches: `new URL` would throw, and a throw here would end the
+ * process, on the metrics port too, which any pod can reach.
+ */
+export function splitTarget(target: string): { pathname: string; search: string } {
+  if (PLAIN_TARGET.test(target)) return { pathname: target, search: '' };
+  const url = URL.parse(target, 'http://127.0.0.1');
+  return url === null ? { pathname: '', search: '' } : { pathname: url.pathname, search: url.search };
+}
+
+const NO_QUERY: { ok: true; params: ReadonlyMap<string, string> } = { ok: true, params: new Map() };
 
 function probe(res: ServerResponse, route: 'healthz' | 'readyz', ready: () => boolean): void {
   const ok = route === 'healthz' || ready();
@@ -47,30 +88,54 @@ function pathParts(pathname: string): { what: string; access?: string } | undefi
   }
 }
 
+/** One serialized /v1/credentials answer: for one held key (the map's key) and one second of Expiration. */
+interface CredentialsBody {
+  second: number;
+  text: string;
+  bytes: number;
+}
+
 export function createLoopbackHandler(d: LoopbackDeps): (req: IncomingMessage, res: ServerResponse) => void {
-  const { cache, metrics } = d;
+  const { cache } = d;
+  const authorized = secretChecker(d.authToken);
+  const count = requestCounter(d.metrics);
+  // The credentials answer changes only when the key does (a refresh holds a new object) or when
+  // its Expiration, in whole seconds on the pod's clock, does: serialized once per pair.
+  const bodies = new WeakMap<S3HeldKey, CredentialsBody>();
+  const sendCredentials = (res: ServerResponse, key: S3HeldKey): void => {
+    const expirationMs = cache.expirationMs(key);
+    const second = Math.floor(expirationMs / 1000);
+    let body = bodies.get(key);
+    if (body === undefined || body.second !== second) {
+      const text = JSON.stringify({ AccessKeyId: key.accessKeyId, SecretAccessKey: key.secretAccessKey, Token: key.sessionToken, Expiration: rfc3339(expirationMs) });
+      body = { second, text, bytes: Buffer.byteLength(text) };
+      bodies.set(key, body);
+    }
+    sendJsonText(res, 200, body.text, body.bytes);
+  };
+
   return (req, res) => {
-    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
-    let route: Route = 'other';
-    res.once('finish', () => metrics?.requests.inc({ route, status: String(res.statusCode) }));
-    if (url.pathname === '/healthz' || url.pathname === '/readyz') {
-      route = url.pathname.slice(1) as Route;
-      return probe(res, route as 'healthz' | 'readyz', () => cache.ready());
+    const { pathname, search } = splitTarget(req.url ?? '/');
+    if (pathname === '/healthz' || pathname === '/readyz') {
+      const route = pathname === '/healthz' ? 'healthz' : 'readyz';
+      count(res, route);
+      return probe(res, route, () => cache.ready());
     }
     // Loader URLs carry their proof in the path (loaders send no headers): see loader.ts.
-    const loader = parseLoaderPath(url.pathname);
+    const loader = parseLoaderPath(pathname);
     if (loader !== undefined) {
-      route = 'loader';
+      count(res, 'loader');
       if ('status' in loader) {
         req.resume();
         return sendError(res, loader);
       }
       return serveLoader(d, req, res, loader);
     }
-    const parts = pathParts(url.pathname);
-    if (parts && (parts.what === 'credentials' || parts.what === 'presign' || parts.what === 'manifest' || parts.what === 'sas' || parts.what === 'list')) route = parts.what;
+    const parts = pathParts(pathname);
+    const route: Route = parts && (parts.what === 'credentials' || parts.what === 'presign' || parts.what === 'manifest' || parts.what === 'sas' || parts.what === 'list') ? parts.what : 'other';
+    count(res, route);
     // Everything else needs the token, whatever the path: no probing of routes without it.
-    if (!secretMatches(req.headers.authorization, d.authToken)) {
+    if (!authorized(req.headers.authorization)) {
       req.resume();
       return sendError(res, { status: 401, code: 'Unauthorized', message: 'missing or wrong Authorization value (see AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE)' });
     }
@@ -78,7 +143,7 @@ export function createLoopbackHandler(d: LoopbackDeps): (req: IncomingMessage, r
     if (req.method !== 'GET' && !(req.method === 'HEAD' && route !== 'manifest')) {
       return sendError(res, { status: 405, code: 'MethodNotAllowed', message: 'only GET is allowed' }, { allow: 'GET' });
     }
-    const q = parseQuery(url.search);
+    const q = search === '' ? NO_QUERY : parseQuery(search);
     if (!q.ok) return sendError(res, q.error);
     const accessName = route === 'presign' ? (q.params.get('access') ?? parts.access) : parts.access;
     if (route === 'other' || (route === 'presign' && parts.access !== undefined && q.params.has('access'))) {
@@ -98,16 +163,14 @@ export function createLoopbackHandler(d: LoopbackDeps): (req: IncomingMessage, r
       return sendError(res, { status: 503, code: 'KeyUnavailable', message: 'no key yet' }, { 'retry-after': '1' });
     }
     const found = cache.lookup(access);
-    if (!found.ok) return sendError(res, found, found.status === 503 ? { 'retry-after': '1' } : {});
+    if (!found.ok) return sendError(res, found, found.status === 503 ? { 'retry-after': '1' } : undefined);
     const key = found.key;
+    if (route === 'credentials' && key.provider === 's3') return sendCredentials(res, key);
 
     const remaining = cache.remainingSeconds(key);
     if (key.provider !== 's3') return void serveSigned(d, key, route, q.params, remaining, res);
     if (route === 'sas' || route === 'list') {
       return sendError(res, { status: 409, code: 'WrongProvider', message: `access ${JSON.stringify(key.access)} is an s3 access: use /v1/credentials, /v1/presign or /v1/manifest` });
-    }
-    if (route === 'credentials') {
-      return sendJson(res, 200, { AccessKeyId: key.accessKeyId, SecretAccessKey: key.secretAccessKey, Token: key.sessionToken, Expiration: cache.expirationOf(key) });
     }
     const credentials = { accessKeyId: key.accessKeyId, secretAccessKey: key.secretAccessKey, sessionToken: key.sessionToken };
     const target = { bucket: key.bucket, region: key.region, ...(key.endpoint ? { endpoint: key.endpoint } : {}) };
@@ -117,7 +180,7 @@ export function createLoopbackHandler(d: LoopbackDeps): (req: IncomingMessage, r
       if (plan.method === 'DELETE') return sendError(res, { status: 400, code: 'BadMethod', message: 'method must be GET, PUT or HEAD' });
       const now = d.clock.now();
       const signed = d.presigner.presign({ credentials, target, key: plan.objectKey, method: plan.method, expiresSeconds: plan.expiresSeconds, now });
-      metrics?.presigns.inc({ method: plan.method });
+      d.metrics?.presigns.inc({ method: plan.method });
       return sendJson(res, 200, { url: signed, expiresAt: rfc3339(now + plan.expiresSeconds * 1000), method: plan.method, access: key.access, key: plan.objectKey });
     }
 
@@ -207,11 +270,12 @@ async function serveSigned(d: LoopbackDeps, key: SignedHeldKey, route: Route, pa
 }
 
 export function createMetricsHandler(d: { registry: Registry; cache: KeyCache; metrics?: SidecarMetrics }): (req: IncomingMessage, res: ServerResponse) => void {
+  const count = requestCounter(d.metrics);
   return (req, res) => {
-    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+    const path = splitTarget(req.url ?? '/').pathname;
     req.resume();
     const route: Route = path === '/metrics' ? 'metrics' : path === '/healthz' ? 'healthz' : path === '/readyz' ? 'readyz' : 'other';
-    res.once('finish', () => d.metrics?.requests.inc({ route, status: String(res.statusCode) }));
+    count(res, route);
     if (req.method !== 'GET' && req.method !== 'HEAD') return void res.writeHead(405, { allow: 'GET' }).end();
     if (route === 'healthz' || route === 'readyz') return probe(res, route, () => d.cache.ready());
     if (route !== 'metrics') return void res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: this port serves /metrics, /healthz and /readyz only');

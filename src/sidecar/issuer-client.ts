@@ -6,8 +6,6 @@
 import { ISSUER_PATHS } from '../api/issuer/v1/index.ts';
 import type { IssuedKey } from '../api/issuer/v1/index.ts';
 import { readFile } from 'node:fs/promises';
-import { request as httpRequest } from 'node:http';
-import { request as httpsRequest } from 'node:https';
 import { VERBS } from '../api/v1alpha1/index.ts';
 
 /** One key as POST /v1/keys returns it: the issuer's own wire type, so the two cannot drift. */
@@ -42,6 +40,10 @@ export interface TransportResponse {
 export type Transport = (req: TransportRequest) => Promise<TransportResponse>;
 
 const MAX_BODY = 4 * 1024 * 1024;
+
+// Not `import ... from 'node:http'`: see sidecar.ts (an ES import of node:http loads undici).
+const { request: httpRequest } = process.getBuiltinModule('node:http');
+const { request: httpsRequest } = process.getBuiltinModule('node:https');
 
 /** node:https (or http, for a plain-HTTP issuer in tests) with a deadline on the whole exchange. */
 export const nodeTransport: Transport = (req) =>

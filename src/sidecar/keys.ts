@@ -9,7 +9,7 @@ import type { SidecarMetrics } from '../metrics/sidecar.ts';
 import type { Clock } from '../platform/clock.ts';
 import type { Logger } from '../platform/logger.ts';
 import type { FetchResult, KeySource, WireKey } from './issuer-client.ts';
-import { clockSkewSeconds, isServable, podExpiration, refreshAt, retryDelay, servableMs } from './refresh.ts';
+import { clockSkewSeconds, isServable, podExpirationMs, refreshAt, retryDelay, rfc3339, servableMs } from './refresh.ts';
 import type { HeldTiming } from './refresh.ts';
 import type { Timers } from './ports.ts';
 
@@ -140,8 +140,11 @@ export class KeyCache {
    */
   defaultAccess(): string | undefined {
     if (this.s.defaultAccess) return this.s.defaultAccess;
-    const served = this.servedAccesses();
-    return served.length === 1 ? served[0] : undefined;
+    // servedAccesses() has one entry exactly when these do; asked on every request, so no copy.
+    if (this.s.accesses.length > 0) return this.s.accesses.length === 1 ? this.s.accesses[0] : undefined;
+    if (this.held.size !== 1) return undefined;
+    for (const access of this.held.keys()) return access;
+    return undefined;
   }
 
   /** The accesses this sidecar serves (configured, or held when none were configured), sorted. */
@@ -152,8 +155,8 @@ export class KeyCache {
   /** The key of `access` if it may be served now; a read of an expired key triggers a refresh. */
   lookup(access: string): Lookup {
     const key = this.held.get(access);
-    const group = this.groupOf(access);
     if (key && isServable(key, this.d.clock.monotonic(), this.s.expiryMarginMs)) return { ok: true, key };
+    const group = this.groupOf(access);
     if (key) {
       this.held.delete(access);
       this.d.logger.warn('key expired before it could be refreshed; no longer served', { access, ...(key.provider === 's3' ? { accessKeyId: key.accessKeyId } : { provider: key.provider }) });
@@ -186,7 +189,12 @@ export class KeyCache {
 
   /** The Expiration to tell a client for `key`, on the pod's wall clock. */
   expirationOf(key: HeldKey): string {
-    return podExpiration(key, this.d.clock.monotonic(), this.d.clock.now(), this.s.expiryMarginMs);
+    return rfc3339(this.expirationMs(key));
+  }
+
+  /** expirationOf as wall-clock milliseconds, before it is rounded down to the second and formatted. */
+  expirationMs(key: HeldKey): number {
+    return podExpirationMs(key, this.d.clock.monotonic(), this.d.clock.now(), this.s.expiryMarginMs);
   }
 
   /** Seconds `key` may still be served. */

@@ -6,7 +6,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import type { ListedObject } from '../issuer/s3-list.ts';
-import { secretMatches } from '../policy/index.ts';
+import { secretMatches } from '../policy/pod-token.ts';
 import type { LoopbackDeps } from './http.ts';
 import type { HeldKey } from './keys.ts';
 import { bracePattern, checkRange, loaderObjectUrl } from './loader.ts';

@@ -11,7 +11,7 @@ import type { Presigner } from '../issuer/presign.ts';
 import type { SidecarMetrics } from '../metrics/sidecar.ts';
 import type { Clock } from '../platform/clock.ts';
 import type { Logger } from '../platform/logger.ts';
-import { validateObjectKey } from '../policy/index.ts';
+import { validateObjectKey } from '../policy/key.ts';
 import type { HeldKey, KeyCache } from './keys.ts';
 import type { RemoteSigner } from './sign-client.ts';
 import type { Timers } from './ports.ts';

@@ -3,7 +3,10 @@
 // allowed by the verbs (GET and HEAD need read, PUT needs write), presigning enabled for the
 // access, and a lifetime capped by the access's maximum and by the signing key's own remaining
 // life, so a URL never outlives its grant.
-import { checkPrefix, isInsidePrefix, validateObjectKey } from '../policy/index.ts';
+// The policy files themselves, not policy/index.ts: the sidecar needs three checks, not the
+// session-policy and validation modules the barrel also loads (docs/performance.md §6).
+import { checkPrefix, isInsidePrefix } from '../policy/prefix.ts';
+import { validateObjectKey } from '../policy/key.ts';
 import type { PresignMethod } from '../issuer/presign.ts';
 import { MAX_PRESIGN_SECONDS } from '../issuer/presign.ts';
 import type { HeldKey } from './keys.ts';

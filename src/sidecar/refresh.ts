@@ -79,5 +79,10 @@ export function rfc3339(ms: number): string {
  * then refreshes in time.
  */
 export function podExpiration(t: HeldTiming, monoNow: number, wallNow: number, marginMs: number): string {
-  return rfc3339(wallNow + (t.expiresAt - marginMs - monoNow));
+  return rfc3339(podExpirationMs(t, monoNow, wallNow, marginMs));
+}
+
+/** podExpiration in wall-clock milliseconds, not yet rounded down to the second. */
+export function podExpirationMs(t: HeldTiming, monoNow: number, wallNow: number, marginMs: number): number {
+  return wallNow + (t.expiresAt - marginMs - monoNow);
 }

@@ -1,7 +1,6 @@
 // The sidecar assembled from its parts: key cache and refresher, the loopback server, the metrics
 // server and the manifest files. Everything is passed in or built from the config here; the CLI
 // (src/cli/sidecar.ts) adds process signals and real clocks.
-import { createServer } from 'node:http';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
@@ -15,7 +14,7 @@ import type { SidecarMetrics } from '../metrics/sidecar.ts';
 import type { Clock } from '../platform/clock.ts';
 import { systemClock } from '../platform/clock.ts';
 import type { Logger } from '../platform/logger.ts';
-import { generatePodToken, loaderCapability } from '../policy/index.ts';
+import { generatePodToken, loaderCapability } from '../policy/pod-token.ts';
 import { writeAuthTokenFile } from './auth.ts';
 import { createLoopbackHandler, createMetricsHandler } from './http.ts';
 import { createIssuerClient } from './issuer-client.ts';
@@ -26,6 +25,12 @@ import type { RemoteSigner } from './sign-client.ts';
 import { ManifestFileKeeper } from './manifest.ts';
 import { systemTimers } from './ports.ts';
 import type { Timers } from './ports.ts';
+
+// node:http through getBuiltinModule, not `import`: an ES import of node:http makes Node build its
+// module namespace, which reads every export, including the lazy WebSocket getters that load
+// undici (with http2, worker_threads and assert): ~5 MB of resident memory that nothing here uses
+// (docs/performance.md §6). The CommonJS object is the same module, already loaded.
+const { createServer } = process.getBuiltinModule('node:http');
 
 export interface SidecarDeps {
   logger: Logger;

@@ -15,7 +15,15 @@ COPY --from=deps /app/node_modules ./node_modules
 COPY package.json ./
 COPY src ./src
 COPY crds ./crds
+# Node's compile cache, filled here by the image's own node as the user that runs it (Node keys the
+# cache by uid): at start the sidecar (in every pod) and the operator load compiled code instead of
+# running the TypeScript stripper, about 30 MB less resident and ready in about half the time
+# (docs/performance.md, section 6). Node opens cache files read-write, so they stay the user's; the
+# root file system is read-only at run time (the chart sets it), so nothing changes them there.
+ENV NODE_COMPILE_CACHE=/app/.node-compile-cache
+RUN mkdir /app/.node-compile-cache && chown 65532:65532 /app/.node-compile-cache
 # Non-root; nothing is written at run time, so the root file system can be read-only.
 USER 65532:65532
+RUN node /app/src/cli/main.ts sidecar --help >/dev/null && node /app/src/cli/main.ts operator --help >/dev/null
 ENTRYPOINT ["node", "/app/src/cli/main.ts"]
 CMD ["--help"]

@@ -218,7 +218,7 @@ describe.skipIf(unsupported !== undefined)(`the Valet image, built by buildah fr
 
   it('holds the app (sources, CRDs, package.json) and its production dependencies, and nothing else', () => {
     const app = join(unpacked.rootfs, 'app');
-    expect(readdirSync(app).sort()).toEqual(['crds', 'node_modules', 'package.json', 'src']);
+    expect(readdirSync(app).sort()).toEqual(['.node-compile-cache', 'crds', 'node_modules', 'package.json', 'src']);
     // The sources as they are here, without the unit tests and their fixtures (.dockerignore).
     const runtimeSources = filesUnder(join(root, 'src')).filter((f) => !f.endsWith('.test.ts') && !f.split('/').includes('testdata'));
     expect(filesUnder(join(app, 'src'))).toEqual(runtimeSources);
@@ -264,6 +264,15 @@ describe.skipIf(unsupported !== undefined)(`the Valet image, built by buildah fr
       expect(r.code, `${command} --help: ${r.stderr}`).toBe(0);
       expect(r.stdout).toMatch(/Usage: valet /);
     }
+  });
+
+  it("ships Node's compile cache, made by its own node: the sidecar starts from it, stripping no TypeScript", async () => {
+    const r = await runImage(unpacked, ['sidecar', '--help'], { env: { NODE_DEBUG_NATIVE: 'COMPILE_CACHE' } });
+    expect(r.code, r.stderr).toBe(0);
+    // Node says, for each module, whether the stripped source came from the cache.
+    const transpiled = [...r.stderr.matchAll(/retrieving transpile cache for StrippedTypeScript file:\/\/\/app\/src\/(\S+?)\.\.\.(\w+)/g)].map((m) => [m[1], m[2]]);
+    expect(transpiled.map(([f]) => f)).toContain('sidecar/http.ts');
+    expect(transpiled.filter(([, result]) => result !== 'success')).toEqual([]);
   });
 
   it('runs as the user and on the root file system it claims: uid 65532, and a write anywhere is refused', async () => {

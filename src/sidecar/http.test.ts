@@ -1,4 +1,5 @@
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { rfc3339 } from '../platform/time.ts';
 import { tmpdir } from 'node:os';
 import { connect } from 'node:net';
 import { join } from 'node:path';
@@ -12,7 +13,6 @@ import { secretMatches } from '../policy/pod-token.ts';
 import { secretChecker } from './auth.ts';
 import { PLAIN_TARGET, splitTarget } from './http.ts';
 import type { FetchResult, KeySource } from './issuer-client.ts';
-import { rfc3339 } from './refresh.ts';
 import { startSidecar } from './sidecar.ts';
 import type { Sidecar } from './sidecar.ts';
 

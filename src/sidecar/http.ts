@@ -3,6 +3,7 @@
 //   manifests, each request authorized by the value in the auth-token file; /healthz and /readyz.
 // - metrics (pod IP, for Prometheus and the kubelet's probes): /metrics, /healthz, /readyz and
 //   nothing else: it never serves a key, a URL or the auth token.
+import { rfc3339 } from '../platform/time.ts';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Registry } from 'prom-client';
 import type { SidecarMetrics } from '../metrics/sidecar.ts';
@@ -15,7 +16,6 @@ import type { LoaderDeps } from './loader-http.ts';
 import { manifestChunks } from './manifest.ts';
 import type { ManifestDeps, ManifestStats } from './manifest.ts';
 import { parseQuery, planManifest, planPresign } from './presign.ts';
-import { rfc3339 } from './refresh.ts';
 import { secretChecker } from './auth.ts';
 import { drained, NO_STORE, sendError, sendJson, sendJsonText } from './respond.ts';
 

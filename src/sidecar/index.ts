@@ -8,5 +8,3 @@ export type { HeldKey, KeyCacheDeps, KeyCacheSettings, Lookup } from './keys.ts'
 export { createIssuerClient, nodeTransport, parseKeysBody } from './issuer-client.ts';
 export type { FetchResult, KeySource, Transport, WireKey } from './issuer-client.ts';
 export { writeAuthTokenFile } from './auth.ts';
-export { systemTimers } from './ports.ts';
-export type { Timers } from './ports.ts';

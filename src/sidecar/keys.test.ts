@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { rfc3339 } from '../platform/time.ts';
 import { Registry } from 'prom-client';
 import { FakeTimers } from '../platform/timers.ts';
 import { createSidecarMetrics } from '../metrics/sidecar.ts';
@@ -8,7 +9,7 @@ import { memoryLogger } from '../platform/logger.ts';
 import type { FetchResult, KeySource, WireKey } from './issuer-client.ts';
 import { KeyCache } from './keys.ts';
 import type { KeyCacheSettings } from './keys.ts';
-import { clockSkewSeconds, podExpiration, refreshAt, retryDelay, rfc3339 } from './refresh.ts';
+import { clockSkewSeconds, podExpiration, refreshAt, retryDelay } from './refresh.ts';
 
 const S = 1000;
 const SETTINGS: KeyCacheSettings = {

@@ -4,14 +4,15 @@
 // it), a refresh at a fraction of the key's lifetime on the monotonic clock, capped exponential
 // backoff with jitter on failure while still-valid keys keep being served, and keys dropped at
 // once when the issuer refuses (401/403). Expiry is checked again on every read.
+import { rfc3339 } from '../platform/time.ts';
 import type { Verb } from '../api/v1alpha1/index.ts';
 import type { SidecarMetrics } from '../metrics/sidecar.ts';
 import type { Clock } from '../platform/clock.ts';
 import type { Logger } from '../platform/logger.ts';
 import type { FetchResult, KeySource, WireKey } from './issuer-client.ts';
-import { clockSkewSeconds, isServable, podExpirationMs, refreshAt, retryDelay, rfc3339, servableMs } from './refresh.ts';
+import { clockSkewSeconds, isServable, podExpirationMs, refreshAt, retryDelay, servableMs } from './refresh.ts';
 import type { HeldTiming } from './refresh.ts';
-import type { Timers } from './ports.ts';
+import type { Timers } from '../platform/timers.ts';
 
 interface HeldBase extends HeldTiming {
   access: string;

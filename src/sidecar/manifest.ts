@@ -3,6 +3,7 @@
 // chunks so 10,000 or 10 million objects never sit in memory. Served by GET /v1/manifest/<access>
 // and, optionally, kept in a file on the shared volume that is rewritten atomically (temporary file
 // + rename) well before its URLs expire.
+import { rfc3339 } from '../platform/time.ts';
 import { open, rename, rm } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
@@ -14,9 +15,9 @@ import type { Logger } from '../platform/logger.ts';
 import { validateObjectKey } from '../policy/key.ts';
 import type { HeldKey, KeyCache } from './keys.ts';
 import type { RemoteSigner } from './sign-client.ts';
-import type { Timers } from './ports.ts';
+import type { Timers } from '../platform/timers.ts';
 import { planManifest } from './presign.ts';
-import { retryDelay, rfc3339 } from './refresh.ts';
+import { retryDelay } from './refresh.ts';
 
 export interface ManifestDeps {
   lister: ObjectLister;

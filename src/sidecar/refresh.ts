@@ -3,6 +3,9 @@
 // request to the issuer was sent and measured with the issuer's own seconds-until-expiry, so a pod
 // whose wall clock is wrong (or jumps) neither serves an expired key nor refreshes too late. The
 // wall clock is used only to tell clients an Expiration on their own clock, and to report skew.
+import { equalJitter } from '../platform/backoff.ts';
+import type { Backoff } from '../platform/backoff.ts';
+import { rfc3339 } from '../platform/time.ts';
 
 export interface HeldTiming {
   /** Monotonic ms when the request that returned the key was sent (a conservative origin). */
@@ -42,19 +45,12 @@ export function refreshAt(t: HeldTiming, plan: RefreshPlan, random: number): num
   return t.obtainedAt + Math.max(plan.minDelayMs, Math.min(delay, latest));
 }
 
-export interface BackoffPlan {
-  baseMs: number;
-  maxMs: number;
-}
-
 /**
- * Delay before retry number `attempt` (1 for the first retry): capped exponential backoff with
- * "equal jitter" (half fixed, half random), at least the issuer's Retry-After, never above the cap.
+ * Delay before retry number `attempt` (1 for the first retry): the platform's equal-jitter backoff,
+ * at least the issuer's Retry-After, never above the cap.
  */
-export function retryDelay(attempt: number, plan: BackoffPlan, random: number, retryAfterMs?: number): number {
-  const exp = Math.min(plan.maxMs, plan.baseMs * 2 ** Math.max(0, attempt - 1));
-  const jittered = exp / 2 + (exp / 2) * random;
-  return Math.min(plan.maxMs, Math.max(jittered, retryAfterMs ?? 0));
+export function retryDelay(attempt: number, plan: Backoff, random: number, retryAfterMs?: number): number {
+  return Math.min(plan.maxMs, Math.max(equalJitter(attempt - 1, plan, random), retryAfterMs ?? 0));
 }
 
 /**
@@ -66,11 +62,6 @@ export function clockSkewSeconds(expiration: string, podNowMs: number, expiresIn
   const exp = Date.parse(expiration);
   if (!Number.isFinite(exp)) return undefined;
   return Math.round((exp - podNowMs) / 1000 - expiresInSeconds);
-}
-
-/** RFC 3339 in UTC with whole seconds and a Z: the container-credentials Expiration. */
-export function rfc3339(ms: number): string {
-  return new Date(Math.floor(ms / 1000) * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
 /**

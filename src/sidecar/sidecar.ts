@@ -23,8 +23,8 @@ import { KeyCache } from './keys.ts';
 import { createRemoteSigner } from './sign-client.ts';
 import type { RemoteSigner } from './sign-client.ts';
 import { ManifestFileKeeper } from './manifest.ts';
-import { systemTimers } from './ports.ts';
-import type { Timers } from './ports.ts';
+import { unrefTimers as systemTimers } from '../platform/timers.ts';
+import type { Timers } from '../platform/timers.ts';
 
 // node:http through getBuiltinModule, not `import`: an ES import of node:http makes Node build its
 // module namespace, which reads every export, including the lazy WebSocket getters that load

@@ -19,3 +19,5 @@ export type { AzureBlobScope } from './azure-blob/index.ts';
 export { GCS_METHODS, gcsOrigin } from './gcs/index.ts';
 export type { GcsScope } from './gcs/index.ts';
 export { s3Source } from './s3/index.ts';
+export { CAPABILITIES, capabilitiesOf } from './capabilities.ts';
+export type { ProviderCapabilities, SidecarRoute } from './capabilities.ts';

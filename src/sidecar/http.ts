@@ -3,6 +3,7 @@
 //   manifests, each request authorized by the value in the auth-token file; /healthz and /readyz.
 // - metrics (pod IP, for Prometheus and the kubelet's probes): /metrics, /healthz, /readyz and
 //   nothing else: it never serves a key, a URL or the auth token.
+import { CAPABILITIES } from '../providers/capabilities.ts';
 import { rfc3339 } from '../platform/time.ts';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Registry } from 'prom-client';
@@ -165,13 +166,15 @@ export function createLoopbackHandler(d: LoopbackDeps): (req: IncomingMessage, r
     const found = cache.lookup(access);
     if (!found.ok) return sendError(res, found, found.status === 503 ? { 'retry-after': '1' } : undefined);
     const key = found.key;
-    if (route === 'credentials' && key.provider === 's3') return sendCredentials(res, key);
+    const routes = CAPABILITIES[key.provider].sidecarRoutes;
+    if (!routes.includes(route)) {
+      const no = route === 'credentials' ? ', which has no AWS credentials' : route === 'list' ? ', which has no listing' : '';
+      return sendError(res, { status: 409, code: 'WrongProvider', message: `access ${JSON.stringify(key.access)} is a ${key.provider} access${no}: use ${routes.map((r) => `/v1/${r}`).join(', ')}` });
+    }
+    if (route === 'credentials' && key.delivery === 'stsKeys') return sendCredentials(res, key);
 
     const remaining = cache.remainingSeconds(key);
-    if (key.provider !== 's3') return void serveSigned(d, key, route, q.params, remaining, res);
-    if (route === 'sas' || route === 'list') {
-      return sendError(res, { status: 409, code: 'WrongProvider', message: `access ${JSON.stringify(key.access)} is an s3 access: use /v1/credentials, /v1/presign or /v1/manifest` });
-    }
+    if (key.delivery === 'signedUrls') return void serveSigned(d, key, route, q.params, remaining, res);
     const credentials = { accessKeyId: key.accessKeyId, secretAccessKey: key.secretAccessKey, sessionToken: key.sessionToken };
     const target = { bucket: key.bucket, region: key.region, ...(key.endpoint ? { endpoint: key.endpoint } : {}) };
     if (route === 'presign') {
@@ -229,19 +232,12 @@ function serveManifest(d: LoopbackDeps, key: HeldKey, params: ReadonlyMap<string
  */
 async function serveSigned(d: LoopbackDeps, key: SignedHeldKey, route: Route, params: ReadonlyMap<string, string>, remaining: number, res: ServerResponse): Promise<void> {
   const remote = d.remote;
-  if (route === 'credentials') {
-    return sendError(res, { status: 409, code: 'WrongProvider', message: `access ${JSON.stringify(key.access)} is a ${key.provider} access, which has no AWS credentials: use /v1/presign${key.provider === 'azureBlob' ? ', /v1/sas, /v1/list' : ''} or /v1/manifest` });
-  }
   if (route === 'manifest') return serveManifest(d, key, params, remaining, res);
   if (!remote) return sendError(res, { status: 503, code: 'IssuerUnavailable', message: 'this sidecar has no issuer signing client' });
-  if (route === 'sas' && key.provider !== 'azureBlob') {
-    return sendError(res, { status: 409, code: 'WrongProvider', message: `access ${JSON.stringify(key.access)} is a ${key.provider} access; /v1/sas is for azureBlob (use /v1/presign)` });
-  }
   const abort = new AbortController();
   res.once('close', () => abort.abort());
   try {
     if (route === 'list') {
-      if (key.provider !== 'azureBlob') return sendError(res, { status: 409, code: 'WrongProvider', message: `access ${JSON.stringify(key.access)} is a ${key.provider} access, which has no listing` });
       if (!key.verbs.includes('list')) return sendError(res, { status: 403, code: 'VerbNotGranted', message: `access ${JSON.stringify(key.access)} does not grant list` });
       const prefix = params.get('prefix') ?? key.prefix;
       const page = await remote.list(key.access, prefix, params.get('continuationToken') || undefined, abort.signal);

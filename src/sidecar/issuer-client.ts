@@ -3,6 +3,7 @@
 // (the kubelet rotates it), with a deadline on the whole call. Answers are sorted into what the
 // refresher needs to decide: keys, a refusal (401/403: drop keys now), or a transient failure
 // (429, 5xx, network, timeout: keep serving valid keys and retry).
+import { capabilitiesOf } from '../providers/capabilities.ts';
 import { ISSUER_PATHS } from '../api/issuer/v1/index.ts';
 import type { IssuedKey } from '../api/issuer/v1/index.ts';
 import { readFile } from 'node:fs/promises';
@@ -116,13 +117,14 @@ export function parseKeysBody(text: string): { ok: true; keys: WireKey[] } | { o
       Number.isFinite(key.expiresInSeconds) &&
       key.expiresInSeconds >= 0;
     let ok: boolean;
-    if (key.provider === 'azureBlob' || key.provider === 'gcs') {
+    const caps = capabilitiesOf(key.provider as string | undefined);
+    if (caps?.delivery === 'signedUrls') {
       ok = common && isStr(key.endpoint) && isStr(key.expiration) && key.credentials === undefined;
     } else {
       const c = key.credentials as Record<string, unknown> | undefined;
       ok =
         common &&
-        (key.provider === undefined || key.provider === 's3') &&
+        caps?.delivery === 'stsKeys' &&
         isStr(key.region) &&
         (key.endpoint === undefined || isStr(key.endpoint)) &&
         typeof c === 'object' &&

@@ -4,6 +4,7 @@
 // it), a refresh at a fraction of the key's lifetime on the monotonic clock, capped exponential
 // backoff with jitter on failure while still-valid keys keep being served, and keys dropped at
 // once when the issuer refuses (401/403). Expiry is checked again on every read.
+import { capabilitiesOf } from '../providers/capabilities.ts';
 import { rfc3339 } from '../platform/time.ts';
 import type { Verb } from '../api/v1alpha1/index.ts';
 import type { SidecarMetrics } from '../metrics/sidecar.ts';
@@ -27,6 +28,8 @@ interface HeldBase extends HeldTiming {
 
 /** An s3 key the sidecar holds: what the issuer said, with its timing on the monotonic clock. */
 export interface S3HeldKey extends HeldBase {
+  /** STS keys the SDKs use, and the sidecar presigns with (src/providers/capabilities.ts). */
+  delivery: 'stsKeys';
   provider: 's3';
   region: string;
   accessKeyId: string;
@@ -38,15 +41,17 @@ export interface S3HeldKey extends HeldBase {
 
 /** An azureBlob or gcs grant: no secret; URLs are signed by the issuer (POST /v1/sign). */
 export interface SignedHeldKey extends HeldBase {
+  /** No key here: the issuer signs each URL. */
+  delivery: 'signedUrls';
   provider: 'azureBlob' | 'gcs';
   endpoint: string;
 }
 
 export type HeldKey = S3HeldKey | SignedHeldKey;
 
-/** Whether the issuer sent an azureBlob or gcs grant (no credentials) rather than an s3 key. */
+/** Whether the issuer sent a signed-URL grant (no credentials) rather than STS keys. */
 export function isSignedGrant(k: WireKey): k is Extract<WireKey, { provider: 'azureBlob' | 'gcs' }> {
-  return k.provider === 'azureBlob' || k.provider === 'gcs';
+  return capabilitiesOf(k.provider)?.delivery === 'signedUrls';
 }
 
 export type Lookup =
@@ -160,7 +165,7 @@ export class KeyCache {
     const group = this.groupOf(access);
     if (key) {
       this.held.delete(access);
-      this.d.logger.warn('key expired before it could be refreshed; no longer served', { access, ...(key.provider === 's3' ? { accessKeyId: key.accessKeyId } : { provider: key.provider }) });
+      this.d.logger.warn('key expired before it could be refreshed; no longer served', { access, ...(key.delivery === 'stsKeys' ? { accessKeyId: key.accessKeyId } : { provider: key.provider }) });
       if (group) this.kick(group);
       return { ok: false, status: 503, code: 'KeyExpired', message: `the key of access ${JSON.stringify(access)} expired and the issuer has not given a new one yet` };
     }
@@ -304,9 +309,10 @@ export class KeyCache {
     const timing = { obtainedAt: sent, expiresAt: sent + k.expiresInSeconds * 1000 };
     const base = { access: k.access, bucket: k.bucket, prefix: k.prefix, verbs: [...k.verbs], ...(k.presign ? { presign: { ...k.presign } } : {}), ...timing };
     const held: HeldKey = isSignedGrant(k)
-        ? { ...base, provider: k.provider, endpoint: k.endpoint, issuerExpiration: k.expiration }
+        ? { ...base, delivery: 'signedUrls', provider: k.provider, endpoint: k.endpoint, issuerExpiration: k.expiration }
         : {
             ...base,
+            delivery: 'stsKeys',
             provider: 's3',
             region: k.region,
             ...(k.endpoint ? { endpoint: k.endpoint } : {}),

@@ -77,7 +77,7 @@ export function serveLoader(d: LoopbackDeps, req: IncomingMessage, res: ServerRe
 
 /** A URL for one object and method: presigned here with the held key (s3), or by the issuer. */
 async function signedUrl(d: LoopbackDeps, key: HeldKey, objectKey: string, method: 'GET' | 'HEAD', expiresSeconds: number, signal: AbortSignal): Promise<string> {
-  if (key.provider === 's3') {
+  if (key.delivery === 'stsKeys') {
     const credentials = { accessKeyId: key.accessKeyId, secretAccessKey: key.secretAccessKey, sessionToken: key.sessionToken };
     const target = { bucket: key.bucket, region: key.region, ...(key.endpoint ? { endpoint: key.endpoint } : {}) };
     return d.presigner.presign({ credentials, target, key: objectKey, method, expiresSeconds, now: d.clock.now() });
@@ -93,7 +93,7 @@ async function redirect(d: LoopbackDeps, req: IncomingMessage, res: ServerRespon
   if (!plan.ok) return sendError(res, plan.error);
   const range = checkRange(req.headers.range);
   if (range) return sendError(res, range);
-  if (key.provider !== 's3' && !d.remote) return sendError(res, { status: 503, code: 'IssuerUnavailable', message: 'this sidecar has no issuer signing client' });
+  if (key.delivery !== 'stsKeys' && !d.remote) return sendError(res, { status: 503, code: 'IssuerUnavailable', message: 'this sidecar has no issuer signing client' });
   const abort = new AbortController();
   res.once('close', () => abort.abort());
   let url: string;

@@ -51,7 +51,7 @@ export async function* listGranted(key: HeldKey, prefix: string, deps: ManifestD
     if (!ok) stats.skipped++;
     return ok;
   };
-  if (key.provider === 's3') {
+  if (key.delivery === 'stsKeys') {
     const credentials = { accessKeyId: key.accessKeyId, secretAccessKey: key.secretAccessKey, sessionToken: key.sessionToken };
     for await (const page of deps.lister({ credentials, bucket: key.bucket, region: key.region, ...(key.endpoint ? { endpoint: key.endpoint } : {}), prefix, signal })) {
       const objects = page.filter(keep);
@@ -75,7 +75,7 @@ export async function* manifestChunks(key: HeldKey, spec: ManifestSpec, deps: Ma
   const line = (o: ListedObject, url: string, expiresAt: string) => (spec.format === 'urls' ? `${url}\n` : `${JSON.stringify({ key: o.key, size: o.size, url, expiresAt })}\n`);
   for await (const objects of listGranted(key, spec.prefix, deps, stats, signal)) {
     let out = '';
-    if (key.provider === 's3') {
+    if (key.delivery === 'stsKeys') {
       const now = deps.clock.now();
       const expiresAt = rfc3339(now + spec.expiresSeconds * 1000);
       const credentials = { accessKeyId: key.accessKeyId, secretAccessKey: key.secretAccessKey, sessionToken: key.sessionToken };

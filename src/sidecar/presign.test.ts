@@ -3,6 +3,7 @@ import type { HeldKey } from './keys.ts';
 import { capExpiry, parseQuery, planManifest, planPresign } from './presign.ts';
 
 const KEY: HeldKey = {
+  delivery: 'stsKeys',
   provider: 's3',
   access: 'imagenet',
   bucket: 'datasets',

@@ -5,6 +5,7 @@
 // life, so a URL never outlives its grant.
 // The policy files themselves, not policy/index.ts: the sidecar needs three checks, not the
 // session-policy and validation modules the barrel also loads (docs/performance.md §6).
+import { CAPABILITIES } from '../providers/capabilities.ts';
 import { checkPrefix, isInsidePrefix } from '../policy/prefix.ts';
 import { validateObjectKey } from '../policy/key.ts';
 import type { PresignMethod } from '../issuer/presign.ts';
@@ -80,8 +81,8 @@ export function planPresign(key: HeldKey, params: ReadonlyMap<string, string>, r
   const disabled = presignAllowed(key);
   if (disabled) return { ok: false, error: disabled };
   const methodRaw = params.get('method') ?? 'GET';
-  // DELETE URLs exist for azureBlob (a SAS with d); S3 presigning here serves GET, PUT and HEAD.
-  const deletable = key.provider === 'azureBlob';
+  // DELETE URLs exist where the provider's capabilities say so (azureBlob: a SAS with d).
+  const deletable = CAPABILITIES[key.provider].presignsDelete;
   if (methodRaw !== 'GET' && methodRaw !== 'PUT' && methodRaw !== 'HEAD' && !(deletable && methodRaw === 'DELETE')) {
     return { ok: false, error: { status: 400, code: 'BadMethod', message: deletable ? 'method must be GET, PUT, HEAD or DELETE' : 'method must be GET, PUT or HEAD' } };
   }

@@ -1,5 +1,6 @@
 // azureBlob: the account key stays with the issuer, which signs one service SAS per blob (sr=b)
 // inside the granted folder and lists for the pod (ADR 0006).
+import { CAPABILITIES } from '../capabilities.ts';
 import { LIMITS, PROVIDER_VERBS } from '../../api/v1alpha1/index.ts';
 import { METHOD_VERBS } from '../../api/issuer/v1/index.ts';
 import type { AnyDatasetStore, AzureBlobSource, Verb } from '../../api/v1alpha1/index.ts';
@@ -59,7 +60,7 @@ export interface AzureBlobScope {
 
 export const azureBlobProvider: StorageProvider<AzureBlobScope> = {
   name: 'azureBlob',
-  delivery: 'signedUrls',
+  delivery: CAPABILITIES.azureBlob.delivery,
   verbs: PROVIDER_VERBS.azureBlob,
   render(spec: StoreSpecInput, grant) {
     const az = spec.azureBlob;

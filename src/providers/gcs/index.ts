@@ -1,5 +1,6 @@
 // gcs: the service-account or HMAC key stays with the issuer, which signs one V4 URL per object
 // inside the granted folder (ADR 0006). No listing.
+import { CAPABILITIES } from '../capabilities.ts';
 import { createPrivateKey } from 'node:crypto';
 import { PROVIDER_VERBS } from '../../api/v1alpha1/index.ts';
 import type { AnyDatasetStore, GcsSource, Verb } from '../../api/v1alpha1/index.ts';
@@ -37,7 +38,7 @@ function serviceAccountKey(store: AnyDatasetStore): string {
 
 export const gcsProvider: StorageProvider<GcsScope> = {
   name: 'gcs',
-  delivery: 'signedUrls',
+  delivery: CAPABILITIES.gcs.delivery,
   verbs: PROVIDER_VERBS.gcs,
   render(spec: StoreSpecInput, grant) {
     const gcs = spec.gcs;

@@ -1,4 +1,5 @@
 // s3 (AWS and S3-compatible stores): the issuer mints STS keys whose session policy is the grant.
+import { CAPABILITIES } from '../capabilities.ts';
 import { LIMITS, PROVIDER_VERBS } from '../../api/v1alpha1/index.ts';
 import type { AnyDatasetStore, S3Source, StoreSpec } from '../../api/v1alpha1/index.ts';
 import { renderSessionPolicy } from '../../policy/index.ts';
@@ -18,7 +19,7 @@ function stsKeyNames(store: AnyDatasetStore): [string, string] {
 
 export const s3Provider: StorageProvider<SessionPolicy> = {
   name: 's3',
-  delivery: 'stsKeys',
+  delivery: CAPABILITIES.s3.delivery,
   verbs: PROVIDER_VERBS.s3,
   render(spec: StoreSpecInput, grant) {
     if (!spec.bucket || !spec.roleArn) return { ok: false, reason: 'PolicyInvalid', message: 'store spec.bucket and spec.roleArn are required for provider s3' };

@@ -19,8 +19,6 @@ export async function operatorCommand(argv: readonly string[], env: NodeJS.Proce
     process.stdout.write(parsed.help);
     return 0;
   }
-  // The webhook serves with the operator's certificate (files, or `secret:<name>` for the Secret
-  // the operator manages) unless given its own files.
   const { operator: config, webhook: webhookConfig } = parsed.config;
   const logger = createLogger({ level: config.logLevel, bindings: { component: 'operator', identity: config.identity } });
   const registry = new Registry();

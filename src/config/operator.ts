@@ -120,14 +120,17 @@ export const OPERATOR_COMMAND = command<OperatorConfig & WebhookValues, { operat
     const operator = toOperatorConfig(values, ctx);
     // The webhook serves with the operator's certificate (files, or the Secret it manages) unless
     // given its own files.
-    const inherited = operator.tlsSecret ? `secret:${operator.tlsSecret}` : '';
+    const own = ctx.source('webhookTlsCertFile') !== 'default' || ctx.source('webhookTlsKeyFile') !== 'default';
+    const operatorHasTls = Boolean(operator.tlsSecret || (operator.tlsCertFile && operator.tlsKeyFile));
+    const servesOperatorTls = !own && operatorHasTls;
     const webhook = toWebhookConfig(
       {
         ...values,
-        webhookTlsCertFile: ctx.source('webhookTlsCertFile') === 'default' ? operator.tlsCertFile || inherited : values.webhookTlsCertFile,
-        webhookTlsKeyFile: ctx.source('webhookTlsKeyFile') === 'default' ? operator.tlsKeyFile || inherited : values.webhookTlsKeyFile,
+        webhookTlsCertFile: servesOperatorTls ? operator.tlsCertFile : values.webhookTlsCertFile,
+        webhookTlsKeyFile: servesOperatorTls ? operator.tlsKeyFile : values.webhookTlsKeyFile,
       },
       ctx,
+      servesOperatorTls,
     );
     return { operator, webhook };
   },

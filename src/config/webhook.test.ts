@@ -35,6 +35,7 @@ describe('webhook configuration', () => {
           "tokenExpirationSeconds": 3600,
         },
         "maxBodyBytes": 4194304,
+        "servesOperatorTls": false,
         "timeoutSeconds": 5,
         "tlsCertFile": "/tls/tls.crt",
         "tlsKeyFile": "/tls/tls.key",
@@ -59,7 +60,7 @@ describe('webhook configuration', () => {
     const own = parseConfig(OPERATOR_COMMAND, [...argv, '--webhook-tls-cert-file=/c', '--webhook-tls-key-file', '/k']);
     expect(own.webhook).toMatchObject({ tlsCertFile: '/c', tlsKeyFile: '/k' });
     const managed = parseConfig(OPERATOR_COMMAND, ['--tls-secret=valet-tls', '--sidecar-image=valet:1', '--sidecar-issuer-url=https://i.example']);
-    expect(managed.webhook).toMatchObject({ tlsCertFile: 'secret:valet-tls', tlsKeyFile: 'secret:valet-tls' });
+    expect(managed.webhook).toMatchObject({ servesOperatorTls: true, tlsCertFile: '', tlsKeyFile: '' });
   });
 
   it('names the flag that is wrong', () => {

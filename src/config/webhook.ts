@@ -44,7 +44,12 @@ export interface InjectionSettings {
 export interface WebhookConfig {
   /** host:port of the webhook's HTTPS endpoint; empty turns the webhook off. */
   readonly address: string;
-  /** PEM files of the webhook's serving certificate and key (required when the webhook runs). */
+  /**
+   * The webhook serves the operator's own certificate (its files, or the Secret it keeps) and takes
+   * its renewals; then tlsCertFile and tlsKeyFile are the operator's files, or empty for the Secret.
+   */
+  readonly servesOperatorTls: boolean;
+  /** PEM files of the webhook's own serving certificate and key, when not the operator's. */
   readonly tlsCertFile: string;
   readonly tlsKeyFile: string;
   /**
@@ -142,21 +147,22 @@ export const WEBHOOK_OPTIONS: Options<WebhookValues> = {
 };
 
 /** The checks between the webhook's options, then its configuration. */
-export function toWebhookConfig(v: WebhookValues, { name }: Pick<FinishContext<WebhookValues>, 'name'>): WebhookConfig {
+export function toWebhookConfig(v: WebhookValues, { name }: Pick<FinishContext<WebhookValues>, 'name'>, servesOperatorTls = false): WebhookConfig {
   if (v.sidecarPort === v.sidecarMetricsPort) throw invalid(`${name('sidecarPort')} and ${name('sidecarMetricsPort')} must differ, got ${v.sidecarPort} for both`);
   if (v.webhookAddress) {
     const off = 'or --webhook-address= to turn it off';
-    if (!v.webhookTlsCertFile || !v.webhookTlsKeyFile) throw invalid(`the webhook serves only over TLS: give ${name('webhookTlsCertFile')} and ${name('webhookTlsKeyFile')}, ${off}`);
+    if (!servesOperatorTls && (!v.webhookTlsCertFile || !v.webhookTlsKeyFile)) throw invalid(`the webhook serves only over TLS: give ${name('webhookTlsCertFile')} and ${name('webhookTlsKeyFile')}, ${off}`);
     if (!v.sidecarImage) throw invalid(`the webhook injects the valet image as the sidecar: give ${name('sidecarImage')}, ${off}`);
     if (!v.sidecarIssuerUrl) throw invalid(`the sidecars need the issuer's address: give ${name('sidecarIssuerUrl')} (e.g. https://valet-issuer.valet-system.svc:8443), ${off}`);
   }
-  return shape(v);
+  return shape(v, servesOperatorTls);
 }
 
 /** The flat values, nested as src/injection and the webhook server take them. */
-function shape(v: WebhookValues): WebhookConfig {
+function shape(v: WebhookValues, servesOperatorTls: boolean): WebhookConfig {
   return {
     address: v.webhookAddress,
+    servesOperatorTls,
     tlsCertFile: v.webhookTlsCertFile,
     tlsKeyFile: v.webhookTlsKeyFile,
     clientCaFile: v.webhookClientCaFile,
@@ -184,7 +190,7 @@ function deepFreeze<T extends object>(o: T): T {
   return Object.freeze(o);
 }
 
-export const WEBHOOK_DEFAULTS: WebhookConfig = deepFreeze(shape(defaultsOf(WEBHOOK_OPTIONS)));
+export const WEBHOOK_DEFAULTS: WebhookConfig = deepFreeze(shape(defaultsOf(WEBHOOK_OPTIONS), false));
 
 /** The webhook's flags alone (`valet operator` reads them with its own: OPERATOR_COMMAND). */
 export const WEBHOOK_COMMAND = command<WebhookValues, WebhookConfig>({

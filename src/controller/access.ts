@@ -89,7 +89,8 @@ export function statusEqual(a: DatasetAccessStatus | undefined, b: DatasetAccess
 
 const ready = (s: DatasetAccessStatus | undefined) => s?.conditions?.find((c) => c.type === CONDITION_TYPES.Ready);
 
-export function makeAccessReconciler(deps: AccessReconcilerDeps): (key: string) => Promise<void> {
+/** A reconcile of one access key; it may return a delay (ms) after which to be called again. */
+export function makeAccessReconciler(deps: AccessReconcilerDeps): (key: string) => Promise<number | void> {
   return async (key) => {
     const { namespace, name } = splitAccessKey(key);
     const access = deps.caches.access(namespace, name);

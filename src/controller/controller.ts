@@ -117,7 +117,8 @@ export class DatasetAccessController {
       async (key) => {
         const end = metrics.reconcileSeconds.startTimer({ kind: 'DatasetAccess' });
         try {
-          await reconcile(key);
+          // A reconciler's requeue-after (ms) reaches the queue; nothing means done.
+          return await reconcile(key);
         } finally {
           end();
         }

@@ -191,8 +191,8 @@ export async function startOperator(config: OperatorConfig, webhookConfig: Webho
       stop: () => clearInterval(reload),
     });
   }
-  const tlsFor = (certFile: string, keyFile: string) =>
-    certFile.startsWith('secret:') && operatorTls ? operatorTls : { certPem: readFileSync(certFile, 'utf8'), keyPem: readFileSync(keyFile, 'utf8') };
+  const webhookTls = () =>
+    webhookConfig.servesOperatorTls && operatorTls ? operatorTls : { certPem: readFileSync(webhookConfig.tlsCertFile, 'utf8'), keyPem: readFileSync(webhookConfig.tlsKeyFile, 'utf8') };
 
   // webhook and issuer: every replica; both refuse until the caches have synced.
   if (webhookConfig.address) {
@@ -208,7 +208,7 @@ export async function startOperator(config: OperatorConfig, webhookConfig: Webho
           logger: logger.child({ component: 'webhook' }),
           metrics: createWebhookMetrics(registry),
           maxBodyBytes: webhookConfig.maxBodyBytes,
-          tls: tlsFor(webhookConfig.tlsCertFile, webhookConfig.tlsKeyFile),
+          tls: webhookTls(),
           ...(webhookConfig.clientCaFile ? { clientCaPem: readFileSync(webhookConfig.clientCaFile, 'utf8') } : {}),
           host,
           port,
@@ -217,7 +217,7 @@ export async function startOperator(config: OperatorConfig, webhookConfig: Webho
         addresses.webhook = `${host}:${server.port}`;
         logger.info('webhook listening', { address: addresses.webhook });
         // With the operator's own certificate (not separate webhook files), renewals reach it too.
-        if (webhookConfig.tlsCertFile.startsWith('secret:') || webhookConfig.tlsCertFile === config.tlsCertFile) onRenewal.push((tls) => server.setTls(tls));
+        if (webhookConfig.servesOperatorTls) onRenewal.push((tls) => server.setTls(tls));
       },
       stop: () => webhook?.close(),
     });

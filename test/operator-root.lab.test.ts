@@ -5,7 +5,9 @@
 import { request } from 'node:https';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CustomObjectsApi } from '@kubernetes/client-node';
 import { Registry } from 'prom-client';
+import type { DatasetAccess } from '../src/api/v1alpha1/index.ts';
 import { OPERATOR_COMMAND } from '../src/config/operator.ts';
 import { parseCommandLine } from '../src/config/parse.ts';
 import { AwsSts } from '../src/issuer/index.ts';
@@ -19,6 +21,7 @@ import { useLabLogs } from './lab/vitest.ts';
 import { waitFor } from './lab/wait.ts';
 
 const root = join(import.meta.dirname, '..');
+const G = { group: 'valet.dev', version: 'v1alpha1' };
 let lab: Lab;
 let operator: Operator | undefined;
 const sts = new AwsSts();
@@ -97,6 +100,50 @@ describe('startOperator, the composition root', () => {
     // the webhook share them (before #17 the controller and the grant source each watched).
     const watches = await Promise.all(KINDS.map(openWatches));
     expect(Object.fromEntries(KINDS.map((k, i) => [k, (watches[i] ?? 0) - (baseline[i] ?? 0)]))).toEqual({ datasetaccesses: 1, datasetstores: 1, clusterdatasetstores: 1, namespaces: 1 });
+  });
+
+  it("hands a folder to the waiting namespace as soon as its owner's access is gone, without waiting for a resync", async () => {
+    const custom = lab.kubeConfig.makeApiClient(CustomObjectsApi);
+    for (const ns of ['team-a', 'team-b']) await lab.core.createNamespace({ body: { metadata: { name: ns, labels: { team: ns } } } });
+    await custom.createClusterCustomObject({
+      ...G,
+      plural: 'clusterdatasetstores',
+      body: {
+        apiVersion: 'valet.dev/v1alpha1',
+        kind: 'ClusterDatasetStore',
+        metadata: { name: 'teams' },
+        spec: {
+          provider: 's3',
+          bucket: 'datasets',
+          region: 'us-east-1',
+          roleArn: 'arn:aws:iam::123456789012:role/valet',
+          auth: { mode: 'defaultChain' },
+          allowedPrefixes: ['checkpoints/'],
+          allowedVerbs: ['read'],
+          maxSessionDurationSeconds: 3600,
+          namespaceSelector: { matchExpressions: [{ key: 'team', operator: 'In', values: ['team-a', 'team-b'] }] },
+        },
+      },
+    });
+    const access = (namespace: string) => ({
+      apiVersion: 'valet.dev/v1alpha1',
+      kind: 'DatasetAccess',
+      metadata: { name: 'ckpt', namespace },
+      spec: { storeRef: { kind: 'ClusterDatasetStore', name: 'teams' }, prefix: 'checkpoints/', verbs: ['read'], subjects: { serviceAccounts: ['trainer'] } },
+    });
+    const reason = async (namespace: string) => {
+      const a = (await custom.getNamespacedCustomObject({ ...G, namespace, plural: 'datasetaccesses', name: 'ckpt' })) as DatasetAccess;
+      const ready = a.status?.conditions?.find((c) => c.type === 'Ready');
+      if (ready?.observedGeneration !== a.metadata.generation) return undefined;
+      return ready.status === 'True' ? 'Ready' : ready.reason;
+    };
+    await custom.createNamespacedCustomObject({ ...G, namespace: 'team-a', plural: 'datasetaccesses', body: access('team-a') });
+    await waitFor('team-a Ready', async () => ((await reason('team-a')) === 'Ready' ? true : undefined));
+    await custom.createNamespacedCustomObject({ ...G, namespace: 'team-b', plural: 'datasetaccesses', body: access('team-b') });
+    expect(await waitFor('team-b refused', async () => ((await reason('team-b')) === 'FolderClaimedByOtherNamespace' ? true : undefined))).toBe(true);
+    // The operator resyncs every 600 s (its default): only the claim going away can wake team-b.
+    await custom.deleteNamespacedCustomObject({ ...G, namespace: 'team-a', plural: 'datasetaccesses', name: 'ckpt' });
+    expect(await waitFor('team-b Ready after the hand-over', async () => ((await reason('team-b')) === 'Ready' ? true : undefined), 20_000)).toBe(true);
   });
 
   it('stops every part within its bound, leader-only work included, and leaves no watch open', async () => {

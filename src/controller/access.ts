@@ -20,6 +20,8 @@ export interface AccessCaches {
   allAccesses?(): readonly DatasetAccess[];
   /** The accesses naming one ClusterDatasetStore, from an index (else allAccesses is scanned). */
   accessesOfClusterStore?(name: string): readonly DatasetAccess[];
+  /** Of those, the ones in other namespaces whose folder overlaps `prefix`: the only claims that can refuse it. */
+  overlappingClaims?(name: string, prefix: string, namespace: string | undefined): readonly DatasetAccess[];
 }
 
 export interface AccessStatusWriter {
@@ -100,7 +102,12 @@ export function makeAccessReconciler(deps: AccessReconcilerDeps): (key: string) 
     }
     const store = resolveStore(deps.caches, access);
     const labels = deps.caches.namespaceLabels(namespace);
-    const onClusterStore = store?.kind === KINDS.ClusterDatasetStore ? (deps.caches.accessesOfClusterStore?.(store.metadata.name) ?? deps.caches.allAccesses?.()) : undefined;
+    // Only claims of other namespaces on overlapping folders can refuse this one (ADR 0009): from the
+    // index when there is one, not every access of the store per reconcile.
+    const onClusterStore =
+      store?.kind === KINDS.ClusterDatasetStore
+        ? (deps.caches.overlappingClaims?.(store.metadata.name, access.spec.prefix, access.metadata.namespace) ?? deps.caches.accessesOfClusterStore?.(store.metadata.name) ?? deps.caches.allAccesses?.())
+        : undefined;
     const next = desiredStatus(access, store, labels, rfc3339(deps.clock.now()), deps.valetNamespace, onClusterStore ?? []);
     if (statusEqual(access.status, next)) {
       deps.observe?.('unchanged');

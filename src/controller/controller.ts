@@ -49,17 +49,15 @@ export class DatasetAccessController {
     );
     const enqueue = (key: string) => this.queue?.add(key);
     const keyOf = (a: DatasetAccess) => `${a.metadata.namespace}/${a.metadata.name}`;
+    // Folder ownership (ADR 0009): a claim that appears, goes away or moves can change the verdict
+    // on overlapping claims of other namespaces on the same cluster store (found by the index). A
+    // status write is no such change, so 5,000 status writes cost no scans.
+    inf.onClaimChange((a) => {
+      if (a.spec.storeRef.kind !== KINDS.ClusterDatasetStore) return;
+      for (const o of inf.overlappingClaims(a.spec.storeRef.name, a.spec.prefix, a.metadata.namespace)) enqueue(keyOf(o));
+    });
     for (const ev of ['add', 'update', 'delete'] as const) {
-      inf.accesses.on(ev, (a) => {
-        enqueue(keyOf(a));
-        // Folder ownership (ADR 0009): a claim that appears or goes away can change the verdict on
-        // overlapping claims of other namespaces on the same cluster store (found by the index).
-        if (a.spec.storeRef.kind === KINDS.ClusterDatasetStore) {
-          for (const o of inf.accessesOfClusterStore(a.spec.storeRef.name)) {
-            if (o.metadata.namespace !== a.metadata.namespace && (o.spec.prefix.startsWith(a.spec.prefix) || a.spec.prefix.startsWith(o.spec.prefix))) enqueue(keyOf(o));
-          }
-        }
-      });
+      inf.accesses.on(ev, (a) => enqueue(keyOf(a)));
       inf.stores.on(ev, (s) => this.storeChanged(s));
       inf.clusterStores.on(ev, (s) => this.storeChanged(s));
       inf.namespaces.on(ev, (n) => {

@@ -26,6 +26,8 @@ export interface GrantCaches {
   allAccesses?(): readonly DatasetAccess[];
   /** The accesses naming one ClusterDatasetStore, from an index. */
   accessesOfClusterStore?(name: string): readonly DatasetAccess[];
+  /** Of those, the ones in other namespaces than `namespace` whose folder overlaps `prefix`. */
+  overlappingClaims?(name: string, prefix: string, namespace: string | undefined): readonly DatasetAccess[];
   datasetStore(namespace: string, name: string): DatasetStore | undefined;
   clusterStore(name: string): ClusterDatasetStore | undefined;
   /** Labels of a namespace; undefined when it is not known. */

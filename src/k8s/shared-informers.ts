@@ -27,9 +27,10 @@ export class SharedInformers {
   readonly stores: RestartableInformer<DatasetStore>;
   readonly clusterStores: RestartableInformer<ClusterDatasetStore>;
   readonly namespaces: RestartableInformer<NamespaceLike>;
-  /** ClusterDatasetStore name → keys of the accesses naming it; and each indexed access's store. */
-  private readonly byClusterStore = new Map<string, Set<string>>();
-  private readonly indexed = new Map<string, string>();
+  /** ClusterDatasetStore name → the accesses naming it, by key; and each indexed access's claim. */
+  private readonly byClusterStore = new Map<string, Map<string, DatasetAccess>>();
+  private readonly claims = new Map<string, { store: string; prefix: string }>();
+  private readonly claimListeners: ((a: DatasetAccess) => void)[] = [];
 
   constructor(opts: SharedInformersOptions) {
     const { clients, logger } = opts;
@@ -42,37 +43,61 @@ export class SharedInformers {
     // Registered first, so every other handler already sees the index updated.
     this.accesses.on('add', (a) => this.index(a));
     this.accesses.on('update', (a) => this.index(a));
-    this.accesses.on('delete', (a) => this.unindex(keyOf(a)));
+    this.accesses.on('delete', (a) => this.unindex(keyOf(a), a));
   }
 
   private index(a: DatasetAccess): void {
     const key = keyOf(a);
     const store = a.spec.storeRef.kind === KINDS.ClusterDatasetStore ? a.spec.storeRef.name : undefined;
-    if (this.indexed.get(key) === store) return;
-    this.unindex(key);
+    const before = this.claims.get(key);
+    if (before && before.store === store && before.prefix === a.spec.prefix) {
+      // Same claim (a status write, a label): only the object is newer.
+      this.byClusterStore.get(before.store)?.set(key, a);
+      return;
+    }
+    if (before) this.unindex(key, a);
     if (store === undefined) return;
-    let set = this.byClusterStore.get(store);
-    if (!set) this.byClusterStore.set(store, (set = new Set()));
-    set.add(key);
-    this.indexed.set(key, store);
+    let members = this.byClusterStore.get(store);
+    if (!members) this.byClusterStore.set(store, (members = new Map()));
+    members.set(key, a);
+    this.claims.set(key, { store, prefix: a.spec.prefix });
+    this.claimChanged(a);
   }
 
-  private unindex(key: string): void {
-    const store = this.indexed.get(key);
-    if (store === undefined) return;
-    this.indexed.delete(key);
-    const set = this.byClusterStore.get(store);
-    set?.delete(key);
-    if (set?.size === 0) this.byClusterStore.delete(store);
+  private unindex(key: string, a: DatasetAccess): void {
+    const before = this.claims.get(key);
+    if (!before) return;
+    this.claims.delete(key);
+    const members = this.byClusterStore.get(before.store);
+    members?.delete(key);
+    if (members?.size === 0) this.byClusterStore.delete(before.store);
+    this.claimChanged(a);
+  }
+
+  private claimChanged(a: DatasetAccess): void {
+    for (const fn of this.claimListeners) fn(a);
+  }
+
+  /**
+   * Calls `fn` when an access's claim on a ClusterDatasetStore folder appears, goes away, or moves
+   * (another store or prefix): what can change other namespaces' verdicts (ADR 0009). A status
+   * write does not call it.
+   */
+  onClaimChange(fn: (a: DatasetAccess) => void): void {
+    this.claimListeners.push(fn);
   }
 
   /** The accesses (of every namespace) that name the ClusterDatasetStore `name`, from the index. */
-  accessesOfClusterStore(name: string): DatasetAccess[] {
+  accessesOfClusterStore(name: string): readonly DatasetAccess[] {
+    const members = this.byClusterStore.get(name);
+    return members ? [...members.values()] : [];
+  }
+
+  /** Those of them whose folder overlaps `prefix` (one inside the other), in other namespaces than `namespace`. */
+  overlappingClaims(name: string, prefix: string, namespace: string | undefined): DatasetAccess[] {
     const out: DatasetAccess[] = [];
-    for (const key of this.byClusterStore.get(name) ?? []) {
-      const i = key.indexOf('/');
-      const a = this.accesses.get(key.slice(0, i), key.slice(i + 1));
-      if (a) out.push(a);
+    for (const o of this.byClusterStore.get(name)?.values() ?? []) {
+      if (o.metadata.namespace !== namespace && (o.spec.prefix.startsWith(prefix) || prefix.startsWith(o.spec.prefix))) out.push(o);
     }
     return out;
   }
@@ -89,6 +114,7 @@ export class SharedInformers {
       accesses: (ns) => this.accesses.list(ns),
       allAccesses: () => this.accesses.list(),
       accessesOfClusterStore: (name) => this.accessesOfClusterStore(name),
+      overlappingClaims: (name, prefix, namespace) => this.overlappingClaims(name, prefix, namespace),
       datasetStore: (ns, name) => this.stores.get(ns, name),
       clusterStore: (name) => this.clusterStores.get(undefined, name),
       namespaceLabels: (ns) => this.namespaceLabels(ns),

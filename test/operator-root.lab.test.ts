@@ -134,7 +134,7 @@ describe('startOperator, the composition root', () => {
     const reason = async (namespace: string) => {
       const a = (await custom.getNamespacedCustomObject({ ...G, namespace, plural: 'datasetaccesses', name: 'ckpt' })) as DatasetAccess;
       const ready = a.status?.conditions?.find((c) => c.type === 'Ready');
-      if (ready?.observedGeneration !== a.metadata.generation) return undefined;
+      if (!ready || ready.observedGeneration !== a.metadata.generation) return undefined;
       return ready.status === 'True' ? 'Ready' : ready.reason;
     };
     await custom.createNamespacedCustomObject({ ...G, namespace: 'team-a', plural: 'datasetaccesses', body: access('team-a') });

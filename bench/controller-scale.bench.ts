@@ -14,7 +14,7 @@ import type { RequestOptions } from 'node:https';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { DatasetAccess } from '../src/api/v1alpha1/index.ts';
 import { labStoreSpec } from '../test/lab/valet.ts';
-import { accessBody, cluster, ensureNamespace, G, isReady } from './lib/cluster.ts';
+import { accessBody, cluster, ensureNamespace, G, get, isReady, metricSum } from './lib/cluster.ts';
 import { fmt } from './lib/report.ts';
 import type { Benchmark } from './lib/report.ts';
 import { cpuAccount, inBatches, percentile, rssOf, sampleRss, sleep } from './lib/stats.ts';
@@ -156,12 +156,19 @@ export const controllerScale: Benchmark = {
       const afterLast = allReady ? lastReady - lastCreate : NaN;
       const { peak } = await rss.stop();
       const cpuDuring = await cpu();
+      // What of the RSS is live JavaScript heap (prom-client's default metrics), as all turn Ready.
+      const heap = (async () => {
+        const text = (await get(`${op.metricsUrl}/metrics`)).body;
+        return { used: metricSum(text, 'nodejs_heap_size_used_bytes'), total: metricSum(text, 'nodejs_heap_size_total_bytes'), external: metricSum(text, 'nodejs_external_memory_bytes') };
+      })();
+      const heapAtReady = await heap;
       // Steady state: everything Ready, nothing changing.
       const steady = await cpuAccount({ operator: op.proc.pid });
       await sleep(STEADY_MS);
       const steadyCpu = (await steady()).operator ?? NaN;
       const rssAfter = await rssOf(op.proc.pid);
       const list = await timeList(c.lab.kubeConfig);
+      ctx.log(`heap at all Ready: used ${fmt.mb(heapAtReady.used)} of ${fmt.mb(heapAtReady.total)}, external ${fmt.mb(heapAtReady.external)}`);
       ctx.log(`${readyAt.size} Ready; latency p50 ${fmt.s(p50)}, p99 ${fmt.s(p99)}; all Ready ${fmt.s(afterLast)} after the last create; RSS idle ${fmt.mb(rssIdle)}, peak ${fmt.mb(peak)}, after ${fmt.mb(rssAfter)}; CPU s ${JSON.stringify(cpuDuring)}, steady ${steadyCpu} s in ${STEADY_MS / 1000} s`);
       return {
         rows: [
@@ -185,7 +192,7 @@ export const controllerScale: Benchmark = {
           { metric: 'operator RSS, peak', valet: fmt.mb(peak), comparison: `${fmt.mb(rssIdle)} before`, ratio: fmt.x(peak / rssIdle), goal: '< 300 MB', met: peak < RSS_GOAL },
           { metric: `operator CPU, steady state (${STEADY_MS / 1000} s, all Ready)`, valet: `${steadyCpu.toFixed(2)} s`, comparison: `${(cpuDuring.operator ?? NaN).toFixed(1)} s while creating`, ratio: '', goal: 'near zero', met: steadyCpu < 0.05 * (STEADY_MS / 1000) },
         ],
-        details: { accesses: ACCESSES, namespaces: NAMESPACES, applyMs, listMs: list.ms, p50, p99, afterLastMs: afterLast, readyCount: readyAt.size, limitMs: LIMIT_MS, rssBytes: { idle: rssIdle, peak, after: rssAfter }, cpuSeconds: cpuDuring, steadyCpuSeconds: steadyCpu },
+        details: { accesses: ACCESSES, namespaces: NAMESPACES, applyMs, listMs: list.ms, p50, p99, afterLastMs: afterLast, readyCount: readyAt.size, limitMs: LIMIT_MS, rssBytes: { idle: rssIdle, peak, after: rssAfter }, heapAtReady, cpuSeconds: cpuDuring, steadyCpuSeconds: steadyCpu },
         notes: [],
       };
     } finally {

@@ -5,6 +5,7 @@
 import { KINDS, PLURALS } from '../api/v1alpha1/index.ts';
 import type { ClusterDatasetStore, DatasetAccess, DatasetStore } from '../api/v1alpha1/index.ts';
 import type { Logger } from '../platform/logger.ts';
+import { ClaimIndex } from '../policy/index.ts';
 import type { K8sClients } from './clients.ts';
 import type { GrantCaches } from './grants.ts';
 import { RestartableInformer, customObjectSource, namespaceSource } from './informer.ts';
@@ -27,8 +28,8 @@ export class SharedInformers {
   readonly stores: RestartableInformer<DatasetStore>;
   readonly clusterStores: RestartableInformer<ClusterDatasetStore>;
   readonly namespaces: RestartableInformer<NamespaceLike>;
-  /** ClusterDatasetStore name → the accesses naming it, by key; and each indexed access's claim. */
-  private readonly byClusterStore = new Map<string, Map<string, DatasetAccess>>();
+  /** ClusterDatasetStore name → the accesses naming it, by key, and their folders; each access's claim. */
+  private readonly byClusterStore = new Map<string, { members: Map<string, DatasetAccess>; folders: ClaimIndex }>();
   private readonly claims = new Map<string, { store: string; prefix: string }>();
   private readonly claimListeners: ((a: DatasetAccess) => void)[] = [];
 
@@ -52,14 +53,15 @@ export class SharedInformers {
     const before = this.claims.get(key);
     if (before && before.store === store && before.prefix === a.spec.prefix) {
       // Same claim (a status write, a label): only the object is newer.
-      this.byClusterStore.get(before.store)?.set(key, a);
+      this.byClusterStore.get(before.store)?.members.set(key, a);
       return;
     }
     if (before) this.unindex(key, a);
     if (store === undefined) return;
-    let members = this.byClusterStore.get(store);
-    if (!members) this.byClusterStore.set(store, (members = new Map()));
-    members.set(key, a);
+    let entry = this.byClusterStore.get(store);
+    if (!entry) this.byClusterStore.set(store, (entry = { members: new Map(), folders: new ClaimIndex() }));
+    entry.members.set(key, a);
+    entry.folders.add(key, a.spec.prefix);
     this.claims.set(key, { store, prefix: a.spec.prefix });
     this.claimChanged(a);
   }
@@ -68,9 +70,10 @@ export class SharedInformers {
     const before = this.claims.get(key);
     if (!before) return;
     this.claims.delete(key);
-    const members = this.byClusterStore.get(before.store);
-    members?.delete(key);
-    if (members?.size === 0) this.byClusterStore.delete(before.store);
+    const entry = this.byClusterStore.get(before.store);
+    entry?.members.delete(key);
+    entry?.folders.remove(key, before.prefix);
+    if (entry?.members.size === 0) this.byClusterStore.delete(before.store);
     this.claimChanged(a);
   }
 
@@ -89,15 +92,18 @@ export class SharedInformers {
 
   /** The accesses (of every namespace) that name the ClusterDatasetStore `name`, from the index. */
   accessesOfClusterStore(name: string): readonly DatasetAccess[] {
-    const members = this.byClusterStore.get(name);
-    return members ? [...members.values()] : [];
+    const entry = this.byClusterStore.get(name);
+    return entry ? [...entry.members.values()] : [];
   }
 
   /** Those of them whose folder overlaps `prefix` (one inside the other), in other namespaces than `namespace`. */
   overlappingClaims(name: string, prefix: string, namespace: string | undefined): DatasetAccess[] {
+    const entry = this.byClusterStore.get(name);
+    if (!entry) return [];
     const out: DatasetAccess[] = [];
-    for (const o of this.byClusterStore.get(name)?.values() ?? []) {
-      if (o.metadata.namespace !== namespace && (o.spec.prefix.startsWith(prefix) || prefix.startsWith(o.spec.prefix))) out.push(o);
+    for (const key of entry.folders.candidates(prefix, () => entry.members.keys())) {
+      const o = entry.members.get(key);
+      if (o && o.metadata.namespace !== namespace && (o.spec.prefix.startsWith(prefix) || prefix.startsWith(o.spec.prefix))) out.push(o);
     }
     return out;
   }

@@ -14,6 +14,7 @@ export type { GrantInput, ListedStoreObject, UrlSigning, ProviderRegistry, Rende
 export { validateAccess } from './validate.ts';
 export type { AccessValidation, ConditionResult, ValidateOptions } from './validate.ts';
 export { checkCredentialsPlacement, storeSecretNamespace } from './credentials.ts';
+export { ClaimIndex } from './claim-index.ts';
 export { claimsOnClusterStore, expandAllowedPrefixes, folderOwnedElsewhere, NAMESPACE_PLACEHOLDER } from './folders.ts';
 export type { FolderClaim } from './folders.ts';
 export type { CredentialsPlacement } from './credentials.ts';

@@ -7,8 +7,11 @@ import type { AnyDatasetStore, AzureBlobSource, Verb } from '../../api/v1alpha1/
 import { secretUse, UnusableKeyError } from '../../policy/index.ts';
 import type { SigningKey, StorageProvider, StoreSpecInput } from '../../policy/index.ts';
 import { packScope, table } from '../scope.ts';
-import { createAzureSigner, listBlobPage } from './sas.ts';
-import type { AzureAccount } from './sas.ts';
+import type { AzureAccount, AzureSigner } from './sas.ts';
+
+/** The Azure SDK (tens of MB resident) is loaded on first use: an operator with no azureBlob store never loads it. */
+let sas: Promise<typeof import('./sas.ts')> | undefined;
+const loadSas = () => (sas ??= import('./sas.ts'));
 
 /** SAS permission letters per verb for a per-blob SAS (sr=b). list is served by the issuer, not by a SAS. */
 export const AZURE_SAS_PERMISSIONS: Readonly<Record<Verb, string>> = { read: 'r', list: '', write: 'cw', delete: 'd' };
@@ -99,10 +102,11 @@ export const azureBlobProvider: StorageProvider<AzureBlobScope> = {
     return secretUse(store, 'spec.azureBlob.auth.secretRef', ref, [ref?.accountKeyKey ?? 'accountKey']);
   },
   createSigner() {
-    const azure = createAzureSigner();
+    let azure: AzureSigner | undefined;
     return {
       sign: async (spec, key, blob, method, now, expiresSeconds) => {
         const { account: acct, container } = account(spec, key);
+        azure ??= (await loadSas()).createAzureSigner();
         return azure.sign({
           account: acct,
           container,
@@ -114,7 +118,7 @@ export const azureBlobProvider: StorageProvider<AzureBlobScope> = {
       },
       list: async (spec, key, prefix, opts) => {
         const { account: acct, container } = account(spec, key);
-        const page = await listBlobPage(acct, container, prefix, opts);
+        const page = await (await loadSas()).listBlobPage(acct, container, prefix, opts);
         return {
           objects: page.blobs.map((b) => ({ key: b.name, size: b.size, lastModified: b.lastModified, ...(b.etag ? { etag: b.etag } : {}) })),
           ...(page.continuationToken ? { continuationToken: page.continuationToken } : {}),

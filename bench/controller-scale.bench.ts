@@ -162,6 +162,12 @@ export const controllerScale: Benchmark = {
         return { used: metricSum(text, 'nodejs_heap_size_used_bytes'), total: metricSum(text, 'nodejs_heap_size_total_bytes'), external: metricSum(text, 'nodejs_external_memory_bytes') };
       })();
       const heapAtReady = await heap;
+      // BENCH_OPERATOR_NODE_OPTIONS='--heapsnapshot-signal=SIGUSR2 --diagnostic-dir=<dir>': a heap
+      // snapshot of the operator as all turn Ready (where its memory is).
+      if (process.env.BENCH_OPERATOR_NODE_OPTIONS?.includes('--heapsnapshot-signal=SIGUSR2')) {
+        process.kill(op.proc.pid, 'SIGUSR2');
+        await sleep(15_000);
+      }
       // Steady state: everything Ready, nothing changing.
       const steady = await cpuAccount({ operator: op.proc.pid });
       await sleep(STEADY_MS);

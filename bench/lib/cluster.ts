@@ -51,10 +51,14 @@ export interface Cluster {
 
 let current: Promise<Cluster> | undefined;
 
-/** BENCH_OPERATOR_CPU_PROF=<dir>: a CPU profile of each operator, written when it stops. */
+/**
+ * BENCH_OPERATOR_CPU_PROF=<dir>: a CPU profile of each operator, written when it stops.
+ * BENCH_OPERATOR_NODE_OPTIONS: more Node options for the operator (experiments, e.g. heap flags).
+ */
 function nodeOptions(imports: readonly string[]): string {
   const prof = process.env.BENCH_OPERATOR_CPU_PROF;
-  return [...imports.map((m) => `--import=${m}`), ...(prof ? [`--cpu-prof`, `--cpu-prof-dir=${prof}`] : [])].join(' ');
+  const extra = process.env.BENCH_OPERATOR_NODE_OPTIONS ?? '';
+  return [...imports.map((m) => `--import=${m}`), ...(prof ? [`--cpu-prof`, `--cpu-prof-dir=${prof}`] : []), ...(extra ? [extra] : [])].join(' ');
 }
 let stop: (() => Promise<void>) | undefined;
 

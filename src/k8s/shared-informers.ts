@@ -23,6 +23,25 @@ export interface SharedInformersOptions {
 
 const keyOf = (a: DatasetAccess) => `${a.metadata.namespace}/${a.metadata.name}`;
 
+const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
+
+/**
+ * Drops what no reader here uses and what costs the most memory per cached object: managedFields
+ * (server-side apply bookkeeping, a few KB each) and kubectl's last-applied copy of the object
+ * (controller-runtime's TransformStripManagedFields does the same). The cache holds the object
+ * the informer emits, so this changes the cached copy. Status writes (PUT to /status) only change
+ * status: the server keeps the object's own metadata.
+ */
+export function stripForCache(obj: object): void {
+  const m = (obj as { metadata?: { managedFields?: unknown; annotations?: Record<string, string> } }).metadata;
+  if (!m) return;
+  delete m.managedFields;
+  if (m.annotations && LAST_APPLIED in m.annotations) {
+    delete m.annotations[LAST_APPLIED];
+    if (Object.keys(m.annotations).length === 0) delete m.annotations;
+  }
+}
+
 export class SharedInformers {
   readonly accesses: RestartableInformer<DatasetAccess>;
   readonly stores: RestartableInformer<DatasetStore>;
@@ -41,7 +60,11 @@ export class SharedInformers {
     this.stores = custom<DatasetStore>(PLURALS.DatasetStore);
     this.clusterStores = custom<ClusterDatasetStore>(PLURALS.ClusterDatasetStore);
     this.namespaces = new RestartableInformer<NamespaceLike>({ name: 'namespaces', kubeConfig: clients.kubeConfig, ...namespaceSource(clients.core), logger, onRestart: () => opts.onRestart?.('namespaces') });
-    // Registered first, so every other handler already sees the index updated.
+    // Registered first, so every other handler sees the stripped object and the index updated.
+    for (const inf of [this.accesses, this.stores, this.clusterStores, this.namespaces] as RestartableInformer<NamespaceLike>[]) {
+      inf.on('add', stripForCache);
+      inf.on('update', stripForCache);
+    }
     this.accesses.on('add', (a) => this.index(a));
     this.accesses.on('update', (a) => this.index(a));
     this.accesses.on('delete', (a) => this.unindex(keyOf(a), a));

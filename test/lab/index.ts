@@ -5,7 +5,9 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, rmSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CoreV1Api, KubeConfig, VersionApi } from '@kubernetes/client-node';
+import { CoreV1Api, VersionApi } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { PooledKubeConfig } from '../../src/k8s/clients.ts';
 import { ensureBuilt, LabError, type LabBinaries } from './build.ts';
 import { startApiserver, startEtcd, writeKubeFiles, type KubeFiles } from './kube.ts';
 import { LAB_BUCKET, LAB_REGION, LAB_ROLE_ARN, newCredentials, SEED_OBJECTS, setUpMinio, startMinio, type AccessKey, type MinioCredentials } from './minio.ts';
@@ -208,7 +210,9 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
     throw err;
   }
 
-  const kubeConfig = new KubeConfig();
+  // Pooled, as Valet's own clients are (src/k8s/clients.ts): one connection pool per lab, not a TLS
+  // handshake per API call.
+  const kubeConfig: KubeConfig = new PooledKubeConfig();
   if (files) kubeConfig.loadFromFile(files.kubeconfig);
   const core = files ? kubeConfig.makeApiClient(CoreV1Api) : (undefined as unknown as CoreV1Api);
 

@@ -76,7 +76,7 @@ function listen(server: Server, address: string): Promise<string> {
 }
 
 /** Resolves when `work` does, or `boundMs` after `signal` aborts, whichever is first (and says so). */
-async function boundedAfterAbort(work: Promise<void>, signal: AbortSignal, boundMs: number, logger: Logger): Promise<void> {
+export async function boundedAfterAbort(work: Promise<void>, signal: AbortSignal, boundMs: number, logger: Logger): Promise<void> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const bound = new Promise<'bound'>((resolve) => {
     const arm = () => (timer = setTimeout(() => resolve('bound'), boundMs));
@@ -121,7 +121,6 @@ export async function startOperator(config: OperatorConfig, webhookConfig: Webho
         probes.closeAllConnections();
       }),
   });
-
 
   // caches: one list/watch per kind for the whole process.
   const informers = new SharedInformers({ clients, logger, onRestart: (name) => metrics.informerRestarts.inc({ informer: name }) });

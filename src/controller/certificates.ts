@@ -4,7 +4,7 @@
 // through it). Every replica runs this: the Secret's resourceVersion makes racing replicas agree on
 // one certificate, and each serves whatever the Secret holds.
 import type { K8sClients } from '../k8s/clients.ts';
-import { publishConfigMapEverywhere, readTlsSecret, writeTlsSecret, type StoredSecret } from '../k8s/tls-store.ts';
+import { publishConfigMapEverywhere, publishConfigMapIn, readTlsSecret, writeTlsSecret, type StoredSecret } from '../k8s/tls-store.ts';
 import { setMutatingWebhookCaBundle } from '../k8s/webhook-config.ts';
 import type { Clock } from '../platform/clock.ts';
 import type { Logger } from '../platform/logger.ts';
@@ -92,6 +92,20 @@ export class CertificateManager {
       this.ensure().catch((err: unknown) => this.o.logger.warn('TLS check failed; will retry', { error: err instanceof Error ? err.message : String(err) }));
     }, delayMs);
     this.soon.unref();
+  }
+
+  /**
+   * Publishes the CA in one namespace now (a namespace just created): no debounce, one API call, so
+   * the ConfigMap is there before the namespace's first injected pod, which may follow at once.
+   * Before the first check has settled the material, falls back to publishSoon.
+   */
+  publishTo(namespace: string): void {
+    const tls = this.current;
+    if (!tls) return this.publishSoon();
+    publishConfigMapIn(this.o.clients.core, namespace, this.o.caConfigMapName, { [this.o.caConfigMapKey]: tls.caBundlePem }).catch((err: unknown) => {
+      this.o.logger.warn('publishing the CA in a new namespace failed; retrying with a full pass', { namespace, error: err instanceof Error ? err.message : String(err) });
+      this.publishSoon();
+    });
   }
 
   stop(): void {

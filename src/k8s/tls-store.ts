@@ -66,3 +66,20 @@ export async function publishConfigMapEverywhere(core: CoreV1Api, name: string, 
   }
   return written;
 }
+
+/**
+ * The ConfigMap `name` in one namespace, created or brought up to date: what a namespace that just
+ * appeared needs before its first injected pod mounts it (one call in the usual case).
+ */
+export async function publishConfigMapIn(core: CoreV1Api, namespace: string, name: string, data: Record<string, string>): Promise<void> {
+  const metadata = { name, namespace, labels: { 'app.kubernetes.io/name': 'valet' } };
+  try {
+    await core.createNamespacedConfigMap({ namespace, body: { metadata, data } });
+    return;
+  } catch (err) {
+    if (!isConflict(err)) throw err;
+  }
+  const current = await core.readNamespacedConfigMap({ namespace, name });
+  if (JSON.stringify(current.data ?? {}) === JSON.stringify(data)) return;
+  await core.replaceNamespacedConfigMap({ namespace, name, body: { metadata: { ...metadata, resourceVersion: current.metadata?.resourceVersion }, data } });
+}

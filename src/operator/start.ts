@@ -158,7 +158,9 @@ export async function startOperator(config: OperatorConfig, webhookConfig: Webho
         for (const fn of onRenewal) fn(tls);
       },
     });
-    controller.onNamespaceAdded(() => certificates.publishSoon());
+    // A namespace created later gets the CA at once (its first pod may follow within milliseconds);
+    // the initial list of namespaces is covered by the full pass of the first check.
+    controller.onNamespaceAdded((ns) => (informers.namespaces.hasSynced() ? certificates.publishTo(ns) : certificates.publishSoon()));
     manager.add({
       name: 'tls',
       start: async () => {

@@ -8,7 +8,7 @@ import type { ProviderRegistry } from './provider.ts';
 import { quote } from './result.ts';
 
 /** The namespace of the Secret `store` reads (its provider says which), if it reads one. */
-export function storeSecretNamespace(store: AnyDatasetStore, providers: ProviderRegistry): { field: string; namespace: string } | undefined {
+function storeSecretNamespace(store: AnyDatasetStore, providers: ProviderRegistry): { field: string; namespace: string } | undefined {
   const use = providers[store.spec.provider]?.secret(store);
   if (!use || use === 'ambient') return undefined;
   return { field: use.field, namespace: store.kind === KINDS.ClusterDatasetStore ? (use.namespace ?? '') : (store.metadata.namespace ?? '') };

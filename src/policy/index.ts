@@ -13,7 +13,7 @@ export { secretUse, UnusableKeyError } from './provider.ts';
 export type { GrantInput, ListedStoreObject, UrlSigning, ProviderRegistry, Rendered, SecretUse, SigningKey, StaticCredentials, StorageProvider, StoreSpecInput } from './provider.ts';
 export { validateAccess } from './validate.ts';
 export type { AccessValidation, ConditionResult, ValidateOptions } from './validate.ts';
-export { checkCredentialsPlacement, storeSecretNamespace } from './credentials.ts';
+export { checkCredentialsPlacement } from './credentials.ts';
 export { ClaimIndex } from './claim-index.ts';
 export { claimsOnClusterStore, expandAllowedPrefixes, folderOwnedElsewhere, NAMESPACE_PLACEHOLDER } from './folders.ts';
 export type { FolderClaim } from './folders.ts';

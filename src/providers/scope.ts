@@ -11,6 +11,11 @@ export function packScope<Doc>(document: Doc): Rendered<Doc> {
   return { ok: true, policy, packedSize: policy.length, document };
 }
 
+/** `valet policy`'s last line under a signed-URL scope: how much of status it takes. */
+export function scopeFooter(packedSize: number): string {
+  return `# status.sessionPolicy: ${packedSize} of ${LIMITS.maxSessionPolicyChars} characters\n`;
+}
+
 /** `#   label  value` lines with the values aligned (valet policy's explanations). */
 export function table(rows: readonly (readonly [string, string])[]): string {
   const width = Math.max(...rows.map(([k]) => k.length)) + 1;

@@ -1,12 +1,12 @@
 // azureBlob: the account key stays with the issuer, which signs one service SAS per blob (sr=b)
 // inside the granted folder and lists for the pod (ADR 0006).
 import { CAPABILITIES } from '../capabilities.ts';
-import { LIMITS, PROVIDER_VERBS } from '../../api/v1alpha1/index.ts';
+import { PROVIDER_VERBS } from '../../api/v1alpha1/index.ts';
 import { METHOD_VERBS } from '../../api/issuer/v1/index.ts';
 import type { AnyDatasetStore, AzureBlobSource, Verb } from '../../api/v1alpha1/index.ts';
 import { secretUse, UnusableKeyError } from '../../policy/index.ts';
 import type { SigningKey, StorageProvider, StoreSpecInput } from '../../policy/index.ts';
-import { packScope, table } from '../scope.ts';
+import { packScope, scopeFooter, table } from '../scope.ts';
 import type { AzureAccount, AzureSigner } from './sas.ts';
 
 /** The Azure SDK (tens of MB resident) is loaded on first use: an operator with no azureBlob store never loads it. */
@@ -95,7 +95,7 @@ export const azureBlobProvider: StorageProvider<AzureBlobScope> = {
       ]) +
       `# per verb:\n` +
       table(perVerb);
-    return { header, footer: `# status.sessionPolicy: ${packedSize} of ${LIMITS.maxSessionPolicyChars} characters\n` };
+    return { header, footer: scopeFooter(packedSize) };
   },
   secret(store: AnyDatasetStore) {
     const ref = store.spec.azureBlob?.auth.secretRef;

@@ -4,10 +4,9 @@ import { CAPABILITIES } from '../capabilities.ts';
 import { createPrivateKey } from 'node:crypto';
 import { PROVIDER_VERBS } from '../../api/v1alpha1/index.ts';
 import type { AnyDatasetStore, GcsSource, Verb } from '../../api/v1alpha1/index.ts';
-import { LIMITS } from '../../api/v1alpha1/index.ts';
 import { secretUse, UnusableKeyError } from '../../policy/index.ts';
 import type { SigningKey, StorageProvider, StoreSpecInput } from '../../policy/index.ts';
-import { packScope, table } from '../scope.ts';
+import { packScope, scopeFooter, table } from '../scope.ts';
 import { createGcsSigner } from './sign.ts';
 
 /** HTTP methods per verb for a GCS V4 signed URL. */
@@ -65,7 +64,7 @@ export const gcsProvider: StorageProvider<GcsScope> = {
       ]) +
       `# per verb:\n` +
       table(verbs.map((v): [string, string] => [v, GCS_METHODS[v].join(', ')]));
-    return { header, footer: `# status.sessionPolicy: ${packedSize} of ${LIMITS.maxSessionPolicyChars} characters\n` };
+    return { header, footer: scopeFooter(packedSize) };
   },
   secret(store: AnyDatasetStore) {
     const gcs = store.spec.gcs;

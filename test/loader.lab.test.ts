@@ -12,7 +12,7 @@ import { ensureDebs } from './lab/debs.ts';
 import { cleanEnv } from './lab/index.ts';
 import { makeWdsShard } from './lab/shards.ts';
 import { useLabLogs } from './lab/vitest.ts';
-import { G, leaks, startWorld, stopAndListLeftovers, type RestartableSidecar, type SidecarProcess, type World } from './security/world.ts';
+import { G, leaks, startWorld, stopAndListLeftovers, type RestartableSidecar, type SidecarProcess, type World } from './lab/world.ts';
 
 const NS = 'loader';
 const SHARDS = 'imagenet/loader-shards/';

@@ -18,7 +18,7 @@ import type { WebhookConfig } from '../config/webhook.ts';
 import { CertificateManager } from '../controller/certificates.ts';
 import { DatasetAccessController } from '../controller/controller.ts';
 import { createIssuerApp, startIssuerServer } from '../issuer/index.ts';
-import type { IssuerServer, Sts } from '../issuer/index.ts';
+import type { IssuerServer, IssuerSettings, Sts } from '../issuer/index.ts';
 import type { K8sClients } from '../k8s/clients.ts';
 import { EventRecorder } from '../k8s/events.ts';
 import { InformerGrantSource } from '../k8s/grants.ts';
@@ -44,7 +44,12 @@ export interface OperatorDeps {
   registry: Registry;
   logger: Logger;
   clock?: Clock;
+  /** Issuer settings no flag sets (tests tune them), over those the config gives. */
+  issuerSettings?: Partial<IssuerSettings>;
 }
+
+/** The operator's parts, in start order. */
+export type OperatorPart = 'metrics' | 'caches' | 'tls' | 'webhook' | 'issuer' | 'leader';
 
 export interface Operator {
   /** Ready: every part started and ready, the caches synced. */
@@ -55,6 +60,10 @@ export interface Operator {
   leading(): boolean;
   /** Bound addresses (port 0 in the config picks one). */
   readonly addresses: { metrics: string; issuer?: string; webhook?: string };
+  /** Stops one part, the others running on: an outage of the issuer, or of the controller's workers. */
+  stopPart(name: OperatorPart): Promise<void>;
+  /** Starts a part stopped by stopPart again, on the same address. */
+  startPart(name: OperatorPart): Promise<void>;
   /** Stops every part in reverse start order, within `timeoutMs` together. */
   stop(timeoutMs?: number): Promise<StopReport>;
 }
@@ -201,7 +210,7 @@ export async function startOperator(config: OperatorConfig, webhookConfig: Webho
     manager.add({
       name: 'webhook',
       start: async () => {
-        const { host, port } = hostPort(webhookConfig.address);
+        const { host, port } = hostPort(addresses.webhook ?? webhookConfig.address);
         const server = await startWebhookServer({
           settings: webhookConfig.injection,
           lookup: grants,
@@ -239,9 +248,11 @@ export async function startOperator(config: OperatorConfig, webhookConfig: Webho
           settings: {
             requestTimeoutMs: config.requestTimeoutSeconds * 1000,
             rateLimit: { ratePerSecond: config.stsRatePerSecond, burst: config.stsBurst, maxQueue: 1000 },
+            ...deps.issuerSettings,
           },
         });
-        const { host, port } = hostPort(config.issuerAddress);
+        // A restart (startPart) listens where the first start did.
+        const { host, port } = hostPort(addresses.issuer ?? config.issuerAddress);
         issuer = await startIssuerServer({ app, tls: operatorTls, host, port });
         addresses.issuer = `${host}:${issuer.port}`;
         logger.info('issuer listening', { url: issuer.url });
@@ -285,15 +296,16 @@ export async function startOperator(config: OperatorConfig, webhookConfig: Webho
       },
     });
   } else {
-    const stopLeading = new AbortController();
+    let stopLeading: AbortController | undefined;
     let work: Promise<void> | undefined;
     manager.add({
       name: 'leader',
       start: () => {
+        stopLeading = new AbortController();
         work = lead(stopLeading.signal);
       },
       stop: async () => {
-        stopLeading.abort();
+        stopLeading?.abort();
         await work;
       },
     });
@@ -305,6 +317,8 @@ export async function startOperator(config: OperatorConfig, webhookConfig: Webho
     notReady: () => manager.notReady(),
     leading: () => leading,
     addresses,
+    stopPart: (name) => manager.stopPart(name),
+    startPart: (name) => manager.startPart(name),
     stop: (timeoutMs = 20_000) => manager.stop(timeoutMs),
   };
 }

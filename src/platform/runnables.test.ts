@@ -58,4 +58,19 @@ describe('RunnableManager', () => {
     // The part after the stuck one (in stop order) still got its turn.
     expect(log).toContain('stop caches');
   });
+
+  it('stops one part and starts it again, not ready meanwhile, and keeps its place in the stop order', async () => {
+    const log: string[] = [];
+    const m = new RunnableManager();
+    for (const n of ['caches', 'issuer', 'leader']) m.add(part(n, log));
+    await m.start();
+    await m.stopPart('issuer');
+    expect(m.notReady()).toEqual(['issuer']);
+    await expect(m.stopPart('issuer')).rejects.toThrow('no started part named "issuer"');
+    await m.startPart('issuer');
+    await expect(m.startPart('issuer')).rejects.toThrow('part "issuer" is running');
+    expect(m.ready()).toBe(true);
+    await m.stop(1000);
+    expect(log).toEqual(['start caches', 'start issuer', 'start leader', 'stop issuer', 'start issuer', 'stop leader', 'stop issuer', 'stop caches']);
+  });
 });

@@ -56,6 +56,24 @@ export class RunnableManager {
     return this.notReady().length === 0;
   }
 
+  /** Stops one started part, the others running on (an outage a test makes, say). */
+  async stopPart(name: string): Promise<void> {
+    const part = this.started.find((p) => p.name === name);
+    if (!part) throw new Error(`no started part named ${JSON.stringify(name)}`);
+    this.started.splice(this.started.indexOf(part), 1);
+    await part.stop();
+  }
+
+  /** Starts a part stopped by stopPart again; it stops with the others, in its place in the order. */
+  async startPart(name: string): Promise<void> {
+    const part = this.parts.find((p) => p.name === name);
+    if (!part) throw new Error(`no part named ${JSON.stringify(name)}`);
+    if (this.started.includes(part)) throw new Error(`part ${JSON.stringify(name)} is running`);
+    await part.start();
+    this.started.push(part);
+    this.started.sort((a, b) => this.parts.indexOf(a) - this.parts.indexOf(b));
+  }
+
   /** Stops the started parts in reverse order, all within `timeoutMs` together. */
   async stop(timeoutMs: number): Promise<StopReport> {
     const deadline = performance.now() + timeoutMs;

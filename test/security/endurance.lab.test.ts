@@ -11,8 +11,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cleanEnv, SEED_OBJECTS } from '../lab/index.ts';
 import { useLabLogs } from '../lab/vitest.ts';
-import { leaks, metric, startWorld, stopAndListLeftovers } from './world.ts';
-import type { SidecarProcess, World } from './world.ts';
+import { leaks, metric, startWorld, stopAndListLeftovers } from '../lab/world.ts';
+import type { SidecarProcess, World } from '../lab/world.ts';
 
 const CYCLES = 200;
 /** Memory may grow by at most this much from the first quarter of the run to the last. */

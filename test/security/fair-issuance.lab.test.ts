@@ -5,8 +5,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLabStore } from '../lab/valet.ts';
 import { useLabLogs } from '../lab/vitest.ts';
-import { startWorld, stopAndListLeftovers } from './world.ts';
-import type { Reply, World } from './world.ts';
+import { startWorld, stopAndListLeftovers } from '../lab/world.ts';
+import type { Reply, World } from '../lab/world.ts';
 
 let w: World;
 const FLOOD = 10;

@@ -7,8 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DatasetAccess } from '../../src/api/v1alpha1/index.ts';
 import { LAB_VALET_NAMESPACE } from '../lab/valet.ts';
 import { useLabLogs } from '../lab/vitest.ts';
-import { G, startWorld, stopAndListLeftovers } from './world.ts';
-import type { World } from './world.ts';
+import { G, startWorld, stopAndListLeftovers } from '../lab/world.ts';
+import type { World } from '../lab/world.ts';
 
 let w: World;
 const ref = { kind: 'ClusterDatasetStore', name: 'teams' };

@@ -18,8 +18,8 @@ import { createWebhookMetrics } from '../../src/metrics/webhook.ts';
 import { createLogger } from '../../src/platform/logger.ts';
 import { createWebhookHandler } from '../../src/webhook/server.ts';
 import { useLabLogs } from '../lab/vitest.ts';
-import { leaks, metric, startWorld, stopAndListLeftovers } from './world.ts';
-import type { SidecarProcess, World } from './world.ts';
+import { leaks, metric, startWorld, stopAndListLeftovers } from '../lab/world.ts';
+import type { SidecarProcess, World } from '../lab/world.ts';
 
 let w: World;
 let sidecar: SidecarProcess;

@@ -11,8 +11,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cleanEnv, SEED_OBJECTS } from '../lab/index.ts';
 import { useLabLogs } from '../lab/vitest.ts';
-import { leaks, metric, startWorld, stopAndListLeftovers } from './world.ts';
-import type { RestartableSidecar, World } from './world.ts';
+import { leaks, metric, startWorld, stopAndListLeftovers } from '../lab/world.ts';
+import type { RestartableSidecar, World } from '../lab/world.ts';
 
 let w: World;
 let sidecar: RestartableSidecar;

@@ -24,8 +24,8 @@ import { renderGrant } from '../../src/policy/index.ts';
 import { cleanEnv, SEED_OBJECTS, type RunResult } from '../lab/index.ts';
 import { LAB_VALET_NAMESPACE } from '../lab/valet.ts';
 import { useLabLogs } from '../lab/vitest.ts';
-import { G, leaks, metric, startWorld, stopAndListLeftovers } from './world.ts';
-import type { SidecarProcess, World } from './world.ts';
+import { G, leaks, metric, startWorld, stopAndListLeftovers } from '../lab/world.ts';
+import type { SidecarProcess, World } from '../lab/world.ts';
 
 const root = join(import.meta.dirname, '..', '..');
 let w: World;

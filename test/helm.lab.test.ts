@@ -11,10 +11,11 @@ import { OPERATOR_COMMAND } from '../src/config/operator.ts';
 import { parseConfig } from '../src/config/parse.ts';
 import { apply } from './lab/apply.ts';
 import { buildHelm, helmCli, type Helm } from './lab/helm.ts';
-import { startLab, type Lab } from './lab/index.ts';
+import type { Lab } from './lab/index.ts';
 import { allocatePorts, startProcess, waitReady } from './lab/process.ts';
 import { HELM_VERSION } from './lab/versions.ts';
 import { useLabLogs } from './lab/vitest.ts';
+import { startWorld, type World } from './lab/world.ts';
 
 const root = join(import.meta.dirname, '..');
 const chart = join(root, 'charts', 'valet');
@@ -299,6 +300,7 @@ describe(
   'the Helm chart installed into the lab kube-apiserver without a node, every object checked through the API ' +
     '(the same chart running on the lab node, its pods Ready, is test/node/training-job.lab.test.ts, with its faults)',
   () => {
+    let world: World | undefined;
     let lab: Lab;
     let kube: Helm;
     let api: KubernetesObjectApi;
@@ -331,7 +333,9 @@ spec:
 `;
 
     beforeAll(async () => {
-      lab = await startLab({ minio: false });
+      // The apiserver alone: the chart installs the CRDs and Valet itself.
+      world = await startWorld({ lab: { minio: false }, crds: false, operator: false });
+      lab = world.lab;
       api = KubernetesObjectApi.makeApiClient(lab.kubeConfig);
       kube = helmCli(helm.binary, join(state, 'lab'), lab.kubeconfig);
       const crds = [
@@ -343,7 +347,7 @@ spec:
     });
 
     afterAll(async () => {
-      await lab?.stop();
+      await world?.stop();
     });
 
     it('`helm install` creates every object of the chart, and the CRDs work', async () => {

@@ -5,8 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ensureBuilt } from './build.ts';
-import { startLab, LabError } from './index.ts';
+import { LabError } from './index.ts';
 import { startProcess, waitReady } from './process.ts';
+import { startWorld } from './world.ts';
 
 function scratch(): string {
   const dir = mkdtempSync(join(tmpdir(), 'valet-harness-'));
@@ -20,7 +21,7 @@ describe('the lab harness', () => {
     await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', () => r()));
     const port = (blocker.address() as { port: number }).port;
     try {
-      await expect(startLab({ ports: { minio: port }, kube: false })).rejects.toThrow(
+      await expect(startWorld({ lab: { ports: { minio: port }, kube: false } })).rejects.toThrow(
         new RegExp(`port ${port} on 127\\.0\\.0\\.1 \\(wanted for minio\\) is already in use`),
       );
     } finally {
@@ -55,13 +56,22 @@ describe('the lab harness', () => {
     }
   });
 
-  it('leaves no process and no folder behind after stop()', async () => {
-    const lab = await startLab();
-    const pids = lab.processes().map((p) => p.pid);
+  it('leaves no process, folder or listening operator behind after the world stops', async () => {
+    const w = await startWorld({ ns: 'harness', accesses: { imagenet: {} } });
+    const pids = w.lab.processes().map((p) => p.pid);
     expect(pids).toHaveLength(3);
     for (const pid of pids) expect(existsSync(`/proc/${pid}`)).toBe(true);
-    await lab.stop();
+    const metrics = `http://${w.operator.addresses.metrics}/healthz`;
+    expect((await fetch(metrics)).status).toBe(200);
+    const issuerPort = w.issuer.port;
+    await w.stop();
     for (const pid of pids) expect(existsSync(`/proc/${pid}`)).toBe(false);
-    expect(existsSync(lab.dir)).toBe(false);
+    expect(existsSync(w.lab.dir)).toBe(false);
+    expect(existsSync(w.dir)).toBe(false);
+    await expect(fetch(metrics)).rejects.toThrow();
+    const blocker: Server = createServer();
+    // The issuer's port is free again: something else can listen on it.
+    await new Promise<void>((resolve, reject) => blocker.once('error', reject).listen(issuerPort, '127.0.0.1', () => resolve()));
+    blocker.close();
   });
 });

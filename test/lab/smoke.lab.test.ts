@@ -4,18 +4,22 @@ import { AuthenticationV1Api, VersionApi } from '@kubernetes/client-node';
 import { STSClient, AssumeRoleCommand } from '@aws-sdk/client-sts';
 import { S3Client, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import { cleanEnv, startLab, type Lab } from './index.ts';
+import { cleanEnv, type Lab } from './index.ts';
 import { KUBERNETES_VERSION } from './versions.ts';
 import { useLabLogs } from './vitest.ts';
+import { startWorld, type World } from './world.ts';
 
+let world: World | undefined;
 let lab: Lab;
 const ns = 'smoke';
 
 beforeAll(async () => {
-  lab = await startLab();
+  // The lab's servers alone: no CRDs, no operator.
+  world = await startWorld({ crds: false });
+  lab = world.lab;
 });
 afterAll(async () => {
-  await lab?.stop();
+  await world?.stop();
 });
 useLabLogs(() => lab);
 

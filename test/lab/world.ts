@@ -78,10 +78,13 @@ export interface World {
   secrets: Set<string>;
   /** Calls the issuer over TLS. */
   call(method: string, path: string, opts?: { token?: string; authorization?: string; body?: string | Buffer; contentType?: string; headers?: Record<string, string> }): Promise<Reply>;
+  /** A tenant namespace after start (once the CRDs exist, say after a Helm install). */
+  addTenant(ns: string, o?: TenantOptions): Promise<void>;
+  /** A DatasetAccess in `ns` (default: the world's) on that namespace's store, for service account trainer. */
   createAccess(name: string, spec: Record<string, unknown>, ns?: string): Promise<void>;
   readyOf(name: string, ns?: string): Promise<{ status: string; reason: string } | undefined>;
   /** Waits until the access's Ready condition (for its generation) has `status`, and answers it. */
-  waitReady(name: string, status?: 'True' | 'False', ns?: string): Promise<{ status: string; reason: string }>;
+  waitReady(name: string, status?: 'True' | 'False', ns?: string, timeoutMs?: number): Promise<{ status: string; reason: string }>;
   /** Creates a pod of service account `sa` and returns a token bound to it. */
   podToken(name: string, sa?: string, ns?: string): Promise<{ token: string; uid: string }>;
   /** Starts `valet sidecar` as its own process (as in a pod), with a pod-bound token file. */
@@ -160,24 +163,29 @@ export function leaks(secrets: Iterable<string>, texts: { where: string; line: s
   return found;
 }
 
-export interface WorldOptions {
+/** A tenant namespace and what it holds (startWorld's `ns`, or world.addTenant). */
+export interface TenantOptions {
+  /** Labels beside team=<ns>. */
+  labels?: Record<string, string>;
+  /** Service accounts made in the namespace (default: trainer). */
+  serviceAccounts?: readonly string[];
+  /** The lab store selecting the namespace (default: the lab's ClusterDatasetStore "lab"); false: none. */
+  store?: LabStoreOptions | false;
+  /** Accesses created in the namespace (on its store, service account "trainer"), waited for until Ready. */
+  accesses?: Record<string, Record<string, unknown>>;
+  /** Accesses created in the namespace that the controller must refuse, with the reason awaited. */
+  refused?: Record<string, { spec: Record<string, unknown>; reason: string }>;
+  /** How long to wait for the accesses' conditions (default 20 s). */
+  readyTimeoutMs?: number;
+}
+
+export interface WorldOptions extends TenantOptions {
   /** The lab's servers (default: kube-apiserver, etcd and MinIO). */
   lab?: LabOptions;
   /** Install the CRDs (default: when the lab runs Kubernetes). */
   crds?: boolean;
-  /**
-   * The tenant namespace (labelled team=<ns>), with `serviceAccounts` and selected by the lab
-   * store (`store`). Without it the world has no tenant.
-   */
+  /** The tenant namespace, set up as TenantOptions say. Without it the world has no tenant. */
   ns?: string;
-  /** Service accounts made in `ns` (default: trainer). */
-  serviceAccounts?: readonly string[];
-  /** The lab store selecting `ns` (default: the lab's ClusterDatasetStore "lab"); false: none. */
-  store?: LabStoreOptions | false;
-  /** Accesses created in `ns` (store "lab", service account "trainer"), waited for until Ready. */
-  accesses?: Record<string, Record<string, unknown>>;
-  /** Accesses created in `ns` that the controller must refuse, with the reason awaited. */
-  refused?: Record<string, { spec: Record<string, unknown>; reason: string }>;
   /**
    * Start Valet's operator in-process (default: when `ns` is given): controller, issuer over
    * HTTPS, and the webhook when asked. `args` are more `valet operator` flags.
@@ -262,15 +270,8 @@ export async function startWorld(opts: WorldOptions = {}): Promise<World> {
     world.tls = tls;
 
     if (opts.crds ?? kube) await installCrds(lab.kubeConfig, join(root, 'crds'));
-    if (kube) await lab.core.createNamespace({ body: { metadata: { name: LAB_VALET_NAMESPACE } } }).catch((err: { code?: number }) => {
-      if (err.code !== 409) throw err;
-    });
-    if (ns) {
-      await lab.core.createNamespace({ body: { metadata: { name: ns, labels: { team: ns } } } });
-      for (const sa of opts.serviceAccounts ?? ['trainer']) await lab.core.createNamespacedServiceAccount({ namespace: ns, body: { metadata: { name: sa } } });
-      if (opts.store !== false) await createLabStore(lab, ns, opts.store ?? {});
-    }
-
+    // Each tenant namespace's store: what createAccess names by default.
+    const storeOf = new Map<string, string>();
     world.createAccess = async (name, spec, inNs = ns) => {
       await clients.customObjects.createNamespacedCustomObject({
         ...G,
@@ -280,7 +281,7 @@ export async function startWorld(opts: WorldOptions = {}): Promise<World> {
           apiVersion: 'valet.dev/v1alpha1',
           kind: 'DatasetAccess',
           metadata: { name, namespace: inNs },
-          spec: { storeRef: { kind: 'ClusterDatasetStore', name: 'lab' }, prefix: 'imagenet/', verbs: ['read', 'list'], subjects: { serviceAccounts: ['trainer'] }, sessionDurationSeconds: 900, ...spec },
+          spec: { storeRef: { kind: 'ClusterDatasetStore', name: storeOf.get(inNs) ?? 'lab' }, prefix: 'imagenet/', verbs: ['read', 'list'], subjects: { serviceAccounts: ['trainer'] }, sessionDurationSeconds: 900, ...spec },
         },
       });
     };
@@ -289,11 +290,31 @@ export async function startWorld(opts: WorldOptions = {}): Promise<World> {
       const r = a.status?.conditions?.find((c) => c.type === 'Ready');
       return r && r.observedGeneration === a.metadata.generation ? { status: r.status, reason: r.reason } : undefined;
     };
-    world.waitReady = (name, status = 'True', inNs = ns) =>
-      waitFor(`${inNs}/${name} Ready=${status}`, async () => {
-        const r = await (world.readyOf as World['readyOf'])(name, inNs);
-        return r?.status === status ? r : undefined;
-      });
+    world.waitReady = (name, status = 'True', inNs = ns, timeoutMs = 20_000) =>
+      waitFor(
+        `${inNs}/${name} Ready=${status}`,
+        async () => {
+          const r = await (world.readyOf as World['readyOf'])(name, inNs);
+          return r?.status === status ? r : undefined;
+        },
+        timeoutMs,
+      );
+    world.addTenant = async (tenant, o = {}) => {
+      await lab.core.createNamespace({ body: { metadata: { name: tenant, labels: { team: tenant, ...o.labels } } } });
+      for (const sa of o.serviceAccounts ?? ['trainer']) await lab.core.createNamespacedServiceAccount({ namespace: tenant, body: { metadata: { name: sa } } });
+      if (o.store !== false) {
+        await createLabStore(lab, tenant, o.store ?? {});
+        storeOf.set(tenant, o.store?.name ?? 'lab');
+      }
+      const w = world as World;
+      for (const [name, spec] of Object.entries(o.accesses ?? {})) await w.createAccess(name, spec, tenant);
+      for (const [name, r] of Object.entries(o.refused ?? {})) await w.createAccess(name, r.spec, tenant);
+      for (const name of Object.keys(o.accesses ?? {})) await w.waitReady(name, 'True', tenant, o.readyTimeoutMs);
+      for (const [name, r] of Object.entries(o.refused ?? {})) {
+        const got = await w.waitReady(name, 'False', tenant, o.readyTimeoutMs);
+        if (got.reason !== r.reason) throw new Error(`access ${tenant}/${name} was refused for ${got.reason}, not ${r.reason}`);
+      }
+    };
 
     world.startOperator = async (args, o = {}) => {
       const parsed = parseCommandLine(OPERATOR_COMMAND, [
@@ -328,6 +349,10 @@ export async function startWorld(opts: WorldOptions = {}): Promise<World> {
 
     const wantOperator = opts.operator ?? ns !== '';
     if (wantOperator) {
+      // The operator's own namespace (its Lease, the store Secrets it reads).
+      await lab.core.createNamespace({ body: { metadata: { name: LAB_VALET_NAMESPACE } } }).catch((err: { code?: number }) => {
+        if (err.code !== 409) throw err;
+      });
       const o = typeof opts.operator === 'object' ? opts.operator : {};
       const issuerPort = await freePort();
       main = await world.startOperator([`--issuer-address=127.0.0.1:${issuerPort}`, ...(o.webhook ? ['--webhook-address=127.0.0.1:0'] : []), ...(o.args ?? [])], { ...(opts.issuerSettings ? { issuerSettings: opts.issuerSettings } : {}) });
@@ -347,14 +372,7 @@ export async function startWorld(opts: WorldOptions = {}): Promise<World> {
     world.stopIssuer = () => the().stopPart('issuer');
     world.startIssuer = () => the().startPart('issuer');
 
-    for (const [name, spec] of Object.entries(opts.accesses ?? {})) await world.createAccess(name, spec);
-    for (const [name, r] of Object.entries(opts.refused ?? {})) await world.createAccess(name, r.spec);
-    if (Object.keys(opts.accesses ?? {}).length + Object.keys(opts.refused ?? {}).length > 0 && !main) throw new Error('accesses need an operator to turn them Ready (operator: true)');
-    for (const name of Object.keys(opts.accesses ?? {})) await world.waitReady(name);
-    for (const [name, r] of Object.entries(opts.refused ?? {})) {
-      const got = await world.waitReady(name, 'False');
-      if (got.reason !== r.reason) throw new Error(`access ${name} was refused for ${got.reason}, not ${r.reason}`);
-    }
+    if (ns) await world.addTenant(ns, opts);
 
     const iss = () => world.issuer as WorldIssuer;
     world.call = (method, path, o = {}) => {

@@ -6,15 +6,17 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BatchV1Api, type V1Job } from '@kubernetes/client-node';
-import { startLab, type Lab } from '../lab/index.ts';
+import type { Lab } from '../lab/index.ts';
 import { buildValetImage, type LabImage } from '../lab/image.ts';
 import { CLUSTER_DNS_IP, KUBERNETES_SERVICE_IP, NODE_NAME, nodeUnsupported } from '../lab/node/node.ts';
 import { KUBERNETES_VERSION } from '../lab/versions.ts';
 import { useLabLogs } from '../lab/vitest.ts';
 import { waitFor } from '../lab/wait.ts';
+import { startWorld, type World } from '../lab/world.ts';
 
 const unsupported = nodeUnsupported();
 const ns = 'node-smoke';
+let world: World | undefined;
 let lab: Lab;
 let image: LabImage;
 
@@ -86,12 +88,13 @@ function netnsOf(pid: number): string | undefined {
 
 describe.skipIf(unsupported !== undefined)(`a real node in the lab${unsupported ? ` (skipped: ${unsupported})` : ''}`, () => {
   beforeAll(async () => {
-    [lab, image] = await Promise.all([startLab({ node: true }), buildValetImage()]);
+    [world, image] = await Promise.all([startWorld({ lab: { node: true }, crds: false, operator: false }), buildValetImage()]);
+    lab = world.lab;
     await lab.node?.importImage(image.archive);
     await lab.core.createNamespace({ body: { metadata: { name: ns } } });
   });
   afterAll(async () => {
-    await lab?.stop();
+    await world?.stop();
   });
   useLabLogs(() => lab);
 
@@ -122,7 +125,8 @@ describe.skipIf(unsupported !== undefined)(`a real node in the lab${unsupported 
     const netns = netnsOf(node.initPid);
     expect(netns).toMatch(/^net:\[\d+\]$/);
     const { dir, cgroupRoot } = node;
-    await lab.stop();
+    const worldDir = world?.dir ?? '';
+    await world?.stop();
     const holders = readdirSync('/proc')
       .filter((e) => /^\d+$/.test(e))
       .filter((pid) => netnsOf(Number(pid)) === netns);
@@ -131,5 +135,6 @@ describe.skipIf(unsupported !== undefined)(`a real node in the lab${unsupported 
     expect(readdirSync('/sys/fs/cgroup').filter((h) => existsSync(`/sys/fs/cgroup/${h}/${cgroupRoot}`))).toEqual([]);
     expect(execFileSync('iptables-save', { encoding: 'utf8' })).not.toMatch(/KUBE-/);
     expect(existsSync(dir)).toBe(false);
+    expect(existsSync(worldDir)).toBe(false);
   });
 });

@@ -15,7 +15,7 @@ import type { V1Job } from '@kubernetes/client-node';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildClientsImage, type LabImage } from '../image.ts';
 import { makeWdsShard } from '../shards.ts';
-import { createAccess, FORBIDDEN_KEY, jobOutcome, jobPods, READ_ACCESS, TEAM, waitAccessesReady, type TrainingCluster } from './training.ts';
+import { FORBIDDEN_KEY, jobOutcome, jobPods, READ_ACCESS, TEAM, type TrainingCluster } from './training.ts';
 
 /** A read access with presigning, for the stable loader URLs webdataset reads. */
 const LOADER_ACCESS = 'imagenet-loader';
@@ -163,8 +163,8 @@ export function describeClientMatrix(current: () => TrainingCluster): void {
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }
-      await createAccess(lab, LOADER_ACCESS, 'imagenet/', ['read', 'list'], { presign: { enabled: true } });
-      await waitAccessesReady(lab, [LOADER_ACCESS]);
+      await cluster.world.createAccess(LOADER_ACCESS, { prefix: 'imagenet/', verbs: ['read', 'list'], presign: { enabled: true } }, TEAM);
+      await cluster.world.waitReady(LOADER_ACCESS, 'True', TEAM, 60_000);
       // Start every row now; each test below awaits its own (failures surface there, not here).
       for (const r of ROWS) void rowResult(`client-${r.client}`, clientsImage, ['python3', '/app/clients.py', r.client, ...common(), ...r.args]).catch(() => undefined);
       void webdatasetRow().catch(() => undefined);

@@ -5,12 +5,12 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BatchV1Api, CustomObjectsApi, type V1Job, type V1Pod } from '@kubernetes/client-node';
+import { BatchV1Api, type V1Job, type V1Pod } from '@kubernetes/client-node';
 import { S3Client, PutObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { LabError } from '../build.ts';
 import { buildTrainerImage, buildValetImage, type LabImage } from '../image.ts';
-import { startLab, type Lab } from '../index.ts';
-import { createLabStore } from '../valet.ts';
+import type { Lab } from '../index.ts';
+import { startWorld, type World } from '../world.ts';
 import { waitFor } from '../wait.ts';
 import { installValet, RELEASE, RELEASE_NAMESPACE, type ValetRelease } from './install.ts';
 
@@ -20,9 +20,11 @@ export const SHARD_COUNT = 8;
 export const READ_ACCESS = 'imagenet-read';
 export const WRITE_ACCESS = 'checkpoints-write';
 export const FORBIDDEN_KEY = 'imagenet-private/a.bin';
-const G = { group: 'valet.dev', version: 'v1alpha1' };
+/** The team's ClusterDatasetStore: the lab MinIO, named by its in-cluster Service. */
+const STORE = 'lab-minio';
 
 export interface TrainingCluster {
+  world: World;
   lab: Lab;
   release: ValetRelease;
   valetImage: LabImage;
@@ -45,25 +47,31 @@ export interface TrainingJobOptions {
   staticKeys?: { accessKeyId: string; secretAccessKey: string; endpoint?: string };
 }
 
-/** Starts the lab with a node, installs Valet with Helm, and sets up the team's store and accesses. */
+/**
+ * Starts a world with the lab node (the kit, test/lab/world.ts: no in-process operator, Valet runs
+ * in the node's pods), installs Valet with Helm, and sets up the team's namespace, store and
+ * accesses through the world once the release's CRDs exist.
+ */
 export async function startTrainingCluster(): Promise<TrainingCluster> {
-  const [lab, valetImage, trainerImage] = await Promise.all([startLab({ node: true }), buildValetImage(), buildTrainerImage()]);
+  const [world, valetImage, trainerImage] = await Promise.all([startWorld({ lab: { node: true }, crds: false, operator: false }), buildValetImage(), buildTrainerImage()]);
+  const { lab } = world;
   const node = lab.node;
   const s3 = new S3Client({ endpoint: lab.s3.endpoint, region: lab.s3.region, forcePathStyle: true, credentials: lab.s3.root });
   try {
     if (!node?.minioUrl) throw new LabError('the training cluster needs the lab node and MinIO');
     await node.importImage(trainerImage.archive);
     const release = await installValet(lab, valetImage);
-    await lab.core.createNamespace({ body: { metadata: { name: TEAM, labels: { team: 'ml' } } } });
-    await lab.core.createNamespacedServiceAccount({ namespace: TEAM, body: { metadata: { name: 'trainer' } } });
-    await createLabStore(lab, TEAM, { name: 'lab-minio', endpoint: node.minioUrl, allowedVerbs: ['read', 'list', 'write'] });
-    await createAccess(lab, READ_ACCESS, 'imagenet/', ['read', 'list']);
-    await createAccess(lab, WRITE_ACCESS, 'checkpoints/', ['write']);
     for (let i = 0; i < SHARD_COUNT; i++) {
       await s3.send(new PutObjectCommand({ Bucket: lab.s3.bucket, Key: `${SHARDS}shard-${String(i).padStart(4, '0')}.tar`, Body: `shard ${i} `.repeat(1000) }));
     }
-    await waitAccessesReady(lab, [READ_ACCESS, WRITE_ACCESS]);
+    await world.addTenant(TEAM, {
+      labels: { team: 'ml' },
+      store: { name: STORE, endpoint: node.minioUrl, allowedVerbs: ['read', 'list', 'write'] },
+      accesses: { [READ_ACCESS]: { prefix: 'imagenet/', verbs: ['read', 'list'] }, [WRITE_ACCESS]: { prefix: 'checkpoints/', verbs: ['write'] } },
+      readyTimeoutMs: 60_000,
+    });
     return {
+      world,
       lab,
       release,
       valetImage,
@@ -72,43 +80,13 @@ export async function startTrainingCluster(): Promise<TrainingCluster> {
       s3,
       async stop() {
         s3.destroy();
-        await lab.stop();
+        await world.stop();
       },
     };
   } catch (err) {
     s3.destroy();
-    await lab.stop();
+    await world.stop();
     throw err;
-  }
-}
-
-/** A DatasetAccess in the team's namespace on the lab store for the trainer service account; `extra` adds to its spec. */
-export async function createAccess(lab: Lab, name: string, prefix: string, verbs: string[], extra: Record<string, unknown> = {}): Promise<void> {
-  await lab.kubeConfig.makeApiClient(CustomObjectsApi).createNamespacedCustomObject({
-    ...G,
-    namespace: TEAM,
-    plural: 'datasetaccesses',
-    body: {
-      apiVersion: 'valet.dev/v1alpha1',
-      kind: 'DatasetAccess',
-      metadata: { name, namespace: TEAM },
-      spec: { storeRef: { kind: 'ClusterDatasetStore', name: 'lab-minio' }, prefix, verbs, subjects: { serviceAccounts: ['trainer'] }, sessionDurationSeconds: 900, ...extra },
-    },
-  });
-}
-
-export async function waitAccessesReady(lab: Lab, names: readonly string[], timeoutMs = 60_000): Promise<void> {
-  const custom = lab.kubeConfig.makeApiClient(CustomObjectsApi);
-  for (const name of names) {
-    await waitFor(
-      `DatasetAccess ${TEAM}/${name} to be Ready`,
-      async () => {
-        const o = (await custom.getNamespacedCustomObject({ ...G, namespace: TEAM, plural: 'datasetaccesses', name })) as { status?: { conditions?: { type: string; status: string }[] } };
-        return o.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
-      },
-      timeoutMs,
-      250,
-    );
   }
 }
 

@@ -109,19 +109,28 @@ export function startInProcessController(clients: K8sClients, logger: Logger, si
 export interface LabOperatorOptions {
   /** Folder with tls.crt and tls.key, served by the issuer (and the webhook, when it runs). */
   tlsDir: string;
-  ports: { issuer: number; metrics: number; webhook?: number };
+  /** No issuer port turns the issuer off (--issuer-address=). */
+  ports: { issuer?: number; metrics: number; webhook?: number };
   identity: string;
+  /**
+   * Instead of tlsDir's files: the Secret (in Valet's namespace) where the operator keeps its own CA
+   * and serving certificate (--tls-secret); the webhook then serves that certificate too.
+   */
+  tlsSecret?: string;
+  /** Its log file in the lab's logs folder (default operator.log): each of several replicas needs its own. */
+  log?: string;
   /** More flags, after the ones above. */
   extraArgs?: readonly string[];
 }
 
 /** `valet operator` as its own process against the lab, its log in the lab's logs folder. */
 export function startLabOperator(lab: Lab, o: LabOperatorOptions): ServerProcess {
-  const webhook = o.ports.webhook
-    ? [`--webhook-address=127.0.0.1:${o.ports.webhook}`, `--webhook-tls-cert-file=${join(o.tlsDir, 'tls.crt')}`, `--webhook-tls-key-file=${join(o.tlsDir, 'tls.key')}`]
-    : ['--webhook-address='];
+  const webhookFiles = o.tlsSecret ? [] : [`--webhook-tls-cert-file=${join(o.tlsDir, 'tls.crt')}`, `--webhook-tls-key-file=${join(o.tlsDir, 'tls.key')}`];
+  const webhook = o.ports.webhook ? [`--webhook-address=127.0.0.1:${o.ports.webhook}`, ...webhookFiles] : ['--webhook-address='];
+  const tls = o.tlsSecret ? [`--tls-secret=${o.tlsSecret}`] : [`--tls-cert-file=${join(o.tlsDir, 'tls.crt')}`, `--tls-key-file=${join(o.tlsDir, 'tls.key')}`];
+  const log = o.log ?? 'operator.log';
   return startProcess({
-    name: 'operator',
+    name: log.replace(/\.log$/, ''),
     command: process.execPath,
     args: [
       join(import.meta.dirname, '..', '..', 'src', 'cli', 'main.ts'),
@@ -130,12 +139,11 @@ export function startLabOperator(lab: Lab, o: LabOperatorOptions): ServerProcess
       `--namespace=${LAB_VALET_NAMESPACE}`,
       `--identity=${o.identity}`,
       `--metrics-address=127.0.0.1:${o.ports.metrics}`,
-      `--issuer-address=127.0.0.1:${o.ports.issuer}`,
-      `--tls-cert-file=${join(o.tlsDir, 'tls.crt')}`,
-      `--tls-key-file=${join(o.tlsDir, 'tls.key')}`,
+      `--issuer-address=${o.ports.issuer ? `127.0.0.1:${o.ports.issuer}` : ''}`,
+      ...tls,
       ...webhook,
       ...(o.extraArgs ?? []),
     ],
-    log: join(lab.logsDir, 'operator.log'),
+    log: join(lab.logsDir, log),
   });
 }

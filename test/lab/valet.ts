@@ -147,3 +147,34 @@ export function startLabOperator(lab: Lab, o: LabOperatorOptions): ServerProcess
     log: join(lab.logsDir, log),
   });
 }
+
+/**
+ * A ClusterDatasetStore `name` on the lab MinIO (labStoreSpec; its issuer key in the Secret
+ * `secretName` in Valet's namespace, made when missing) that selects the namespaces named, with only
+ * `sharedPrefixes` open to every one of them: the store suites on folder ownership (ADR 0009) use.
+ * createLabStore's store shares every folder instead.
+ */
+export async function createLabClusterStore(lab: Lab, name: string, namespaces: readonly string[], o: Omit<LabStoreOptions, 'name'> & { sharedPrefixes?: string[] } = {}): Promise<void> {
+  await lab.core.createNamespace({ body: { metadata: { name: LAB_VALET_NAMESPACE } } }).catch(ignoreConflict);
+  await lab.core
+    .createNamespacedSecret({
+      namespace: LAB_VALET_NAMESPACE,
+      body: { metadata: { name: o.secretName ?? 'minio-issuer' }, stringData: { accessKeyId: lab.s3.issuer.accessKeyId, secretAccessKey: lab.s3.issuer.secretAccessKey } },
+    })
+    .catch(ignoreConflict);
+  await lab.kubeConfig.makeApiClient(CustomObjectsApi).createClusterCustomObject({
+    group: 'valet.dev',
+    version: 'v1alpha1',
+    plural: 'clusterdatasetstores',
+    body: {
+      apiVersion: 'valet.dev/v1alpha1',
+      kind: 'ClusterDatasetStore',
+      metadata: { name },
+      spec: {
+        ...labStoreSpec(lab, o),
+        ...(o.sharedPrefixes ? { sharedPrefixes: o.sharedPrefixes } : {}),
+        namespaceSelector: { matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'In', values: [...namespaces] }] },
+      },
+    },
+  });
+}

@@ -217,6 +217,8 @@ describe('the DatasetAccess controller', () => {
     await w.lab.startApiserver();
     await createAccess('team-a', 'after-restart', {});
     await waitReady('team-a', 'after-restart', 'True', undefined, 60_000);
+    // The survivor of the hand-over above (the loop must not pass vacuously).
+    expect(operators.size).toBe(1);
     for (const op of operators.values()) expect(op.proc.exited()).toBe(false);
   });
 });

@@ -13,7 +13,7 @@ let w: World;
 let custom: World['clients']['customObjects'];
 const operators = new Map<string, { proc: ServerProcess; metricsPort: number }>();
 
-async function startOperator(identity: string): Promise<void> {
+async function startReplica(identity: string): Promise<void> {
   const { metrics } = await allocatePorts(['metrics'] as const);
   // `valet operator` as its own process (a replica the test can SIGKILL), controller only.
   const proc = w.startOperatorProcess({
@@ -116,8 +116,8 @@ beforeAll(async () => {
   w = await startWorld({ lab: { minio: false }, ns: 'team-a', serviceAccounts: [], store: false, operator: false });
   custom = w.clients.customObjects;
   await w.lab.core.createNamespace({ body: { metadata: { name: 'team-b', labels: { team: 'team-b' } } } });
-  await startOperator('a');
-  await startOperator('b');
+  await startReplica('a');
+  await startReplica('b');
 });
 afterAll(async () => {
   await w?.stop();

@@ -3,23 +3,22 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KubernetesObjectApi, type KubernetesObject } from '@kubernetes/client-node';
-import { apply, installCrds, readObjects } from './lab/apply.ts';
-import { startLab, type Lab } from './lab/index.ts';
+import { apply, readObjects } from './lab/apply.ts';
 import { useLabLogs } from './lab/vitest.ts';
+import { startWorld, type World } from './lab/world.ts';
 
 const root = join(import.meta.dirname, '..');
-let lab: Lab;
+let w: World;
 const ns = 'api-test';
 
 beforeAll(async () => {
-  lab = await startLab({ minio: false });
-  await installCrds(lab.kubeConfig, join(root, 'crds'));
-  await lab.core.createNamespace({ body: { metadata: { name: ns } } });
+  // The CRDs and a namespace; no store, no service accounts, no operator: only the API server judges here.
+  w = await startWorld({ lab: { minio: false }, ns, serviceAccounts: [], store: false, operator: false });
 });
 afterAll(async () => {
-  await lab?.stop();
+  await w?.stop();
 });
-useLabLogs(() => lab);
+useLabLogs(() => w?.lab);
 
 type Obj = KubernetesObject & { spec: Record<string, unknown> };
 
@@ -150,12 +149,12 @@ describe('the valet.dev CRDs', () => {
     const objects = readObjects(join(root, 'examples'));
     const kinds = objects.map((o) => o.kind);
     expect(kinds).toEqual(expect.arrayContaining(['ClusterDatasetStore', 'DatasetStore', 'DatasetAccess']));
-    const created = await apply(lab.kubeConfig, objects);
+    const created = await apply(w.lab.kubeConfig, objects);
     expect(created.every((o) => o.metadata?.uid)).toBe(true);
   });
 
   it('apply the default session duration', async () => {
-    const api = KubernetesObjectApi.makeApiClient(lab.kubeConfig);
+    const api = KubernetesObjectApi.makeApiClient(w.lab.kubeConfig);
     const o = without(access(), 'sessionDurationSeconds');
     o.metadata = { name: 'defaults', namespace: ns };
     const created = (await api.create(o)) as Obj;
@@ -163,7 +162,7 @@ describe('the valet.dev CRDs', () => {
   });
 
   it('accept a valid azureBlob store, gcs store and gcs cluster store, and apply their defaults', async () => {
-    const api = KubernetesObjectApi.makeApiClient(lab.kubeConfig);
+    const api = KubernetesObjectApi.makeApiClient(w.lab.kubeConfig);
     const named = (o: Obj, name: string): Obj => ({ ...o, metadata: { ...o.metadata, name } });
     const azure = (await api.create(named(azureStore(), 'valid-azure'))) as Obj;
     expect(azure.spec.provider).toBe('azureBlob');
@@ -184,7 +183,7 @@ describe('the valet.dev CRDs', () => {
   });
 
   it(`refuse ${INVALID.length} invalid objects, each with a message naming the field`, async () => {
-    const api = KubernetesObjectApi.makeApiClient(lab.kubeConfig);
+    const api = KubernetesObjectApi.makeApiClient(w.lab.kubeConfig);
     const wrong: string[] = [];
     for (const [what, obj, field] of INVALID) {
       try {

@@ -3,47 +3,31 @@
 // new namespaces included), renew a certificate inside its renewal window without a restart, and
 // rotate a CA near its end while the old one stays trusted beside it.
 import { X509Certificate } from 'node:crypto';
-import { join } from 'node:path';
 import { connect } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AdmissionregistrationV1Api } from '@kubernetes/client-node';
 import { applyMutatingWebhookConfiguration } from '../src/k8s/webhook-config.ts';
 import { authorityFromPem, createAuthority, issueCertificate } from '../src/tls/pki.ts';
 import { podWebhookConfiguration } from '../src/webhook/index.ts';
-import { installCrds } from './lab/apply.ts';
-import { startLab, type Lab } from './lab/index.ts';
-import { allocatePorts, startProcess, type ServerProcess } from './lab/process.ts';
+import { allocatePorts, type ServerProcess } from './lab/process.ts';
 import { useLabLogs } from './lab/vitest.ts';
-import { waitFor as until } from './lab/wait.ts';
+import { LAB_VALET_NAMESPACE as NS, startWorld, waitFor as until, type World } from './lab/world.ts';
 
-const root = join(import.meta.dirname, '..');
-const NS = 'valet-system';
 const DNS = 'valet.valet-system.svc';
-let lab: Lab;
+let w: World;
 const replicas: { proc: ServerProcess; issuerPort: number; webhookPort: number }[] = [];
 
 async function startReplica(id: string): Promise<void> {
-  const p = await allocatePorts(['issuer', 'webhook', 'metrics'] as const);
-  const proc = startProcess({
-    name: `operator-${id}`,
-    command: process.execPath,
-    args: [
-      join(root, 'src/cli/main.ts'),
-      'operator',
-      `--kubeconfig=${lab.kubeconfig}`,
-      `--namespace=${NS}`,
-      `--identity=${id}`,
-      `--metrics-address=127.0.0.1:${p.metrics}`,
-      `--issuer-address=127.0.0.1:${p.issuer}`,
-      `--webhook-address=127.0.0.1:${p.webhook}`,
-      '--tls-secret=valet-tls',
-      '--tls-check-interval-seconds=1',
-      '--sidecar-image=valet:test',
-      `--sidecar-issuer-url=https://${DNS}:8443`,
-    ],
-    log: join(lab.logsDir, `operator-${id}.log`),
+  const ports = await allocatePorts(['issuer', 'webhook', 'metrics'] as const);
+  // `valet operator` as its own process, keeping its own CA and certificate in the Secret valet-tls.
+  const proc = w.startOperatorProcess({
+    ports,
+    identity: id,
+    tlsSecret: 'valet-tls',
+    log: `operator-${id}.log`,
+    extraArgs: ['--tls-check-interval-seconds=1', '--sidecar-image=valet:test', `--sidecar-issuer-url=https://${DNS}:8443`],
   });
-  replicas.push({ proc, issuerPort: p.issuer, webhookPort: p.webhook });
+  replicas.push({ proc, issuerPort: ports.issuer, webhookPort: ports.webhook });
 }
 
 /** The certificate a server presents, verified against `caPem` for the Service's DNS name. */
@@ -60,25 +44,22 @@ function presented(port: number, caPem: string): Promise<X509Certificate> {
 
 
 async function secret(): Promise<Record<string, string>> {
-  const s = await lab.core.readNamespacedSecret({ namespace: NS, name: 'valet-tls' });
+  const s = await w.lab.core.readNamespacedSecret({ namespace: NS, name: 'valet-tls' });
   return Object.fromEntries(Object.entries(s.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString()]));
 }
 
 beforeAll(async () => {
-  lab = await startLab({ minio: false });
-  await installCrds(lab.kubeConfig, join(root, 'crds'));
-  for (const name of [NS, 'team-a']) await lab.core.createNamespace({ body: { metadata: { name } } });
+  w = await startWorld({ lab: { minio: false }, ns: 'team-a', serviceAccounts: [], store: false, operator: false });
   // As the chart installs it: the caBundle is a placeholder until the operator fills it in.
   const placeholder = await createAuthority('placeholder');
-  await applyMutatingWebhookConfiguration(lab.kubeConfig, podWebhookConfiguration({ caPem: placeholder.certPem, service: { namespace: NS, name: 'valet', port: 9443 }, excludeNamespaces: [NS] }));
+  await applyMutatingWebhookConfiguration(w.lab.kubeConfig, podWebhookConfiguration({ caPem: placeholder.certPem, service: { namespace: NS, name: 'valet', port: 9443 }, excludeNamespaces: [NS] }));
   await startReplica('a');
   await startReplica('b');
 });
 afterAll(async () => {
-  for (const r of replicas) await r.proc.stop();
-  await lab?.stop();
+  await w?.stop();
 });
-useLabLogs(() => lab);
+useLabLogs(() => w?.lab);
 
 describe("the operator's own TLS", () => {
   it('creates one CA and certificate that both replicas serve, for the Service name', async () => {
@@ -92,17 +73,17 @@ describe("the operator's own TLS", () => {
 
   it('publishes the CA as the webhook caBundle and in every namespace, new ones included', async () => {
     const ca = (await secret())['ca.crt'] ?? '';
-    const admission = lab.kubeConfig.makeApiClient(AdmissionregistrationV1Api);
+    const admission = w.lab.kubeConfig.makeApiClient(AdmissionregistrationV1Api);
     await until('the caBundle', async () => {
       const mwc = await admission.readMutatingWebhookConfiguration({ name: 'valet' });
       return Buffer.from(mwc.webhooks?.[0]?.clientConfig.caBundle ?? '', 'base64').toString() === ca ? true : undefined;
     });
     for (const namespace of ['team-a', 'default', NS]) {
-      const cm = await until(`the CA ConfigMap in ${namespace}`, () => lab.core.readNamespacedConfigMap({ namespace, name: 'valet-issuer-ca' }));
+      const cm = await until(`the CA ConfigMap in ${namespace}`, () => w.lab.core.readNamespacedConfigMap({ namespace, name: 'valet-issuer-ca' }));
       expect(cm.data?.['ca.crt']).toBe(ca);
     }
-    await lab.core.createNamespace({ body: { metadata: { name: 'team-new' } } });
-    const fresh = await until('the CA ConfigMap in a new namespace', () => lab.core.readNamespacedConfigMap({ namespace: 'team-new', name: 'valet-issuer-ca' }), 15_000);
+    await w.lab.core.createNamespace({ body: { metadata: { name: 'team-new' } } });
+    const fresh = await until('the CA ConfigMap in a new namespace', () => w.lab.core.readNamespacedConfigMap({ namespace: 'team-new', name: 'valet-issuer-ca' }), 15_000);
     expect(fresh.data?.['ca.crt']).toBe(ca);
   });
 
@@ -111,8 +92,8 @@ describe("the operator's own TLS", () => {
     const ca = await authorityFromPem(s['ca.crt'] ?? '', s['ca.key'] ?? '');
     // What an aging deployment looks like: a certificate with one day left (window: 30 days).
     const aging = await issueCertificate(ca, { commonName: DNS, dnsNames: [DNS], usage: 'server', validDays: 1 });
-    const current = await lab.core.readNamespacedSecret({ namespace: NS, name: 'valet-tls' });
-    await lab.core.replaceNamespacedSecret({
+    const current = await w.lab.core.readNamespacedSecret({ namespace: NS, name: 'valet-tls' });
+    await w.lab.core.replaceNamespacedSecret({
       namespace: NS,
       name: 'valet-tls',
       body: { ...current, data: undefined, stringData: { ...s, 'tls.crt': aging.certPem + (s['ca.crt'] ?? ''), 'tls.key': aging.privateKeyPem } },
@@ -142,8 +123,8 @@ describe("the operator's own TLS", () => {
     // (inside the 30-day window), and so has the certificate it signed.
     const old = await createAuthority('valet-operator-ca', 20);
     const leaf = await issueCertificate(old, { commonName: DNS, dnsNames: [DNS], usage: 'server', validDays: 19 });
-    const current = await lab.core.readNamespacedSecret({ namespace: NS, name: 'valet-tls' });
-    await lab.core.replaceNamespacedSecret({
+    const current = await w.lab.core.readNamespacedSecret({ namespace: NS, name: 'valet-tls' });
+    await w.lab.core.replaceNamespacedSecret({
       namespace: NS,
       name: 'valet-tls',
       body: { ...current, data: undefined, stringData: { 'ca.crt': old.certPem, 'ca.key': old.privateKeyPem, 'tls.crt': leaf.certPem + old.certPem, 'tls.key': leaf.privateKeyPem } },
@@ -158,7 +139,7 @@ describe("the operator's own TLS", () => {
     expect(rotated['ca-previous.crt']).toBe(old.certPem);
     const bundle = fresh + old.certPem;
 
-    const admission = lab.kubeConfig.makeApiClient(AdmissionregistrationV1Api);
+    const admission = w.lab.kubeConfig.makeApiClient(AdmissionregistrationV1Api);
     const caBundle = await until('the rotated caBundle', async () => {
       const mwc = await admission.readMutatingWebhookConfiguration({ name: 'valet' });
       const pem = Buffer.from(mwc.webhooks?.[0]?.clientConfig.caBundle ?? '', 'base64').toString();
@@ -167,7 +148,7 @@ describe("the operator's own TLS", () => {
     expect(caBundle).toBe(bundle);
     for (const namespace of ['team-a', 'team-new']) {
       const cm = await until(`the rotated bundle in ${namespace}`, async () => {
-        const got = await lab.core.readNamespacedConfigMap({ namespace, name: 'valet-issuer-ca' });
+        const got = await w.lab.core.readNamespacedConfigMap({ namespace, name: 'valet-issuer-ca' });
         return got.data?.['ca.crt']?.includes(fresh) ? got : undefined;
       });
       expect(cm.data?.['ca.crt']).toBe(bundle);

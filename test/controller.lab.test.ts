@@ -1,45 +1,32 @@
 // The controller against the real kube-apiserver: `valet operator` runs as real processes (two
 // replicas racing for one Lease), and each claim is read back from the API server.
-import { join } from 'node:path';
 import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CustomObjectsApi, CoreV1Api } from '@kubernetes/client-node';
-import { installCrds } from './lab/apply.ts';
-import { startLab, type Lab } from './lab/index.ts';
-import { allocatePorts, startProcess, type ServerProcess } from './lab/process.ts';
+import { allocatePorts, type ServerProcess } from './lab/process.ts';
 import { useLabLogs } from './lab/vitest.ts';
-import { waitFor } from './lab/wait.ts';
+import { G, metric, startWorld, waitFor, type World } from './lab/world.ts';
 
-const root = join(import.meta.dirname, '..');
-const G = { group: 'valet.dev', version: 'v1alpha1' };
 const LEASE = { duration: 6, renew: 4, retry: 1 };
 const RESYNC_SECONDS = 3;
 
-let lab: Lab;
-let custom: CustomObjectsApi;
+let w: World;
+let custom: World['clients']['customObjects'];
 const operators = new Map<string, { proc: ServerProcess; metricsPort: number }>();
 
-async function startOperator(identity: string): Promise<void> {
+async function startReplica(identity: string): Promise<void> {
   const { metrics } = await allocatePorts(['metrics'] as const);
-  const proc = startProcess({
-    name: `operator-${identity}`,
-    command: process.execPath,
-    args: [
-      join(root, 'src/cli/main.ts'),
-      'operator',
-      `--kubeconfig=${lab.kubeconfig}`,
-      '--namespace=valet-system',
-      `--identity=${identity}`,
-      `--metrics-address=127.0.0.1:${metrics}`,
+  // `valet operator` as its own process (a replica the test can SIGKILL), controller only.
+  const proc = w.startOperatorProcess({
+    ports: { metrics },
+    identity,
+    log: `operator-${identity}.log`,
+    extraArgs: [
       `--lease-duration-seconds=${LEASE.duration}`,
       `--renew-deadline-seconds=${LEASE.renew}`,
       `--retry-period-seconds=${LEASE.retry}`,
       `--resync-seconds=${RESYNC_SECONDS}`,
-      '--issuer-address=',
-      '--webhook-address=',
       '--log-level=debug',
     ],
-    log: join(lab.logsDir, `operator-${identity}.log`),
   });
   operators.set(identity, { proc, metricsPort: metrics });
 }
@@ -57,14 +44,6 @@ function scrape(identity: string): Promise<string> {
     req.end();
   });
 }
-
-function metric(text: string, name: string, labels = ''): number {
-  const re = new RegExp(`^${name}${labels ? `\\{[^}]*${labels}[^}]*\\}` : '(\\{[^}]*\\})?'} (\\S+)$`, 'gm');
-  let sum = 0;
-  for (const m of text.matchAll(re)) sum += Number(m[m.length - 1]);
-  return sum;
-}
-
 
 type Obj = { metadata: { name: string; namespace?: string; resourceVersion?: string; generation?: number }; spec: Record<string, unknown>; status?: Record<string, unknown> & { conditions?: { type: string; status: string; reason: string; message: string; observedGeneration?: number }[] } };
 
@@ -133,18 +112,17 @@ async function leaderOf(): Promise<string> {
 }
 
 beforeAll(async () => {
-  lab = await startLab({ minio: false });
-  custom = lab.kubeConfig.makeApiClient(CustomObjectsApi);
-  await installCrds(lab.kubeConfig, join(root, 'crds'));
-  for (const name of ['valet-system', 'team-a', 'team-b']) await lab.core.createNamespace({ body: { metadata: { name, labels: { team: name } } } });
-  await startOperator('a');
-  await startOperator('b');
+  // team-a is the world's namespace (no store, no operator of the world's own); team-b beside it.
+  w = await startWorld({ lab: { minio: false }, ns: 'team-a', serviceAccounts: [], store: false, operator: false });
+  custom = w.clients.customObjects;
+  await w.lab.core.createNamespace({ body: { metadata: { name: 'team-b', labels: { team: 'team-b' } } } });
+  await startReplica('a');
+  await startReplica('b');
 });
 afterAll(async () => {
-  for (const op of operators.values()) await op.proc.stop();
-  await lab?.stop();
+  await w?.stop();
 });
-useLabLogs(() => lab);
+useLabLogs(() => w?.lab);
 
 describe('the DatasetAccess controller', () => {
   it('reports a missing store, then Ready with the rendered policy once the store exists', async () => {
@@ -183,7 +161,7 @@ describe('the DatasetAccess controller', () => {
       expect(o.status?.sessionPolicy).toBeUndefined();
     }
     const events = await waitFor('a Warning event for team-b/verb', async () => {
-      const list = await lab.kubeConfig.makeApiClient(CoreV1Api).listNamespacedEvent({ namespace: 'team-b' });
+      const list = await w.lab.core.listNamespacedEvent({ namespace: 'team-b' });
       return list.items.find((e) => e.involvedObject.name === 'verb' && e.reason === 'VerbNotAllowed');
     });
     expect(events.type).toBe('Warning');
@@ -234,11 +212,13 @@ describe('the DatasetAccess controller', () => {
   });
 
   it('keeps reconciling after the kube-apiserver restarts, without restarting the controller', async () => {
-    await lab.stopApiserver();
+    await w.lab.stopApiserver();
     await new Promise((r) => setTimeout(r, 2000));
-    await lab.startApiserver();
+    await w.lab.startApiserver();
     await createAccess('team-a', 'after-restart', {});
     await waitReady('team-a', 'after-restart', 'True', undefined, 60_000);
+    // The survivor of the hand-over above (the loop must not pass vacuously).
+    expect(operators.size).toBe(1);
     for (const op of operators.values()) expect(op.proc.exited()).toBe(false);
   });
 });

@@ -5,27 +5,16 @@
 import { request } from 'node:https';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CustomObjectsApi } from '@kubernetes/client-node';
-import { Registry } from 'prom-client';
 import type { DatasetAccess } from '../src/api/v1alpha1/index.ts';
-import { OPERATOR_COMMAND } from '../src/config/operator.ts';
-import { parseCommandLine } from '../src/config/parse.ts';
-import { AwsSts } from '../src/issuer/index.ts';
-import { createClients } from '../src/k8s/clients.ts';
-import { startOperator } from '../src/operator/start.ts';
 import type { Operator } from '../src/operator/start.ts';
-import { createLogger } from '../src/platform/logger.ts';
 import { installCrds } from './lab/apply.ts';
-import { startLab, type Lab } from './lab/index.ts';
+import { createLabClusterStore } from './lab/valet.ts';
 import { useLabLogs } from './lab/vitest.ts';
-import { waitFor } from './lab/wait.ts';
+import { G, startWorld, waitFor, type World } from './lab/world.ts';
 
 const root = join(import.meta.dirname, '..');
-const G = { group: 'valet.dev', version: 'v1alpha1' };
-let lab: Lab;
+let w: World;
 let operator: Operator | undefined;
-const sts = new AwsSts();
-const logLines: string[] = [];
 const KINDS = ['datasetaccesses', 'datasetstores', 'clusterdatasetstores', 'namespaces'];
 /** Watches open before the operator starts (the lab's own components watch namespaces too). */
 let baseline: number[] = [];
@@ -33,8 +22,8 @@ let baseline: number[] = [];
 /** GET on the apiserver with the lab's admin credentials. */
 async function apiserverGet(path: string): Promise<{ status: number; body: string }> {
   const opts: import('node:https').RequestOptions = {};
-  await lab.kubeConfig.applyToHTTPSOptions(opts);
-  const url = new URL(path, lab.kubeConfig.getCurrentCluster()?.server);
+  await w.lab.kubeConfig.applyToHTTPSOptions(opts);
+  const url = new URL(path, w.lab.kubeConfig.getCurrentCluster()?.server);
   return new Promise((resolve, reject) => {
     const req = request(url, { ...opts, method: 'GET' }, (res) => {
       let body = '';
@@ -63,35 +52,28 @@ async function readyz(address: string): Promise<{ status: number; body: string }
 }
 
 beforeAll(async () => {
-  lab = await startLab({ minio: false });
-  await lab.core.createNamespace({ body: { metadata: { name: 'valet-system' } } });
+  // No CRDs yet: the first test starts the operator before they exist.
+  w = await startWorld({ lab: { minio: false }, crds: false, operator: false });
 });
 afterAll(async () => {
-  await operator?.stop(5000);
-  sts.destroy();
-  await lab?.stop();
+  await w?.stop();
 });
-useLabLogs(() => lab);
+useLabLogs(() => w?.lab);
 
 describe('startOperator, the composition root', () => {
   it('is not ready, and says which part waits, until its caches can sync; then ready with one watch per kind', async () => {
-    const parsed = parseCommandLine(
-      OPERATOR_COMMAND,
-      ['--kubeconfig', lab.kubeconfig, '--identity=root-a', '--metrics-address=127.0.0.1:0', '--issuer-address=', '--webhook-address=', '--leader-elect=false'],
-      {},
-    );
-    if (!('config' in parsed)) throw new Error('the flags above must parse');
-    const logger = createLogger({ level: 'info', write: (line) => logLines.push(line) });
     baseline = await Promise.all(KINDS.map(openWatches));
     // The CRDs are not installed yet: the DatasetAccess informers cannot list, so the caches wait.
-    operator = await startOperator(parsed.config.operator, parsed.config.webhook, { clients: createClients(lab.kubeconfig), sts, registry: new Registry(), logger });
+    // The world's operator flags, plus: no issuer, and the operator's default resync (600 s), which
+    // the hand-over test below relies on.
+    operator = await w.startOperator(['--identity=root-a', '--issuer-address=', '--resync-seconds=600']);
     const metrics = operator.addresses.metrics;
     const before = await readyz(metrics);
     expect(before.status).toBe(503);
     expect(before.body).toBe('not ready: caches');
     expect(operator.notReady()).toEqual(['caches']);
 
-    await installCrds(lab.kubeConfig, join(root, 'crds'));
+    await installCrds(w.lab.kubeConfig, join(root, 'crds'));
     await waitFor('the operator ready', async () => ((await readyz(metrics)).status === 200 ? true : undefined), 60_000);
     expect((await readyz(metrics)).body).toBe('ok');
     expect(operator.leading()).toBe(true);
@@ -103,28 +85,9 @@ describe('startOperator, the composition root', () => {
   });
 
   it("hands a folder to the waiting namespace as soon as its owner's access is gone, without waiting for a resync", async () => {
-    const custom = lab.kubeConfig.makeApiClient(CustomObjectsApi);
-    for (const ns of ['team-a', 'team-b']) await lab.core.createNamespace({ body: { metadata: { name: ns, labels: { team: ns } } } });
-    await custom.createClusterCustomObject({
-      ...G,
-      plural: 'clusterdatasetstores',
-      body: {
-        apiVersion: 'valet.dev/v1alpha1',
-        kind: 'ClusterDatasetStore',
-        metadata: { name: 'teams' },
-        spec: {
-          provider: 's3',
-          bucket: 'datasets',
-          region: 'us-east-1',
-          roleArn: 'arn:aws:iam::123456789012:role/valet',
-          auth: { mode: 'defaultChain' },
-          allowedPrefixes: ['checkpoints/'],
-          allowedVerbs: ['read'],
-          maxSessionDurationSeconds: 3600,
-          namespaceSelector: { matchExpressions: [{ key: 'team', operator: 'In', values: ['team-a', 'team-b'] }] },
-        },
-      },
-    });
+    const custom = w.clients.customObjects;
+    for (const ns of ['team-a', 'team-b']) await w.lab.core.createNamespace({ body: { metadata: { name: ns, labels: { team: ns } } } });
+    await createLabClusterStore(w.lab, 'teams', ['team-a', 'team-b'], { allowedPrefixes: ['checkpoints/'], allowedVerbs: ['read'] });
     const access = (namespace: string) => ({
       apiVersion: 'valet.dev/v1alpha1',
       kind: 'DatasetAccess',

@@ -6,20 +6,14 @@ import { connect } from 'node:tls';
 import { Agent, request } from 'node:https';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CustomObjectsApi } from '@kubernetes/client-node';
 import { S3Client, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { createAuthority, issueCertificate } from '../src/tls/pki.ts';
-import { installCrds } from './lab/apply.ts';
-import { startLab, type Lab } from './lab/index.ts';
 import { allocatePorts, type ServerProcess } from './lab/process.ts';
 import { useLabLogs } from './lab/vitest.ts';
-import { waitFor as until } from './lab/wait.ts';
-import { createLabStore, startLabOperator } from './lab/valet.ts';
+import { startWorld, waitFor as until, type World } from './lab/world.ts';
 
-const root = join(import.meta.dirname, '..');
-const G = { group: 'valet.dev', version: 'v1alpha1' };
 const NS = 'ml';
-let lab: Lab;
+let w: World;
 let operator: ServerProcess;
 let issuerUrl: string;
 let agent: Agent;
@@ -41,52 +35,33 @@ function post(path: string, token?: string): Promise<{ status: number; body: str
 
 
 beforeAll(async () => {
-  lab = await startLab();
-  await installCrds(lab.kubeConfig, join(root, 'crds'));
-  for (const name of ['valet-system', NS]) await lab.core.createNamespace({ body: { metadata: { name } } });
-  await lab.core.createNamespacedServiceAccount({ namespace: NS, body: { metadata: { name: 'trainer' } } });
-  const pod = await lab.core.createNamespacedPod({
-    namespace: NS,
-    body: { metadata: { name: 'trainer-0' }, spec: { serviceAccountName: 'trainer', containers: [{ name: 'app', image: 'example.invalid/app:1' }] } },
-  });
-  podUid = pod.metadata?.uid ?? '';
-  await createLabStore(lab, NS, { allowedPrefixes: ['imagenet/'], allowedVerbs: ['read', 'list'] });
-  const custom = lab.kubeConfig.makeApiClient(CustomObjectsApi);
-  await custom.createNamespacedCustomObject({
-    ...G,
-    namespace: NS,
-    plural: 'datasetaccesses',
-    body: {
-      apiVersion: 'valet.dev/v1alpha1',
-      kind: 'DatasetAccess',
-      metadata: { name: 'imagenet', namespace: NS },
-      spec: { storeRef: { kind: 'ClusterDatasetStore', name: 'lab' }, prefix: 'imagenet/', verbs: ['read', 'list'], subjects: { serviceAccounts: ['trainer'] }, sessionDurationSeconds: 900 },
-    },
-  });
+  // The tenant, its store and access; the operator is this suite's own process, started below.
+  w = await startWorld({ ns: NS, store: { allowedPrefixes: ['imagenet/'], allowedVerbs: ['read', 'list'] }, operator: false });
+  podUid = (await w.podToken('trainer-0')).uid;
+  await w.createAccess('imagenet', {});
 
+  // A CA of the suite's own (not the world's): the second test signs a new certificate with it.
   ca = await createAuthority('valet-test-ca');
   const serving = await issueCertificate(ca, { commonName: 'valet-issuer', ipAddresses: ['127.0.0.1'], usage: 'server' });
-  const tls = join(lab.dir, 'issuer-tls');
-  tlsDir = tls;
-  mkdirSync(tls);
-  writeFileSync(join(tls, 'tls.crt'), serving.certPem);
-  writeFileSync(join(tls, 'tls.key'), serving.privateKeyPem, { mode: 0o600 });
+  tlsDir = join(w.dir, 'issuer-tls');
+  mkdirSync(tlsDir);
+  writeFileSync(join(tlsDir, 'tls.crt'), serving.certPem);
+  writeFileSync(join(tlsDir, 'tls.key'), serving.privateKeyPem, { mode: 0o600 });
   agent = new Agent({ ca: ca.certPem });
   const ports = await allocatePorts(['issuer', 'metrics'] as const);
   issuerUrl = `https://127.0.0.1:${ports.issuer}`;
-  operator = startLabOperator(lab, { tlsDir: tls, ports, identity: 'e2e', extraArgs: ['--tls-check-interval-seconds=1'] });
+  operator = w.startOperatorProcess({ tlsDir, ports, identity: 'e2e', extraArgs: ['--tls-check-interval-seconds=1'] });
 });
 afterAll(async () => {
-  await operator?.stop();
   agent?.destroy();
-  await lab?.stop();
+  await w?.stop();
 });
-useLabLogs(() => lab);
+useLabLogs(() => w?.lab);
 
 describe('valet operator, as shipped', () => {
   it('refuses a request without a token, and hands a bound pod a key scoped to its grant', async () => {
     expect((await until('the issuer to listen', async () => (await post('/v1/keys')).status || undefined))).toBe(401);
-    const token = await lab.token(NS, 'trainer', { boundPod: { name: 'trainer-0', uid: podUid } });
+    const token = await w.lab.token(NS, 'trainer', { boundPod: { name: 'trainer-0', uid: podUid } });
     const reply = await until('a key', async () => {
       const r = await post('/v1/keys', token);
       return r.status === 200 ? r : undefined;
@@ -95,19 +70,19 @@ describe('valet operator, as shipped', () => {
     expect(keys.map((k) => [k.access, k.prefix])).toEqual([['imagenet', 'imagenet/']]);
     const c = keys[0]?.credentials;
     if (!c) throw new Error('no credentials');
-    const s3 = new S3Client({ endpoint: lab.s3.endpoint, region: lab.s3.region, forcePathStyle: true, credentials: { accessKeyId: c.AccessKeyId, secretAccessKey: c.SecretAccessKey, sessionToken: c.SessionToken } });
+    const s3 = new S3Client({ endpoint: w.lab.s3.endpoint, region: w.lab.s3.region, forcePathStyle: true, credentials: { accessKeyId: c.AccessKeyId, secretAccessKey: c.SecretAccessKey, sessionToken: c.SessionToken } });
     try {
-      const got = await s3.send(new GetObjectCommand({ Bucket: lab.s3.bucket, Key: 'imagenet/a.bin' }));
+      const got = await s3.send(new GetObjectCommand({ Bucket: w.lab.s3.bucket, Key: 'imagenet/a.bin' }));
       expect(await got.Body?.transformToString()).toBe('imagenet shard a');
-      await expect(s3.send(new GetObjectCommand({ Bucket: lab.s3.bucket, Key: 'imagenet-private/a.bin' }))).rejects.toMatchObject({ name: 'AccessDenied' });
-      await expect(s3.send(new PutObjectCommand({ Bucket: lab.s3.bucket, Key: 'imagenet/x.bin', Body: 'x' }))).rejects.toMatchObject({ name: 'AccessDenied' });
+      await expect(s3.send(new GetObjectCommand({ Bucket: w.lab.s3.bucket, Key: 'imagenet-private/a.bin' }))).rejects.toMatchObject({ name: 'AccessDenied' });
+      await expect(s3.send(new PutObjectCommand({ Bucket: w.lab.s3.bucket, Key: 'imagenet/x.bin', Body: 'x' }))).rejects.toMatchObject({ name: 'AccessDenied' });
     } finally {
       s3.destroy();
     }
     // The operator's log has the audit line, and none of the secrets it handled.
-    const log = readFileSync(join(lab.logsDir, 'operator.log'), 'utf8');
+    const log = readFileSync(join(w.lab.logsDir, 'operator.log'), 'utf8');
     expect(log).toContain(c.AccessKeyId);
-    for (const secret of [c.SecretAccessKey, c.SessionToken, token, lab.s3.issuer.secretAccessKey]) expect(log).not.toContain(secret);
+    for (const secret of [c.SecretAccessKey, c.SessionToken, token, w.lab.s3.issuer.secretAccessKey]) expect(log).not.toContain(secret);
   });
 
   it('picks up certificate files rewritten in place (as cert-manager does) without a restart', async () => {

@@ -1,38 +1,26 @@
-// Webhook served in-process, for speed: called through its Service on a real node in test/node/training-job.lab.test.ts.
-// The pod webhook, called by the real kube-apiserver over TLS: registered with failurePolicy Fail
+// The pod webhook of Valet's operator (the world's, in-process through startOperator, as `valet
+// operator` runs it), called by the real kube-apiserver over TLS: registered with failurePolicy Fail
 // and an objectSelector on valet.dev/inject, it injects labelled pods (native sidecar, token and
 // shared volumes, AWS variables from the DatasetAccess that grants the pod), leaves every other pod
-// alone, and, once stopped, blocks only labelled pods, with a message that says why.
-import { appendFileSync } from 'node:fs';
-import { join } from 'node:path';
+// alone, and, once stopped, blocks only labelled pods, with a message that says why. Called through
+// its Service on a real node in test/node/training-job.lab.test.ts.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CustomObjectsApi, type V1Pod } from '@kubernetes/client-node';
-import { Registry } from 'prom-client';
-import { WEBHOOK_DEFAULTS } from '../src/config/webhook.ts';
-import { createK8sClients } from '../src/k8s/clients.ts';
-import { InformerGrantSource } from '../src/k8s/grants.ts';
+import type { V1Pod } from '@kubernetes/client-node';
 import { applyMutatingWebhookConfiguration, deleteMutatingWebhookConfiguration } from '../src/k8s/webhook-config.ts';
-import { createWebhookMetrics } from '../src/metrics/webhook.ts';
-import { createLogger } from '../src/platform/logger.ts';
 import { isPodToken, loaderCapability } from '../src/policy/index.ts';
-import { createAuthority, issueCertificate, type CertifiedKey } from '../src/tls/pki.ts';
-import { podWebhookConfiguration, startWebhookServer, WEBHOOK_CONFIGURATION_NAME, type WebhookServer } from '../src/webhook/index.ts';
-import { installCrds } from './lab/apply.ts';
-import { startLab, type Lab } from './lab/index.ts';
+import { podWebhookConfiguration, WEBHOOK_CONFIGURATION_NAME } from '../src/webhook/index.ts';
 import { useLabLogs } from './lab/vitest.ts';
+import { G, LAB_VALET_NAMESPACE as OPERATOR_NS, metric, startWorld, type World } from './lab/world.ts';
 
-const root = join(import.meta.dirname, '..');
-const G = { group: 'valet.dev', version: 'v1alpha1' };
 const NS = 'ml';
-const OPERATOR_NS = 'valet-system';
 const ENDPOINT = 'http://minio.storage.svc:9000';
-const settings = { ...WEBHOOK_DEFAULTS.injection, image: 'registry.example/valet:0.1.0', issuerUrl: 'https://valet-issuer.valet-system.svc:8443' };
+/** What the operator's webhook flags set (docs/flags.md): the sidecar image and the issuer's URL as pods reach it. */
+const settings = { image: 'registry.example/valet:0.1.0', issuerUrl: 'https://valet-issuer.valet-system.svc:8443' };
+const RESULTS = ['Injected', 'InjectedNoAccess', 'Refused'] as const;
 
-let lab: Lab;
-let grants: InformerGrantSource;
-let webhook: WebhookServer | undefined;
-let serving: CertifiedKey;
-const registry = new Registry();
+let w: World;
+/** The webhook's admission counts once set up (the API server's probes included), per result. */
+let countsBefore: Record<string, number> = {};
 
 interface PodOptions {
   name?: string;
@@ -64,7 +52,7 @@ function podBody(o: PodOptions): V1Pod {
   };
 }
 
-const createPod = (o: PodOptions, dryRun?: 'All') => lab.core.createNamespacedPod({ namespace: o.namespace ?? NS, body: podBody(o), dryRun });
+const createPod = (o: PodOptions, dryRun?: 'All') => w.lab.core.createNamespacedPod({ namespace: o.namespace ?? NS, body: podBody(o), dryRun });
 
 /** The API server's message from a failed call (client-node keeps the Status body as a string). */
 function apiMessage(err: unknown): string {
@@ -78,30 +66,22 @@ function apiMessage(err: unknown): string {
 
 const envOf = (pod: V1Pod, container: string) => Object.fromEntries((pod.spec?.containers.find((c) => c.name === container)?.env ?? []).map((e) => [e.name, e.value]));
 
-async function startWebhook(port = 0): Promise<WebhookServer> {
-  const log = join(lab.logsDir, 'webhook.log');
-  return startWebhookServer({
-    settings,
-    lookup: grants,
-    ready: () => grants.hasSynced(),
-    logger: createLogger({ level: 'debug', write: (line) => appendFileSync(log, line + '\n') }),
-    metrics: createWebhookMetrics(registry),
-    tls: { certPem: serving.certPem, keyPem: serving.privateKeyPem },
-    host: '127.0.0.1',
-    port,
-  });
-}
+const admissions = async (): Promise<Record<string, number>> => {
+  const text = await w.operatorMetrics();
+  return Object.fromEntries(RESULTS.map((r) => [r, metric(text, 'valet_webhook_admissions_total', `result="${r}"`)]));
+};
 
 beforeAll(async () => {
-  lab = await startLab({ minio: false });
-  await installCrds(lab.kubeConfig, join(root, 'crds'));
-  for (const name of [OPERATOR_NS, NS]) {
-    await lab.core.createNamespace({ body: { metadata: { name } } });
-    await lab.core.createNamespacedServiceAccount({ namespace: name, body: { metadata: { name: 'default' } } });
-  }
-  for (const name of ['trainer', 'nobody']) await lab.core.createNamespacedServiceAccount({ namespace: NS, body: { metadata: { name } } });
-  const custom = lab.kubeConfig.makeApiClient(CustomObjectsApi);
-  await custom.createNamespacedCustomObject({
+  w = await startWorld({
+    lab: { minio: false },
+    ns: NS,
+    serviceAccounts: ['default', 'trainer', 'nobody'],
+    store: false,
+    operator: { webhook: true, args: [`--sidecar-image=${settings.image}`, `--sidecar-issuer-url=${settings.issuerUrl}`] },
+  });
+  // No controller-manager runs in the lab: the operator's namespace needs its default service account.
+  await w.lab.core.createNamespacedServiceAccount({ namespace: OPERATOR_NS, body: { metadata: { name: 'default' } } });
+  await w.clients.customObjects.createNamespacedCustomObject({
     ...G,
     namespace: NS,
     plural: 'datasetstores',
@@ -122,55 +102,28 @@ beforeAll(async () => {
       },
     },
   });
-  await custom.createNamespacedCustomObject({
-    ...G,
-    namespace: NS,
-    plural: 'datasetaccesses',
-    body: {
-      apiVersion: 'valet.dev/v1alpha1',
-      kind: 'DatasetAccess',
-      metadata: { name: 'imagenet', namespace: NS },
-      spec: { storeRef: { kind: 'DatasetStore', name: 'minio' }, prefix: 'imagenet/', verbs: ['read', 'list'], subjects: { serviceAccounts: ['trainer'] } },
-    },
-  });
+  // The operator's controller makes the access Ready; its webhook reads the same caches.
+  await w.createAccess('imagenet', { storeRef: { kind: 'DatasetStore', name: 'minio' }, sessionDurationSeconds: 3600 });
+  await w.waitReady('imagenet');
 
-  // No controller runs here: mark the access Ready as the controller would (status subresource).
-  const created = (await custom.getNamespacedCustomObject({ ...G, namespace: NS, plural: 'datasetaccesses', name: 'imagenet' })) as Record<string, unknown>;
-  const ready = { type: 'Ready', status: 'True', reason: 'Valid', message: 'ready', lastTransitionTime: new Date().toISOString().replace(/\.\d+Z$/, 'Z') };
-  await custom.replaceNamespacedCustomObjectStatus({ ...G, namespace: NS, plural: 'datasetaccesses', name: 'imagenet', body: { ...created, status: { conditions: [ready] } } });
+  const address = w.operator.addresses.webhook;
+  if (!address) throw new Error('the operator runs no webhook');
+  await applyMutatingWebhookConfiguration(w.lab.kubeConfig, podWebhookConfiguration({ caPem: w.tls.caPem, url: `https://${address}`, excludeNamespaces: [OPERATOR_NS], timeoutSeconds: 5 }));
 
-  grants = new InformerGrantSource({ clients: createK8sClients(lab.kubeConfig) });
-  grants.start();
-  expect(await grants.waitForSync()).toBe(true);
-  const synced = Date.now() + 10_000;
-  while (!grants.accesses(NS).some((a) => a.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'))) {
-    if (Date.now() > synced) throw new Error('the informer never saw the Ready access');
-    await new Promise((r) => setTimeout(r, 100));
-  }
-
-  const ca = await createAuthority('valet-webhook-test-ca');
-  serving = await issueCertificate(ca, { commonName: 'valet-webhook', ipAddresses: ['127.0.0.1'], usage: 'server' });
-  webhook = await startWebhook();
-  await applyMutatingWebhookConfiguration(lab.kubeConfig, podWebhookConfiguration({ caPem: ca.certPem, url: webhook.url, excludeNamespaces: [OPERATOR_NS], timeoutSeconds: 5 }));
-
-  // The API server loads webhook configurations through an informer: wait until it calls ours
-  // (dry runs store nothing).
-  const deadline = Date.now() + 30_000;
-  for (;;) {
+  // The API server loads webhook configurations through an informer: wait until it calls ours and
+  // the webhook sees the grant (dry runs store nothing).
+  await w.waitFor('the API server to call the webhook, which sees the grant', async () => {
     const probe = await createPod({ generateName: 'probe-' }, 'All');
-    if (probe.metadata?.annotations?.['valet.dev/injected'] === 'true') break;
-    if (Date.now() > deadline) throw new Error('the API server never called the webhook');
-    await new Promise((r) => setTimeout(r, 200));
-  }
+    return probe.metadata?.annotations?.['valet.dev/injected'] === 'true' && envOf(probe, 'train').AWS_REGION === 'us-east-1';
+  }, 30_000);
+  countsBefore = await admissions();
 });
 
 afterAll(async () => {
-  await webhook?.close();
-  if (lab) await deleteMutatingWebhookConfiguration(lab.kubeConfig, WEBHOOK_CONFIGURATION_NAME).catch(() => undefined);
-  await grants?.stop();
-  await lab?.stop();
+  if (w) await deleteMutatingWebhookConfiguration(w.lab.kubeConfig, WEBHOOK_CONFIGURATION_NAME).catch(() => undefined);
+  await w?.stop();
 });
-useLabLogs(() => lab);
+useLabLogs(() => w?.lab);
 
 describe('the pod webhook, called by kube-apiserver over TLS', () => {
   it('injects a labelled pod: native sidecar with a startup probe, token and shared volumes, AWS variables in each app container', async () => {
@@ -209,14 +162,14 @@ describe('the pod webhook, called by kube-apiserver over TLS', () => {
       expect(mount).toMatchObject({ mountPath: '/var/run/valet/shared', readOnly: true });
     }
     // What the API server stored is what it returned.
-    const stored = await lab.core.readNamespacedPod({ namespace: NS, name: 'trainer-0' });
+    const stored = await w.lab.core.readNamespacedPod({ namespace: NS, name: 'trainer-0' });
     expect(stored.spec?.initContainers?.map((c) => c.name)).toEqual(['valet-sidecar']);
   });
 
   it("keeps variables the user set, and leaves a container named in valet.dev/skip-containers alone", async () => {
     const body = podBody({ name: 'custom-env', env: [{ name: 'AWS_REGION', value: 'eu-west-3' }, { name: 'EPOCHS', value: '90' }] });
     body.metadata = { ...body.metadata, annotations: { 'valet.dev/skip-containers': 'log-shipper' } };
-    const pod = await lab.core.createNamespacedPod({ namespace: NS, body });
+    const pod = await w.lab.core.createNamespacedPod({ namespace: NS, body });
     expect(envOf(pod, 'train')).toEqual({
       AWS_REGION: 'eu-west-3',
       EPOCHS: '90',
@@ -254,7 +207,7 @@ describe('the pod webhook, called by kube-apiserver over TLS', () => {
   it('answers a dry run with the injected pod and stores nothing', async () => {
     const pod = await createPod({ name: 'dry' }, 'All');
     expect(pod.spec?.initContainers?.[0]?.name).toBe('valet-sidecar');
-    await expect(lab.core.readNamespacedPod({ namespace: NS, name: 'dry' })).rejects.toMatchObject({ code: 404 });
+    await expect(w.lab.core.readNamespacedPod({ namespace: NS, name: 'dry' })).rejects.toMatchObject({ code: 404 });
   });
 
   it('refuses a hostNetwork pod, saying why', async () => {
@@ -264,18 +217,20 @@ describe('the pod webhook, called by kube-apiserver over TLS', () => {
   });
 
   it('counts mutations and their latency', async () => {
-    const text = await registry.metrics();
-    expect(text).toMatch(/valet_webhook_admissions_total\{result="Injected"\} [1-9]/);
-    expect(text).toMatch(/valet_webhook_admissions_total\{result="InjectedNoAccess"\} 1/);
-    expect(text).toMatch(/valet_webhook_admissions_total\{result="Refused"\} 1/);
+    const text = await w.operatorMetrics();
+    // What this suite's pods added (the API server's probes during set-up are in countsBefore).
+    const counts = await admissions();
+    const added = Object.fromEntries(RESULTS.map((r) => [r, (counts[r] ?? 0) - (countsBefore[r] ?? 0)]));
+    expect(added.Injected).toBeGreaterThanOrEqual(1);
+    expect(added.InjectedNoAccess).toBe(1);
+    expect(added.Refused).toBe(1);
     expect(text).toMatch(/valet_webhook_admission_duration_seconds_count\{result="Injected"\} [1-9]/);
     // The objectSelector keeps unlabelled pods from ever reaching the webhook.
     expect(text).not.toMatch(/result="NotSelected"/);
   });
 
   it('with the webhook down, refuses labelled pods with a clear message and still admits every other pod', async () => {
-    await webhook?.close();
-    webhook = undefined;
+    await w.operator.stopPart('webhook');
     const err = await createPod({ name: 'blocked' }).then(() => undefined, (e: unknown) => e);
     expect(err).toBeDefined();
     expect((err as { code?: number }).code).toBe(500);

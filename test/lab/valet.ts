@@ -109,19 +109,28 @@ export function startInProcessController(clients: K8sClients, logger: Logger, si
 export interface LabOperatorOptions {
   /** Folder with tls.crt and tls.key, served by the issuer (and the webhook, when it runs). */
   tlsDir: string;
-  ports: { issuer: number; metrics: number; webhook?: number };
+  /** No issuer port turns the issuer off (--issuer-address=). */
+  ports: { issuer?: number; metrics: number; webhook?: number };
   identity: string;
+  /**
+   * Instead of tlsDir's files: the Secret (in Valet's namespace) where the operator keeps its own CA
+   * and serving certificate (--tls-secret); the webhook then serves that certificate too.
+   */
+  tlsSecret?: string;
+  /** Its log file in the lab's logs folder (default operator.log): each of several replicas needs its own. */
+  log?: string;
   /** More flags, after the ones above. */
   extraArgs?: readonly string[];
 }
 
 /** `valet operator` as its own process against the lab, its log in the lab's logs folder. */
 export function startLabOperator(lab: Lab, o: LabOperatorOptions): ServerProcess {
-  const webhook = o.ports.webhook
-    ? [`--webhook-address=127.0.0.1:${o.ports.webhook}`, `--webhook-tls-cert-file=${join(o.tlsDir, 'tls.crt')}`, `--webhook-tls-key-file=${join(o.tlsDir, 'tls.key')}`]
-    : ['--webhook-address='];
+  const webhookFiles = o.tlsSecret ? [] : [`--webhook-tls-cert-file=${join(o.tlsDir, 'tls.crt')}`, `--webhook-tls-key-file=${join(o.tlsDir, 'tls.key')}`];
+  const webhook = o.ports.webhook ? [`--webhook-address=127.0.0.1:${o.ports.webhook}`, ...webhookFiles] : ['--webhook-address='];
+  const tls = o.tlsSecret ? [`--tls-secret=${o.tlsSecret}`] : [`--tls-cert-file=${join(o.tlsDir, 'tls.crt')}`, `--tls-key-file=${join(o.tlsDir, 'tls.key')}`];
+  const log = o.log ?? 'operator.log';
   return startProcess({
-    name: 'operator',
+    name: log.replace(/\.log$/, ''),
     command: process.execPath,
     args: [
       join(import.meta.dirname, '..', '..', 'src', 'cli', 'main.ts'),
@@ -130,12 +139,42 @@ export function startLabOperator(lab: Lab, o: LabOperatorOptions): ServerProcess
       `--namespace=${LAB_VALET_NAMESPACE}`,
       `--identity=${o.identity}`,
       `--metrics-address=127.0.0.1:${o.ports.metrics}`,
-      `--issuer-address=127.0.0.1:${o.ports.issuer}`,
-      `--tls-cert-file=${join(o.tlsDir, 'tls.crt')}`,
-      `--tls-key-file=${join(o.tlsDir, 'tls.key')}`,
+      `--issuer-address=${o.ports.issuer ? `127.0.0.1:${o.ports.issuer}` : ''}`,
+      ...tls,
       ...webhook,
       ...(o.extraArgs ?? []),
     ],
-    log: join(lab.logsDir, 'operator.log'),
+    log: join(lab.logsDir, log),
+  });
+}
+
+/**
+ * A ClusterDatasetStore `name` on the lab MinIO (labStoreSpec; its issuer key in the Secret
+ * `secretName` in Valet's namespace, made when missing) that selects the namespaces named, with only
+ * `sharedPrefixes` open to every one of them: the store suites on folder ownership (ADR 0009) use.
+ * createLabStore's store shares every folder instead.
+ */
+export async function createLabClusterStore(lab: Lab, name: string, namespaces: readonly string[], o: Omit<LabStoreOptions, 'name'> & { sharedPrefixes?: string[] } = {}): Promise<void> {
+  await lab.core.createNamespace({ body: { metadata: { name: LAB_VALET_NAMESPACE } } }).catch(ignoreConflict);
+  await lab.core
+    .createNamespacedSecret({
+      namespace: LAB_VALET_NAMESPACE,
+      body: { metadata: { name: o.secretName ?? 'minio-issuer' }, stringData: { accessKeyId: lab.s3.issuer.accessKeyId, secretAccessKey: lab.s3.issuer.secretAccessKey } },
+    })
+    .catch(ignoreConflict);
+  await lab.kubeConfig.makeApiClient(CustomObjectsApi).createClusterCustomObject({
+    group: 'valet.dev',
+    version: 'v1alpha1',
+    plural: 'clusterdatasetstores',
+    body: {
+      apiVersion: 'valet.dev/v1alpha1',
+      kind: 'ClusterDatasetStore',
+      metadata: { name },
+      spec: {
+        ...labStoreSpec(lab, o),
+        ...(o.sharedPrefixes ? { sharedPrefixes: o.sharedPrefixes } : {}),
+        namespaceSelector: { matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'In', values: [...namespaces] }] },
+      },
+    },
   });
 }

@@ -5,7 +5,7 @@
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DatasetAccess } from '../../src/api/v1alpha1/index.ts';
-import { LAB_VALET_NAMESPACE } from '../lab/valet.ts';
+import { createLabClusterStore } from '../lab/valet.ts';
 import { useLabLogs } from '../lab/vitest.ts';
 import { G, startWorld, stopAndListLeftovers } from '../lab/world.ts';
 import type { World } from '../lab/world.ts';
@@ -28,29 +28,7 @@ beforeAll(async () => {
   w = await startWorld({ ns: 'team-a', accesses: {} });
   await w.lab.core.createNamespace({ body: { metadata: { name: 'team-b', labels: { team: 'team-b' } } } });
   await w.lab.core.createNamespacedServiceAccount({ namespace: 'team-b', body: { metadata: { name: 'trainer' } } });
-  await w.clients.customObjects.createClusterCustomObject({
-    ...G,
-    plural: 'clusterdatasetstores',
-    body: {
-      apiVersion: 'valet.dev/v1alpha1',
-      kind: 'ClusterDatasetStore',
-      metadata: { name: 'teams' },
-      spec: {
-        provider: 's3',
-        bucket: w.lab.s3.bucket,
-        region: w.lab.s3.region,
-        endpoint: w.lab.s3.endpoint,
-        stsEndpoint: w.lab.s3.endpoint,
-        roleArn: w.lab.s3.roleArn,
-        auth: { mode: 'secret', secretRef: { name: 'minio-issuer', namespace: LAB_VALET_NAMESPACE } },
-        allowedPrefixes: ['teams/{namespace}/', 'imagenet/', 'checkpoints/'],
-        sharedPrefixes: ['imagenet/'],
-        allowedVerbs: ['read', 'list', 'write'],
-        maxSessionDurationSeconds: 3600,
-        namespaceSelector: { matchExpressions: [{ key: 'team', operator: 'In', values: ['team-a', 'team-b'] }] },
-      },
-    },
-  });
+  await createLabClusterStore(w.lab, 'teams', ['team-a', 'team-b'], { allowedPrefixes: ['teams/{namespace}/', 'imagenet/', 'checkpoints/'], sharedPrefixes: ['imagenet/'], allowedVerbs: ['read', 'list', 'write'] });
 });
 afterAll(async () => {
   await w?.stop();

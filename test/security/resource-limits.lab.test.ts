@@ -6,28 +6,20 @@
 // caller. Now the replica's memory stays bounded, the excess is answered 429 (webhook) or 401
 // (issuer) without its body being read, and a real AdmissionReview and a real key request are
 // served while the hostile connections are still open.
-import { readFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:https';
-import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import type { TLSSocket } from 'node:tls';
-import { CustomObjectsApi } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createAuthority, issueCertificate } from '../../src/tls/pki.ts';
-import { installCrds } from '../lab/apply.ts';
-import { startLab, type Lab } from '../lab/index.ts';
 import { allocatePorts, type ServerProcess } from '../lab/process.ts';
-import { createLabStore, startLabOperator } from '../lab/valet.ts';
 import { useLabLogs } from '../lab/vitest.ts';
-import { waitFor } from '../lab/wait.ts';
+import { startWorld, waitFor, type World } from '../lab/world.ts';
 
-const root = join(import.meta.dirname, '..', '..');
 const NS = 'team-a';
 const HOSTILE = 600;
 const MiB = 1024 * 1024;
-const G = { group: 'valet.dev', version: 'v1alpha1' };
 
-let lab: Lab;
+let w: World;
 let operator: ServerProcess;
 let agent: Agent;
 let ports: { issuer: number; webhook: number; metrics: number };
@@ -94,39 +86,24 @@ function flood(port: number, head: string, length: number): Promise<string> {
 }
 
 beforeAll(async () => {
-  lab = await startLab();
-  await installCrds(lab.kubeConfig, join(root, 'crds'));
-  await lab.core.createNamespace({ body: { metadata: { name: NS } } });
-  await lab.core.createNamespacedServiceAccount({ namespace: NS, body: { metadata: { name: 'trainer' } } });
-  const pod = await lab.core.createNamespacedPod({ namespace: NS, body: { metadata: { name: 'trainer-0' }, spec: { serviceAccountName: 'trainer', containers: [{ name: 'app', image: 'example.invalid/app:1' }] } } });
-  podUid = pod.metadata?.uid ?? '';
-  await createLabStore(lab, NS, { allowedPrefixes: ['imagenet/'], allowedVerbs: ['read', 'list'] });
-  await lab.kubeConfig.makeApiClient(CustomObjectsApi).createNamespacedCustomObject({
-    ...G,
-    namespace: NS,
-    plural: 'datasetaccesses',
-    body: { apiVersion: 'valet.dev/v1alpha1', kind: 'DatasetAccess', metadata: { name: 'imagenet', namespace: NS }, spec: { storeRef: { kind: 'ClusterDatasetStore', name: 'lab' }, prefix: 'imagenet/', verbs: ['read', 'list'], subjects: { serviceAccounts: ['trainer'] }, sessionDurationSeconds: 900 } },
-  });
-  const authority = await createAuthority('valet-limits-test-ca');
-  ca = authority.certPem;
-  const serving = await issueCertificate(authority, { commonName: 'valet', dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'], usage: 'server' });
-  const tls = join(lab.dir, 'tls');
-  mkdirSync(tls);
-  writeFileSync(join(tls, 'tls.crt'), serving.certPem);
-  writeFileSync(join(tls, 'tls.key'), serving.privateKeyPem, { mode: 0o600 });
+  // The tenant, its store and access, and the world's serving certificate (localhost, 127.0.0.1);
+  // the operator is this suite's own process, whose memory the kernel reports.
+  w = await startWorld({ ns: NS, store: { allowedPrefixes: ['imagenet/'], allowedVerbs: ['read', 'list'] }, operator: false });
+  podUid = (await w.podToken('trainer-0')).uid;
+  await w.createAccess('imagenet', {});
+  ca = w.tls.caPem;
   agent = new Agent({ ca, keepAlive: false });
   ports = await allocatePorts(['issuer', 'webhook', 'metrics'] as const);
-  operator = startLabOperator(lab, { tlsDir: tls, ports, identity: 'limits', extraArgs: ['--sidecar-image=valet:test', '--sidecar-issuer-url=https://valet.valet-system.svc:8443'] });
-  await waitFor('the issuer to serve a key', async () => (await call(ports.issuer, '/v1/keys', '', { authorization: `Bearer ${await lab.token(NS, 'trainer', { boundPod: { name: 'trainer-0', uid: podUid }, audience: 'valet.dev' })}` }).catch(() => ({ status: 0 }))).status === 200, 60_000);
+  operator = w.startOperatorProcess({ ports, identity: 'limits', extraArgs: ['--sidecar-image=valet:test', '--sidecar-issuer-url=https://valet.valet-system.svc:8443'] });
+  await waitFor('the issuer to serve a key', async () => (await call(ports.issuer, '/v1/keys', '', { authorization: `Bearer ${await w.lab.token(NS, 'trainer', { boundPod: { name: 'trainer-0', uid: podUid }, audience: 'valet.dev' })}` }).catch(() => ({ status: 0 }))).status === 200, 60_000);
   await waitFor('the webhook to answer', async () => (await call(ports.webhook, '/mutate', review(), { 'content-type': 'application/json' }).catch(() => ({ status: 0 }))).status === 200, 60_000);
 });
 afterAll(async () => {
   for (const s of hostile) s.destroy();
   agent?.destroy();
-  await operator?.stop();
-  await lab?.stop();
+  await w?.stop();
 });
-useLabLogs(() => lab);
+useLabLogs(() => w?.lab);
 
 describe(`${HOSTILE} hostile connections to each listener of one operator replica`, () => {
   it('keep its memory bounded, get 429 (webhook) or 401 (issuer) unread, and leave a real review and a real key request served', async () => {
@@ -146,7 +123,7 @@ describe(`${HOSTILE} hostile connections to each listener of one operator replic
       const count = (xs: string[]) => xs.reduce<Record<string, number>>((m, a) => ((m[a || 'still reading'] = (m[a || 'still reading'] ?? 0) + 1), m), {});
       // While all of them are still open: the legitimate requests.
       const legitReview = await call(ports.webhook, '/mutate', review(), { 'content-type': 'application/json' });
-      const token = await lab.token(NS, 'trainer', { boundPod: { name: 'trainer-0', uid: podUid }, audience: 'valet.dev' });
+      const token = await w.lab.token(NS, 'trainer', { boundPod: { name: 'trainer-0', uid: podUid }, audience: 'valet.dev' });
       const legitKey = await call(ports.issuer, '/v1/keys', '', { authorization: `Bearer ${token}` });
       const grown = peak.rss - before;
       process.stdout.write(`resource limits: webhook ${JSON.stringify(count(webhook))}; issuer ${JSON.stringify(count(issuer))}; RSS ${Math.round(before / MiB)} MiB before, peak +${Math.round(grown / MiB)} MiB\n`);

@@ -30,8 +30,13 @@ import type { SigningKey, StaticCredentials } from '../policy/index.ts';
 export interface GrantSource {
   /** Valet's own namespace: the only one whose Secrets a store may name (ADR 0008); default valet-system. */
   readonly valetNamespace?: string;
-  /** Every DatasetAccess of all namespaces, as cached (folder ownership on cluster stores, ADR 0009). */
-  allAccesses?(): readonly DatasetAccess[];
+  /**
+   * The accesses on ClusterDatasetStore `clusterStore`, in other namespaces than `namespace`, whose
+   * folder overlaps `prefix` (one inside the other): the only claims that can take a folder from an
+   * access of `namespace` (ADR 0009). From an index, so a key request costs the overlaps, not a
+   * scan of every access in the cluster.
+   */
+  overlappingClaims(clusterStore: string, prefix: string, namespace: string): readonly DatasetAccess[];
   /** The DatasetAccess objects of a namespace, as cached (informer). */
   accesses(namespace: string): readonly DatasetAccess[];
   /** The store an access names (a DatasetStore in its namespace or a ClusterDatasetStore). */

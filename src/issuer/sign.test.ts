@@ -17,6 +17,7 @@ import type { GcsCredentials, GcsMethod } from '../providers/gcs/sign.ts';
 import type { RequestContext } from './issue.ts';
 import type { Authenticator, GrantSource } from './ports.ts';
 import type { SigningKey } from '../policy/index.ts';
+import { overlappingClaimsIn } from '../policy/index.ts';
 import { UrlSigner, parseListRequest, parseSignRequest } from './sign.ts';
 import { SAS_START_SKEW_MS } from '../providers/azure-blob/index.ts';
 import { pod, readyAccess, store as s3Store } from './testdata/fixtures.ts';
@@ -120,6 +121,7 @@ function harness(opts: { accesses?: DatasetAccess[]; signingKey?: (s: DatasetSto
     // These stores keep their keys in team-a; pure signing logic here, ADR 0008's placement is held by authorize.test.ts.
     valetNamespace: 'team-a',
     accesses: (ns) => accesses.filter((a) => a.metadata.namespace === ns),
+    overlappingClaims: (clusterStore, prefix, ns) => overlappingClaimsIn(accesses, clusterStore, prefix, ns),
     store: (a) => stores.find((s) => s.metadata.name === a.spec.storeRef.name),
     storeCredentials: () => Promise.reject(new Error('UrlSigner must not ask for STS credentials')),
     signingKey: (s) => {

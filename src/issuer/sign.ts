@@ -216,7 +216,7 @@ export class UrlSigner {
     try {
       pod = await (ctx.authenticated ?? this.d.authenticator.authenticate(bearer, ctx.signal));
       const p = pod;
-      const auth = authorize(p, this.d.grants.accesses(p.namespace), (a) => this.d.grants.store(a), [access], (ns) => this.d.grants.namespaceLabels(ns), { valetNamespace: this.d.grants.valetNamespace, allAccesses: () => this.d.grants.allAccesses?.() ?? [] });
+      const auth = authorize(p, this.d.grants.accesses(p.namespace), (a) => this.d.grants.store(a), [access], (ns) => this.d.grants.namespaceLabels(ns), { valetNamespace: this.d.grants.valetNamespace, overlappingClaims: (store, prefix, ns) => this.d.grants.overlappingClaims(store, prefix, ns) });
       if (!auth.ok) throw auth.error;
       const grant = auth.grants.find((g) => g.access.metadata.name === access);
       if (!grant) throw new IssuerError('NoGrant');

@@ -1,11 +1,12 @@
 // An in-memory list-watch for SharedInformers in unit tests and benches: put and remove objects,
 // and the informers' handlers (the ClaimIndex among them) see add, update and delete events as
-// they would from a watch. No API server.
+// they would from a watch. No API server. Kept by namespace, then name, as client-node's
+// ListWatch cache is: list(namespace) costs that namespace's objects, list() copies them all.
 import type { InformerEvent, InformerSource, ListWatchLike, ObjectHandler } from '../informer.ts';
 import type { ObjectLike } from '../keys.ts';
 
 export class MemoryListWatch<T extends ObjectLike> implements ListWatchLike<T> {
-  private readonly objects = new Map<string, T>();
+  private readonly objects = new Map<string, Map<string, T>>();
   private readonly handlers: Record<InformerEvent | 'error', Array<(x: never) => void>> = { add: [], update: [], delete: [], error: [] };
 
   readonly path: string;
@@ -23,31 +24,31 @@ export class MemoryListWatch<T extends ObjectLike> implements ListWatchLike<T> {
   async start(): Promise<void> {}
   async stop(): Promise<void> {}
 
-  private static key(o: ObjectLike): string {
-    return `${o.metadata?.namespace ?? ''}/${o.metadata?.name ?? ''}`;
-  }
-
   get(name: string, namespace?: string): T | undefined {
-    return this.objects.get(`${namespace ?? ''}/${name}`);
+    return this.objects.get(namespace ?? '')?.get(name);
   }
 
   list(namespace?: string): readonly T[] {
-    const all = [...this.objects.values()];
-    return namespace === undefined ? all : all.filter((o) => o.metadata?.namespace === namespace);
+    if (!namespace) return [...this.objects.values()].flatMap((m) => [...m.values()]);
+    return [...(this.objects.get(namespace)?.values() ?? [])];
   }
 
   /** Adds or replaces an object, as a watch's ADDED or MODIFIED event. */
   put(o: T): void {
-    const verb = this.objects.has(MemoryListWatch.key(o)) ? 'update' : 'add';
-    this.objects.set(MemoryListWatch.key(o), o);
+    const ns = o.metadata?.namespace ?? '';
+    let m = this.objects.get(ns);
+    if (!m) this.objects.set(ns, (m = new Map()));
+    const verb = m.has(o.metadata?.name ?? '') ? 'update' : 'add';
+    m.set(o.metadata?.name ?? '', o);
     for (const cb of this.handlers[verb]) cb(o as never);
   }
 
   /** Removes an object, as a watch's DELETED event. */
   remove(o: T): void {
-    const had = this.objects.get(MemoryListWatch.key(o));
+    const ns = o.metadata?.namespace ?? '';
+    const had = this.objects.get(ns)?.get(o.metadata?.name ?? '');
     if (!had) return;
-    this.objects.delete(MemoryListWatch.key(o));
+    this.objects.get(ns)?.delete(o.metadata?.name ?? '');
     for (const cb of this.handlers.delete) cb(had as never);
   }
 }

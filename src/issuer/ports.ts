@@ -47,8 +47,9 @@ export interface GrantSource {
    */
   storeCredentials(store: AnyDatasetStore): Promise<StaticCredentials | 'defaultChain'>;
   /**
-   * The key an azureBlob or gcs store signs per-object URLs with, from the store's Secret. Throws a
-   * ValetError with code StoreCredentialsUnavailable.
+   * The key an azureBlob or gcs store signs per-object URLs with, from the store's Secret, checked
+   * usable by the store's provider (StorageProvider.signingKey): the issuer signs with it as it is.
+   * Throws a ValetError with code StoreCredentialsUnavailable, also for a key that cannot sign.
    */
   signingKey(store: AnyDatasetStore): Promise<SigningKey>;
   /**

@@ -309,6 +309,7 @@ export const providerSigning: Benchmark = {
       // The store's key sits in the bench namespace, as if Valet ran there (ADR 0008 placement).
       valetNamespace: NS,
       accesses: (ns) => (ns === NS ? [access] : []),
+      overlappingClaims: () => [],
       store: (a) => (a.spec.storeRef.name === store.metadata.name ? store : undefined),
       storeCredentials: () => Promise.reject(new Error('azureBlob stores have no STS credentials')),
       signingKey: async () => ({ kind: 'azureAccountKey', accountKey: azure.accountKey }),

@@ -7,6 +7,7 @@ import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { admission } from './admission.bench.ts';
 import { controllerScale } from './controller-scale.bench.ts';
+import { issuerClaims } from './issuer-claims.bench.ts';
 import { jobStart } from './job-start.bench.ts';
 import { nodeJobStart } from './node-job-start.bench.ts';
 import { closeCluster } from './lib/cluster.ts';
@@ -19,7 +20,7 @@ import { sidecarFootprint } from './sidecar-footprint.bench.ts';
 
 // Controller scale runs last: it leaves 5,000 accesses behind that the controller is still working
 // through, which would delay any access a later benchmark creates.
-const ALL: readonly Benchmark[] = [presign, providerSigning, sidecarEndpoint, jobStart, nodeJobStart, admission, sidecarFootprint, controllerScale];
+const ALL: readonly Benchmark[] = [presign, providerSigning, issuerClaims, sidecarEndpoint, jobStart, nodeJobStart, admission, sidecarFootprint, controllerScale];
 
 async function main(argv: readonly string[]): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {

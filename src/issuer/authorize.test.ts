@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { DatasetAccess } from '../api/v1alpha1/index.ts';
+import type { ClusterDatasetStore, DatasetAccess } from '../api/v1alpha1/index.ts';
+import { overlappingClaimsIn } from '../policy/index.ts';
 import { authorize } from './authorize.ts';
 import { pod, readyAccess, store } from './testdata/fixtures.ts';
 
@@ -115,5 +116,53 @@ describe('authorize', () => {
     const gcs = { ...az, spec: { ...az.spec, provider: 'gcs' as const, azureBlob: undefined, allowedVerbs: ['read' as const], gcs: { bucket: 'b-1', auth: { mode: 'hmac' as const, secretRef: { name: 'k' } } } } };
     const asGcs = authorize(pod(), [a], () => gcs, undefined, undefined, keysInTeamA);
     expect(asGcs.ok ? undefined : asGcs.refusals.map((x) => [x.reason, x.message])).toEqual([['StaleStatus', expect.stringContaining('status.sessionPolicy differs')]]);
+  });
+});
+
+describe('authorize: folder ownership on a cluster store (ADR 0009)', () => {
+  const teams: ClusterDatasetStore = {
+    apiVersion: 'valet.dev/v1alpha1',
+    kind: 'ClusterDatasetStore',
+    metadata: { name: 'teams', generation: 1 },
+    spec: { ...(store().spec as Omit<ClusterDatasetStore['spec'], 'namespaceSelector'>), allowedPrefixes: ['teams/', 'public/'], sharedPrefixes: ['public/'], namespaceSelector: {} },
+  };
+  const onTeams = (name: string, namespace: string, prefix: string, created: string, storeName = 'teams'): DatasetAccess => {
+    const a = readyAccess(name, { storeRef: { kind: 'ClusterDatasetStore', name: storeName }, prefix }, { store: teams });
+    a.metadata = { ...a.metadata, namespace, creationTimestamp: created };
+    return a;
+  };
+  const mine = onTeams('mine', 'team-a', 'teams/x/', '2026-01-02T00:00:00Z');
+  const resolveTeams = (a: DatasetAccess) => (a.spec.storeRef.name === 'teams' ? teams : undefined);
+  const anyLabels = () => ({});
+
+  it('refuses a folder an older access of another namespace owns, asking the grant source only about that access', () => {
+    const owner = onTeams('theirs', 'team-b', 'teams/', '2026-01-01T00:00:00Z');
+    const asked: string[][] = [];
+    const overlappingClaims = (s: string, prefix: string, ns: string) => (asked.push([s, prefix, ns]), overlappingClaimsIn([mine, owner], s, prefix, ns));
+    const r = authorize(pod(), [mine], resolveTeams, ['mine'], anyLabels, { overlappingClaims });
+    expect(r.ok).toBe(false);
+    expect(r.refusals).toEqual([{ access: 'team-a/mine', reason: 'StoreForbids', message: expect.stringContaining('FolderClaimedByOtherNamespace') as string }]);
+    expect(r.refusals[0]?.message).not.toContain('team-b');
+    expect(asked).toEqual([['teams', 'teams/x/', 'team-a']]);
+    // The same access with no one else's folder in the way is granted.
+    expect(authorize(pod(), [mine], resolveTeams, ['mine'], anyLabels, { overlappingClaims: () => [] }).ok).toBe(true);
+  });
+
+  it('holds the rule itself: claims the source returns beyond the overlapping, older, other-namespace ones take no folder', () => {
+    // Each of these is older than `mine`, and none may take its folder: a source answering more than
+    // it was asked (a stale or coarse index) must not refuse a grant the full scan would give.
+    const beyond = [
+      onTeams('same-ns', 'team-a', 'teams/', '2026-01-01T00:00:00Z'),
+      onTeams('other-store', 'team-b', 'teams/', '2026-01-01T00:00:00Z', 'elsewhere'),
+      onTeams('sibling', 'team-b', 'teams/y/', '2026-01-01T00:00:00Z'),
+      onTeams('outside-allowed', 'team-b', 'other/', '2026-01-01T00:00:00Z'),
+    ];
+    expect(authorize(pod(), [mine], resolveTeams, ['mine'], anyLabels, { overlappingClaims: () => beyond }).ok).toBe(true);
+    // A younger claim does not own it either; an older one does, whichever way round they nest.
+    expect(authorize(pod(), [mine], resolveTeams, ['mine'], anyLabels, { overlappingClaims: () => [onTeams('younger', 'team-b', 'teams/', '2026-01-03T00:00:00Z')] }).ok).toBe(true);
+    expect(authorize(pod(), [mine], resolveTeams, ['mine'], anyLabels, { overlappingClaims: () => [onTeams('inside', 'team-b', 'teams/x/deep/', '2026-01-01T00:00:00Z')] }).ok).toBe(false);
+    // Inside sharedPrefixes, an older claim of another namespace shares the folder.
+    const pub = onTeams('pub', 'team-a', 'public/coco/', '2026-01-02T00:00:00Z');
+    expect(authorize(pod(), [pub], resolveTeams, ['pub'], anyLabels, { overlappingClaims: () => [onTeams('pub-b', 'team-b', 'public/', '2026-01-01T00:00:00Z')] }).ok).toBe(true);
   });
 });

@@ -6,7 +6,7 @@ import { PROVIDER_REGISTRY } from '../providers/index.ts';
 import type { AccessRefusal, RefusalReason } from '../api/issuer/v1/index.ts';
 import { CONDITION_TYPES, KINDS } from '../api/v1alpha1/index.ts';
 import type { AnyDatasetStore, DatasetAccess } from '../api/v1alpha1/index.ts';
-import type { FolderClaim, ValidateOptions } from '../policy/index.ts';
+import type { ValidateOptions } from '../policy/index.ts';
 import { claimsOnClusterStore, matchLabelSelector, subjectsMatch, validateAccess } from '../policy/index.ts';
 import { IssuerError } from './errors.ts';
 import type { PodIdentity } from './ports.ts';
@@ -18,9 +18,10 @@ export interface Grant {
   policy: string;
 }
 
-/** How the issuer validates: Valet's namespace, and every access (folder ownership, ADR 0009). */
+/** How the issuer validates: Valet's namespace, and the claims that may own an access's folder (ADR 0009). */
 export interface AuthorizeOptions extends Pick<ValidateOptions, 'valetNamespace'> {
-  allAccesses?: () => readonly DatasetAccess[];
+  /** GrantSource.overlappingClaims: other namespaces' accesses on the cluster store whose folder overlaps `prefix`. */
+  overlappingClaims?: (clusterStore: string, prefix: string, namespace: string) => readonly DatasetAccess[];
 }
 
 export type Authorization = { ok: true; grants: Grant[]; refusals: AccessRefusal[] } | { ok: false; error: IssuerError; refusals: AccessRefusal[] };
@@ -41,7 +42,6 @@ function judge(
   resolveStore: (a: DatasetAccess) => AnyDatasetStore | undefined,
   namespaceLabels: (namespace: string) => Readonly<Record<string, string>> | undefined,
   opts: AuthorizeOptions,
-  claimsOf: (clusterStore: string) => readonly FolderClaim[],
 ): Verdict {
   const subjects = subjectsMatch(access, { namespace: pod.namespace, serviceAccountName: pod.serviceAccount, labels: pod.labels });
   if (!subjects.ok) {
@@ -79,7 +79,9 @@ function judge(
   // exactly as the controller does, whatever the status says. A status forged by a principal with
   // status access, or left Ready by a controller that is down while the store was narrowed, mints
   // nothing the store does not allow now.
-  const claims = store.kind === KINDS.ClusterDatasetStore ? claimsOf(store.metadata.name) : [];
+  // Only other namespaces' claims on overlapping folders can own this one (folderOwnedElsewhere
+  // ignores every other claim), so those are all the rule needs: from the index, not a scan.
+  const claims = store.kind === KINDS.ClusterDatasetStore ? claimsOnClusterStore(opts.overlappingClaims?.(store.metadata.name, access.spec.prefix, pod.namespace) ?? [], store.metadata.name) : [];
   const now = validateAccess(access, store, namespaceLabels(pod.namespace), { providers: PROVIDER_REGISTRY, ...(opts.valetNamespace ? { valetNamespace: opts.valetNamespace } : {}), claims });
   if (!now.ready) {
     const failed = now.conditions.find((c) => c.type !== CONDITION_TYPES.Ready && c.status !== 'True');
@@ -105,13 +107,6 @@ export function authorize(
 ): Authorization {
   const refusals: AccessRefusal[] = [];
   const grants: Grant[] = [];
-  // One scan of every access per cluster store and request, however many of the pod's accesses use it.
-  const claimsByStore = new Map<string, readonly FolderClaim[]>();
-  const claimsOf = (store: string) => {
-    let c = claimsByStore.get(store);
-    if (!c) claimsByStore.set(store, (c = opts.allAccesses ? claimsOnClusterStore(opts.allAccesses(), store) : []));
-    return c;
-  };
   let subjectsMatched = false;
   const wanted = requested ? new Set(requested) : undefined;
   const sorted = [...accesses].filter((a) => a.metadata.namespace === pod.namespace).sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
@@ -120,7 +115,7 @@ export function authorize(
       refusals.push({ access: accessName(access), reason: 'NotRequested', message: 'not requested' });
       continue;
     }
-    const v = judge(pod, access, resolveStore, namespaceLabels, opts, claimsOf);
+    const v = judge(pod, access, resolveStore, namespaceLabels, opts);
     if (v.ok) grants.push(v.grant);
     else {
       subjectsMatched ||= v.subjectsMatched;

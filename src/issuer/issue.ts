@@ -62,7 +62,7 @@ export class KeyIssuer {
     try {
       pod = await raceAbort(ctx.authenticated ?? this.d.authenticator.authenticate(bearer, ctx.signal), ctx.signal, () => new IssuerError('Timeout'));
       const accesses = this.d.grants.accesses(pod.namespace);
-      const auth = authorize(pod, accesses, (a) => this.d.grants.store(a), request.accesses, (ns) => this.d.grants.namespaceLabels(ns), { valetNamespace: this.d.grants.valetNamespace, allAccesses: () => this.d.grants.allAccesses?.() ?? [] });
+      const auth = authorize(pod, accesses, (a) => this.d.grants.store(a), request.accesses, (ns) => this.d.grants.namespaceLabels(ns), { valetNamespace: this.d.grants.valetNamespace, overlappingClaims: (store, prefix, ns) => this.d.grants.overlappingClaims(store, prefix, ns) });
       if (!auth.ok) {
         const byName = new Map(accesses.map((a) => [`${a.metadata.namespace}/${a.metadata.name}`, a]));
         for (const r of auth.refusals) {

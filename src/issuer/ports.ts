@@ -30,8 +30,13 @@ import type { SigningKey, StaticCredentials } from '../policy/index.ts';
 export interface GrantSource {
   /** Valet's own namespace: the only one whose Secrets a store may name (ADR 0008); default valet-system. */
   readonly valetNamespace?: string;
-  /** Every DatasetAccess of all namespaces, as cached (folder ownership on cluster stores, ADR 0009). */
-  allAccesses?(): readonly DatasetAccess[];
+  /**
+   * The accesses on ClusterDatasetStore `clusterStore`, in other namespaces than `namespace`, whose
+   * folder overlaps `prefix` (one inside the other): the only claims that can take a folder from an
+   * access of `namespace` (ADR 0009). From an index, so a key request costs the overlaps, not a
+   * scan of every access in the cluster.
+   */
+  overlappingClaims(clusterStore: string, prefix: string, namespace: string): readonly DatasetAccess[];
   /** The DatasetAccess objects of a namespace, as cached (informer). */
   accesses(namespace: string): readonly DatasetAccess[];
   /** The store an access names (a DatasetStore in its namespace or a ClusterDatasetStore). */
@@ -42,8 +47,9 @@ export interface GrantSource {
    */
   storeCredentials(store: AnyDatasetStore): Promise<StaticCredentials | 'defaultChain'>;
   /**
-   * The key an azureBlob or gcs store signs per-object URLs with, from the store's Secret. Throws a
-   * ValetError with code StoreCredentialsUnavailable.
+   * The key an azureBlob or gcs store signs per-object URLs with, from the store's Secret, checked
+   * usable by the store's provider (StorageProvider.signingKey): the issuer signs with it as it is.
+   * Throws a ValetError with code StoreCredentialsUnavailable, also for a key that cannot sign.
    */
   signingKey(store: AnyDatasetStore): Promise<SigningKey>;
   /**

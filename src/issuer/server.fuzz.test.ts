@@ -69,6 +69,8 @@ const grants: GrantSource = {
   // The signing stores keep their keys in team-a; placement (ADR 0008) is held by authorize.test.ts.
   valetNamespace: 'team-a',
   accesses: (ns) => [...s3Grants.accesses(ns), ...signAccesses.filter((a) => a.metadata.namespace === ns)],
+  // Namespaced stores only: no folder claims to weigh (ADR 0009).
+  overlappingClaims: () => [],
   store: (a) => [AZ, GCS].find((s) => s.metadata.name === a.spec.storeRef.name) ?? s3Grants.store(a),
   storeCredentials: (s) => s3Grants.storeCredentials(s),
   signingKey: async (s) => (s.spec.provider === 'azureBlob' ? { kind: 'azureAccountKey', accountKey: PLANTED.accountKey } : { kind: 'gcsHmac', accessId: 'GOOG1EFUZZ', secret: PLANTED.gcsSecret }),

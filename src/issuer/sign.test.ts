@@ -12,11 +12,13 @@ import { ValetError } from '../platform/errors.ts';
 import type { AuditEntry, Auditor } from './audit.ts';
 import { signBlobSas } from '../providers/azure-blob/sas.ts';
 import { IssuerError } from './errors.ts';
+import { GrantSourceOverCaches } from '../k8s/grants.ts';
 import { signGcsUrl } from '../providers/gcs/sign.ts';
 import type { GcsCredentials, GcsMethod } from '../providers/gcs/sign.ts';
 import type { RequestContext } from './issue.ts';
 import type { Authenticator, GrantSource } from './ports.ts';
 import type { SigningKey } from '../policy/index.ts';
+import { overlappingClaimsIn } from '../policy/index.ts';
 import { UrlSigner, parseListRequest, parseSignRequest } from './sign.ts';
 import { SAS_START_SKEW_MS } from '../providers/azure-blob/index.ts';
 import { pod, readyAccess, store as s3Store } from './testdata/fixtures.ts';
@@ -120,6 +122,7 @@ function harness(opts: { accesses?: DatasetAccess[]; signingKey?: (s: DatasetSto
     // These stores keep their keys in team-a; pure signing logic here, ADR 0008's placement is held by authorize.test.ts.
     valetNamespace: 'team-a',
     accesses: (ns) => accesses.filter((a) => a.metadata.namespace === ns),
+    overlappingClaims: (clusterStore, prefix, ns) => overlappingClaimsIn(accesses, clusterStore, prefix, ns),
     store: (a) => stores.find((s) => s.metadata.name === a.spec.storeRef.name),
     storeCredentials: () => Promise.reject(new Error('UrlSigner must not ask for STS credentials')),
     signingKey: (s) => {
@@ -378,13 +381,24 @@ describe('UrlSigner.sign: refusals', () => {
   });
 
   // A key that cannot sign is the store's misconfiguration, not the pod's request: 503, not 400.
-  for (const [what, name, key] of [
-    ['an Azure account key that is not base64 (a trailing newline)', 'blobs', { kind: 'azureAccountKey', accountKey: `${ACCOUNT_KEY}\n` }],
-    ['a service-account key whose PEM does not parse', 'gcs-sa', { kind: 'gcsServiceAccount', clientEmail: EMAIL, privateKeyPem: 'not a pem' }],
+  // It is checked once, by the store's provider when the grant source reads the Secret (UrlSigner
+  // does not check it again), so these go through the real grant source and providers.
+  for (const [what, name, values] of [
+    ['an Azure account key that is not base64 (a trailing space inside)', 'blobs', { accountKey: `${ACCOUNT_KEY.slice(0, 20)} ${ACCOUNT_KEY.slice(20)}` }],
+    ['a service-account key whose PEM does not parse', 'gcs-sa', { 'key.json': JSON.stringify({ client_email: EMAIL, private_key: 'PLANTED-not-a-pem' }) }],
   ] as const) {
-    it(`answers StoreCredentialsUnavailable, not BadRequest, for ${what}`, async () => {
-      const h = harness({ signingKey: () => Promise.resolve(key) });
-      await refusal(h, h.signer.sign('tok', { access: name, method: 'GET', keys: ['imagenet/a'] }, ctx()), 'StoreCredentialsUnavailable');
+    it(`answers StoreCredentialsUnavailable, not BadRequest, for ${what}, without echoing it`, async () => {
+      const source = new GrantSourceOverCaches({
+        caches: { accesses: () => [], datasetStore: () => undefined, clusterStore: () => undefined, namespaceLabels: () => undefined },
+        core: { readNamespacedSecret: async () => ({ stringData: values as Record<string, string> }) },
+        valetNamespace: 'team-a',
+      });
+      const h = harness({ signingKey: (s) => source.signingKey(s) });
+      const e = await refusal(h, h.signer.sign('tok', { access: name, method: 'GET', keys: ['imagenet/a'] }, ctx()), 'StoreCredentialsUnavailable');
+      expect(e.httpStatus).toBe(503);
+      expect(e.message).toMatch(/^the Secret of DatasetStore (az|gs): /);
+      expect(e.message).not.toContain(ACCOUNT_KEY.slice(20, 40));
+      expect(e.message).not.toContain('PLANTED');
     });
   }
 

@@ -15,12 +15,11 @@ import type { Clock } from '../platform/clock.ts';
 import type { Logger } from '../platform/logger.ts';
 import { rfc3339 } from '../platform/time.ts';
 import { checkPrefix, isInsidePrefix, UnusableKeyError, validateObjectKey } from '../policy/index.ts';
-import { isAccountKey, providerOf } from '../providers/index.ts';
+import { providerOf } from '../providers/index.ts';
 import type { Auditor } from './audit.ts';
 import { authorize } from './authorize.ts';
 import type { Grant } from './authorize.ts';
 import { IssuerError, toIssuerError } from './errors.ts';
-import { rsaKey } from '../providers/gcs/sign.ts';
 import type { RequestContext } from './issue.ts';
 import { urlLifetimeCap } from './issue.ts';
 import { storeId } from './minter.ts';
@@ -82,17 +81,6 @@ export function parseListRequest(body: unknown): ListRequest {
 }
 
 /** Why `key` cannot sign, or undefined. Says what is wrong, never what the key is. */
-function keyProblem(key: SigningKey): string | undefined {
-  if (key.kind === 'azureAccountKey') return isAccountKey(key.accountKey) ? undefined : 'is not a base64 account key';
-  if (key.kind === 'gcsHmac') return key.accessId && key.secret ? undefined : 'lacks an access id or secret';
-  try {
-    rsaKey(key.privateKeyPem);
-    return undefined;
-  } catch (err) {
-    return `is unusable: ${(err as Error).message}`;
-  }
-}
-
 export interface UrlSignerDeps {
   authenticator: Authenticator;
   grants: GrantSource;
@@ -196,18 +184,18 @@ export class UrlSigner {
     return s;
   }
 
-  /** The store's key, checked usable: a key that cannot sign is the store's problem (503), never the request's. */
+  /**
+   * The store's key. The grant source's provider checked it usable (a key that cannot sign is the
+   * store's problem, 503, never the request's), so it is not checked again here; any failure to
+   * get it is StoreCredentialsUnavailable.
+   */
   private async signingKey(grant: Grant): Promise<SigningKey> {
-    let key: SigningKey;
     try {
-      key = await this.d.grants.signingKey(grant.store);
+      return await this.d.grants.signingKey(grant.store);
     } catch (err) {
       const e = toIssuerError(err);
       throw e.code === 'Internal' ? new IssuerError('StoreCredentialsUnavailable', undefined, { cause: err }) : e;
     }
-    const problem = keyProblem(key);
-    if (problem) throw new IssuerError('StoreCredentialsUnavailable', `the signing key of store ${storeId(grant.store)} ${problem}`);
-    return key;
   }
 
   /** Authenticates, authorizes the one access (an azureBlob or gcs one), runs `fn`, and audits a refusal. */
@@ -216,7 +204,7 @@ export class UrlSigner {
     try {
       pod = await (ctx.authenticated ?? this.d.authenticator.authenticate(bearer, ctx.signal));
       const p = pod;
-      const auth = authorize(p, this.d.grants.accesses(p.namespace), (a) => this.d.grants.store(a), [access], (ns) => this.d.grants.namespaceLabels(ns), { valetNamespace: this.d.grants.valetNamespace, allAccesses: () => this.d.grants.allAccesses?.() ?? [] });
+      const auth = authorize(p, this.d.grants.accesses(p.namespace), (a) => this.d.grants.store(a), [access], (ns) => this.d.grants.namespaceLabels(ns), { valetNamespace: this.d.grants.valetNamespace, overlappingClaims: (store, prefix, ns) => this.d.grants.overlappingClaims(store, prefix, ns) });
       if (!auth.ok) throw auth.error;
       const grant = auth.grants.find((g) => g.access.metadata.name === access);
       if (!grant) throw new IssuerError('NoGrant');

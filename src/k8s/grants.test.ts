@@ -3,7 +3,11 @@ import { describe, expect, it } from 'vitest';
 import type { CoreV1Api, V1Secret } from '@kubernetes/client-node';
 import type { ClusterDatasetStore, DatasetAccess, DatasetStore } from '../api/v1alpha1/index.ts';
 import { FakeClock } from '../platform/clock.ts';
-import { GrantSourceOverCaches } from './grants.ts';
+import { authorize } from '../issuer/authorize.ts';
+import { readyAccess } from '../issuer/testdata/fixtures.ts';
+import { GrantSourceOverCaches, InformerGrantSource } from './grants.ts';
+import { SharedInformers } from './shared-informers.ts';
+import { memoryListWatches } from './testdata/memory-list-watch.ts';
 
 const nsStore: DatasetStore = {
   apiVersion: 'valet.dev/v1alpha1',
@@ -147,5 +151,106 @@ describe('the informer-backed grant source', () => {
     const e = (await g.signingKey(az).then(() => undefined, (err: unknown) => err)) as Error & { code: string };
     expect(e).toMatchObject({ code: 'StoreCredentialsUnavailable', message: expect.stringContaining('not a base64 account key') });
     expect(e.message).not.toContain('super-secret');
+  });
+});
+
+describe("the issuer's folder claims from the shared informers' ClaimIndex (ADR 0009)", () => {
+  const teams = (name: string): ClusterDatasetStore => ({
+    apiVersion: 'valet.dev/v1alpha1',
+    kind: 'ClusterDatasetStore',
+    metadata: { name, generation: 1 },
+    spec: { provider: 's3', bucket: name, region: 'us-east-1', roleArn: 'arn:aws:iam::000000000000:role/r', auth: { mode: 'defaultChain' }, allowedPrefixes: ['teams/', 'public/', '{namespace}/'], sharedPrefixes: ['public/'], allowedVerbs: ['read', 'list'], maxSessionDurationSeconds: 3600, namespaceSelector: {} },
+  });
+  const STORES = [teams('one'), teams('two')];
+  const NAMESPACES = ['team-a', 'team-b', 'team-c', 'team-d'];
+  // A small folder tree, so that claims nest, share parents and collide; `teams/a` is not a folder.
+  const PREFIXES = ['teams/', 'teams/a/', 'teams/a/b/', 'teams/b/', 'teams/a', 'public/', 'public/x/', 'team-a/', 'team-b/x/', 'other/'];
+  const TIMES = ['2026-01-01T00:00:00Z', '2026-01-01T00:00:01Z', '2026-01-02T00:00:00Z'];
+
+  /** A deterministic random source (xorshift), so a failure names a world that can be replayed. */
+  function rng(seed: number): (n: number) => number {
+    let x = seed || 1;
+    return (n) => {
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      return (x >>> 0) % n;
+    };
+  }
+
+  function world(seed: number) {
+    const pick = rng(seed);
+    const lws = memoryListWatches();
+    const informers = new SharedInformers({ clients: { kubeConfig: undefined as never, core: {} as never, customObjects: {} as never }, makeListWatch: lws.make });
+    const g = new InformerGrantSource({ clients: { kubeConfig: undefined as never, core: {} as never, customObjects: {} as never }, informers });
+    for (const s of STORES) lws.of<ClusterDatasetStore>('clusterdatasetstores').put(s);
+    for (const ns of NAMESPACES) lws.of<{ metadata: { name: string; labels: Record<string, string> } }>('namespaces').put({ metadata: { name: ns, labels: { team: ns } } });
+    const accesses = lws.of<DatasetAccess>('datasetaccesses');
+    const make = (i: number): DatasetAccess => {
+      const s = STORES[pick(STORES.length)] as ClusterDatasetStore;
+      const a = readyAccess(`acc-${i}`, { storeRef: { kind: 'ClusterDatasetStore', name: s.metadata.name }, prefix: PREFIXES[pick(PREFIXES.length)] as string }, { store: s });
+      a.metadata = { ...a.metadata, namespace: NAMESPACES[pick(NAMESPACES.length)] as string, creationTimestamp: TIMES[pick(TIMES.length)] as string };
+      return a;
+    };
+    return { g, informers, accesses, make, pick };
+  }
+
+  /** Each access's verdict for a pod of its namespace: from the index, and from every access (what the issuer did before). */
+  function verdicts(w: ReturnType<typeof world>) {
+    const out: { access: string; index: unknown; scan: unknown }[] = [];
+    for (const a of w.informers.accesses.list()) {
+      const p = { namespace: a.metadata.namespace ?? '', serviceAccount: 'trainer', podName: 'p', podUid: 'u', labels: {} };
+      const run = (overlappingClaims: (s: string, prefix: string, ns: string) => readonly DatasetAccess[]) => {
+        const r = authorize(p, w.g.accesses(p.namespace), (x) => w.g.store(x), [a.metadata.name], (ns) => w.g.namespaceLabels(ns), { valetNamespace: w.g.valetNamespace, overlappingClaims });
+        return { ok: r.ok, refusals: r.refusals.filter((x) => x.access === `${p.namespace}/${a.metadata.name}`) };
+      };
+      out.push({ access: `${a.metadata.namespace}/${a.metadata.name}`, index: run((s, prefix, ns) => w.g.overlappingClaims(s, prefix, ns)), scan: run(() => w.informers.accesses.list()) });
+    }
+    return out;
+  }
+
+  it('gives every access the verdict a scan of every access gives, through creates, moves and deletes', () => {
+    let granted = 0;
+    let owned = 0;
+    for (const seed of [1, 2, 3, 4, 5]) {
+      const w = world(seed);
+      for (let i = 0; i < 60; i++) w.accesses.put(w.make(i));
+      const check = (step: string) => {
+        for (const v of verdicts(w)) {
+          expect(v.index, `seed ${seed}, ${step}: ${v.access}`).toEqual(v.scan);
+          if ((v.index as { ok: boolean }).ok) granted++;
+          else if (JSON.stringify(v.index).includes('FolderClaimedByOtherNamespace')) owned++;
+        }
+      };
+      check('created');
+      // Claims move (another prefix or store, same name and namespace) and go away.
+      for (let i = 0; i < 20; i++) {
+        const moved = w.make(w.pick(60));
+        const before = w.informers.accesses.list().find((x) => x.metadata.name === moved.metadata.name);
+        if (before) moved.metadata = { ...moved.metadata, namespace: before.metadata.namespace, creationTimestamp: before.metadata.creationTimestamp };
+        w.accesses.put(moved);
+      }
+      check('moved');
+      for (const a of w.informers.accesses.list().filter((_, i) => i % 3 === 0)) w.accesses.remove(a);
+      check('deleted');
+    }
+    // The worlds exercise both outcomes, or the comparison would prove little.
+    expect(granted).toBeGreaterThan(50);
+    expect(owned).toBeGreaterThan(50);
+  });
+
+  it('answers from the index: a key request lists no access outside the pod namespace', () => {
+    const w = world(7);
+    for (let i = 0; i < 60; i++) w.accesses.put(w.make(i));
+    const a = w.informers.accesses.list().find((x) => x.spec.storeRef.kind === 'ClusterDatasetStore') as DatasetAccess;
+    const ns = a.metadata.namespace ?? '';
+    let listedAll = 0;
+    const list = w.informers.accesses.list.bind(w.informers.accesses);
+    w.informers.accesses.list = (namespace?: string) => (namespace === undefined && listedAll++, list(namespace));
+    const p = { namespace: ns, serviceAccount: 'trainer', podName: 'p', podUid: 'u', labels: {} };
+    const asked: number[] = [];
+    authorize(p, w.g.accesses(ns), (x) => w.g.store(x), [a.metadata.name], (n) => w.g.namespaceLabels(n), { overlappingClaims: (s, prefix, n) => (asked.push(1), w.g.overlappingClaims(s, prefix, n)) });
+    expect(asked).toHaveLength(1);
+    expect(listedAll).toBe(0);
   });
 });

@@ -5,7 +5,7 @@
 // (a row of src/api/issuer/v1/errors.ts).
 import type { CoreV1Api, V1Secret } from '@kubernetes/client-node';
 import { DEFAULT_VALET_NAMESPACE, KINDS } from '../api/v1alpha1/index.ts';
-import { checkCredentialsPlacement } from '../policy/index.ts';
+import { checkCredentialsPlacement, overlappingClaimsIn } from '../policy/index.ts';
 import type { SigningKey, StaticCredentials, StorageProvider } from '../policy/index.ts';
 import { PROVIDER_REGISTRY, providerOf } from '../providers/index.ts';
 import type { AnyDatasetStore, ClusterDatasetStore, DatasetAccess, DatasetStore } from '../api/v1alpha1/index.ts';
@@ -67,8 +67,15 @@ export class GrantSourceOverCaches {
     return this.o.caches.accesses(namespace);
   }
 
-  allAccesses(): readonly DatasetAccess[] {
-    return this.o.caches.allAccesses?.() ?? [];
+  /**
+   * Other namespaces' accesses on ClusterDatasetStore `clusterStore` whose folder overlaps `prefix`
+   * (ADR 0009): from the informers' ClaimIndex, so a key request costs the overlaps; caches without
+   * the index (tests passing plain maps) are scanned.
+   */
+  overlappingClaims(clusterStore: string, prefix: string, namespace: string): readonly DatasetAccess[] {
+    const c = this.o.caches;
+    if (c.overlappingClaims) return c.overlappingClaims(clusterStore, prefix, namespace);
+    return overlappingClaimsIn(c.allAccesses?.() ?? [], clusterStore, prefix, namespace);
   }
 
   store(access: DatasetAccess): AnyDatasetStore | undefined {

@@ -9,6 +9,8 @@ import { ClaimIndex } from '../policy/index.ts';
 import type { K8sClients } from './clients.ts';
 import type { GrantCaches } from './grants.ts';
 import { RestartableInformer, customObjectSource, namespaceSource } from './informer.ts';
+import type { InformerSource, ListWatchLike } from './informer.ts';
+import type { ObjectLike } from './keys.ts';
 
 export interface NamespaceLike {
   metadata?: { name?: string; labels?: Record<string, string> };
@@ -19,6 +21,8 @@ export interface SharedInformersOptions {
   logger?: Logger;
   /** Called with the informer's name on each restart after an error (for metrics). */
   onRestart?: (informer: string) => void;
+  /** Builds each informer's list-watch; tests and benches pass an in-memory one. Default: client-node's. */
+  makeListWatch?: <T extends ObjectLike>(source: InformerSource<T>, delay: (ms: number) => Promise<void>) => ListWatchLike<T>;
 }
 
 const keyOf = (a: DatasetAccess) => `${a.metadata.namespace}/${a.metadata.name}`;
@@ -54,12 +58,13 @@ export class SharedInformers {
 
   constructor(opts: SharedInformersOptions) {
     const { clients, logger } = opts;
+    const lw = opts.makeListWatch ? { makeListWatch: opts.makeListWatch } : {};
     const custom = <T extends DatasetAccess | DatasetStore | ClusterDatasetStore>(plural: string) =>
-      new RestartableInformer<T>({ name: plural, kubeConfig: clients.kubeConfig, ...customObjectSource<T>(clients.customObjects, { plural }), logger, onRestart: () => opts.onRestart?.(plural) });
+      new RestartableInformer<T>({ name: plural, kubeConfig: clients.kubeConfig, ...customObjectSource<T>(clients.customObjects, { plural }), logger, onRestart: () => opts.onRestart?.(plural), ...lw });
     this.accesses = custom<DatasetAccess>(PLURALS.DatasetAccess);
     this.stores = custom<DatasetStore>(PLURALS.DatasetStore);
     this.clusterStores = custom<ClusterDatasetStore>(PLURALS.ClusterDatasetStore);
-    this.namespaces = new RestartableInformer<NamespaceLike>({ name: 'namespaces', kubeConfig: clients.kubeConfig, ...namespaceSource(clients.core), logger, onRestart: () => opts.onRestart?.('namespaces') });
+    this.namespaces = new RestartableInformer<NamespaceLike>({ name: 'namespaces', kubeConfig: clients.kubeConfig, ...namespaceSource(clients.core), logger, onRestart: () => opts.onRestart?.('namespaces'), ...lw });
     // Registered first, so every other handler sees the stripped object and the index updated.
     for (const inf of [this.accesses, this.stores, this.clusterStores, this.namespaces] as RestartableInformer<NamespaceLike>[]) {
       inf.on('add', stripForCache);

@@ -1,7 +1,8 @@
 // Sidecar metrics, created on the Registry passed in (STYLE.md habit 8). Labels carry DatasetAccess
 // names, routes, methods, statuses and results only: never keys, tokens, object keys or URLs.
-import { Counter, Gauge, Histogram } from 'prom-client';
 import type { Registry } from 'prom-client';
+// The classes from their files, not prom-client's index (the sidecar's memory: prom-core.ts).
+import { Counter, Gauge, Histogram } from './prom-core.ts';
 
 export interface SidecarMetrics {
   /** valet_sidecar_key_expiry_seconds{access}: seconds until the held key of an access stops being served. */

@@ -61,3 +61,15 @@ export function claimsOnClusterStore(accesses: readonly DatasetAccess[], storeNa
     .filter((a) => a.spec.storeRef.kind === KINDS.ClusterDatasetStore && a.spec.storeRef.name === storeName)
     .map((a) => ({ namespace: a.metadata.namespace ?? '', name: a.metadata.name, prefix: a.spec.prefix, ...(a.metadata.creationTimestamp ? { creationTimestamp: a.metadata.creationTimestamp } : {}) }));
 }
+
+/**
+ * By a scan of `accesses`: those on the ClusterDatasetStore `storeName`, in other namespaces than
+ * `namespace`, whose prefix overlaps `prefix`; the only claims folderOwnedElsewhere can count
+ * against an access of `namespace` at `prefix`. SharedInformers.overlappingClaims answers the same
+ * from its ClaimIndex; this is for callers without one (tests, benches).
+ */
+export function overlappingClaimsIn(accesses: readonly DatasetAccess[], storeName: string, prefix: string, namespace: string | undefined): DatasetAccess[] {
+  return accesses.filter(
+    (a) => a.spec.storeRef.kind === KINDS.ClusterDatasetStore && a.spec.storeRef.name === storeName && a.metadata.namespace !== namespace && overlaps(a.spec.prefix, prefix),
+  );
+}

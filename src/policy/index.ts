@@ -15,7 +15,7 @@ export { validateAccess } from './validate.ts';
 export type { AccessValidation, ConditionResult, ValidateOptions } from './validate.ts';
 export { checkCredentialsPlacement } from './credentials.ts';
 export { ClaimIndex } from './claim-index.ts';
-export { claimsOnClusterStore, expandAllowedPrefixes, folderOwnedElsewhere, NAMESPACE_PLACEHOLDER } from './folders.ts';
+export { claimsOnClusterStore, expandAllowedPrefixes, folderOwnedElsewhere, NAMESPACE_PLACEHOLDER, overlappingClaimsIn } from './folders.ts';
 export type { FolderClaim } from './folders.ts';
 export type { CredentialsPlacement } from './credentials.ts';
 export { subjectsMatch } from './subjects.ts';

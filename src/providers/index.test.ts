@@ -32,6 +32,11 @@ describe('the provider registry', () => {
     expect(() => PROVIDER_REGISTRY.azureBlob.signingKey?.(az, { accountKey: 'not base64!' })).not.toThrow(/not base64!/);
     const sa = store({ provider: 'gcs', gcs: { bucket: 'b', auth: { mode: 'serviceAccountKey', secretRef: { name: 'g' } } } });
     expect(() => PROVIDER_REGISTRY.gcs.signingKey?.(sa, { 'key.json': '{"client_email":"x"}' })).toThrow(/lacks client_email or private_key/);
+    // The one check of an HMAC key (the issuer does not check it again): both halves present.
+    const hmac = store({ provider: 'gcs', gcs: { bucket: 'b', auth: { mode: 'hmac', secretRef: { name: 'g' } } } });
+    expect(PROVIDER_REGISTRY.gcs.signingKey?.(hmac, { accessId: 'GOOG1E', secret: 's' })).toEqual({ kind: 'gcsHmac', accessId: 'GOOG1E', secret: 's' });
+    expect(() => PROVIDER_REGISTRY.gcs.signingKey?.(hmac, { accessId: 'GOOG1E', secret: '' })).toThrow('an HMAC key lacks an access id or secret (key "secret" is empty)');
+    expect(() => PROVIDER_REGISTRY.gcs.signingKey?.(hmac, { secret: 's' })).toThrow('an HMAC key lacks an access id or secret (key "accessId" is empty)');
     expect(PROVIDER_REGISTRY.s3.signingKey).toBeUndefined();
   });
 

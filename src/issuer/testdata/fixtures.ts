@@ -1,8 +1,8 @@
 // Fixtures for this folder's tests: a store, a Ready access whose status holds the policy the
 // controller would render, a pod, and small fakes of the issuer's ports.
 import { PROVIDER_REGISTRY } from '../../providers/index.ts';
-import type { DatasetAccess, DatasetStore } from '../../api/v1alpha1/index.ts';
-import { renderGrant } from '../../policy/index.ts';
+import type { AnyDatasetStore, DatasetAccess, DatasetStore } from '../../api/v1alpha1/index.ts';
+import { overlappingClaimsIn, renderGrant } from '../../policy/index.ts';
 import type { GrantSource, PodIdentity } from '../ports.ts';
 import type { StaticCredentials } from '../../policy/index.ts';
 import type { AssumeRoleParams, AssumedKey, Sts } from '../sts.ts';
@@ -29,7 +29,7 @@ export function store(spec: Partial<DatasetStore['spec']> = {}): DatasetStore {
 }
 
 /** A DatasetAccess with the status the controller writes when it is Ready (or `ready: false`). */
-export function readyAccess(name: string, spec: Partial<DatasetAccess['spec']> = {}, opts: { store?: DatasetStore; ready?: false; reason?: string; generation?: number; statusGeneration?: number } = {}): DatasetAccess {
+export function readyAccess(name: string, spec: Partial<DatasetAccess['spec']> = {}, opts: { store?: AnyDatasetStore; ready?: false; reason?: string; generation?: number; statusGeneration?: number } = {}): DatasetAccess {
   const s = opts.store ?? store();
   const a: DatasetAccess = {
     apiVersion: 'valet.dev/v1alpha1',
@@ -49,7 +49,7 @@ export function readyAccess(name: string, spec: Partial<DatasetAccess['spec']> =
   const ready = opts.ready !== false && rendered.ok;
   a.status = {
     observedGeneration: observed,
-    store: `DatasetStore/${s.metadata.name}`,
+    store: `${s.kind}/${s.metadata.name}`,
     conditions: [
       { type: 'Ready', status: ready ? 'True' : 'False', observedGeneration: observed, lastTransitionTime: '2026-01-01T00:00:00Z', reason: ready ? 'Valid' : (opts.reason ?? 'PrefixNotAllowed'), message: 'm' },
     ],
@@ -68,6 +68,7 @@ export function pod(over: Partial<PodIdentity> = {}): PodIdentity {
 export function grantSource(accesses: DatasetAccess[], s: DatasetStore = store(), creds: StaticCredentials | 'defaultChain' = { accessKeyId: 'AKIDISSUER', secretAccessKey: 'issuer-secret' }): GrantSource {
   return {
     accesses: (ns) => accesses.filter((a) => a.metadata.namespace === ns),
+    overlappingClaims: (clusterStore, prefix, ns) => overlappingClaimsIn(accesses, clusterStore, prefix, ns),
     store: (a) => (a.spec.storeRef.name === s.metadata.name ? s : undefined),
     storeCredentials: async () => creds,
     signingKey: () => Promise.reject(new Error('the s3 fixture store has no signing key')),

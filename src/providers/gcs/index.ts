@@ -87,7 +87,10 @@ export const gcsProvider: StorageProvider<GcsScope> = {
   signingKey(store, values): SigningKey {
     if (store.spec.gcs?.auth.mode === 'hmac') {
       const [idKey, secretKey] = hmacKeys(store);
-      return { kind: 'gcsHmac', accessId: values[idKey] ?? '', secret: values[secretKey] ?? '' };
+      const accessId = values[idKey] ?? '';
+      const secret = values[secretKey] ?? '';
+      if (!accessId || !secret) throw new Error(`an HMAC key lacks an access id or secret (key ${JSON.stringify(accessId ? secretKey : idKey)} is empty)`);
+      return { kind: 'gcsHmac', accessId, secret };
     }
     const k = serviceAccountKey(store);
     let parsed: { client_email?: unknown; private_key?: unknown };

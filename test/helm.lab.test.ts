@@ -12,7 +12,7 @@ import { parseConfig } from '../src/config/parse.ts';
 import { apply } from './lab/apply.ts';
 import { buildHelm, helmCli, type Helm } from './lab/helm.ts';
 import type { Lab } from './lab/index.ts';
-import { allocatePorts, startProcess, waitReady } from './lab/process.ts';
+import { allocatePorts, waitReady } from './lab/process.ts';
 import { HELM_VERSION } from './lab/versions.ts';
 import { useLabLogs } from './lab/vitest.ts';
 import { startWorld, type World } from './lab/world.ts';
@@ -466,13 +466,10 @@ spec:
         return name in local ? `${name}=${local[name]}` : a;
       });
       const log = join(lab.logsDir, 'operator-with-chart-rbac.log');
-      const operator = startProcess({
-        name: 'operator',
-        command: process.execPath,
-        args: [join(root, 'src/cli/main.ts'), ...args, `--kubeconfig=${kubeconfig}`],
-        env: { POD_NAME: 'valet-0', POD_NAMESPACE: NS },
-        log,
-      });
+      // The chart's own arguments (they start with the `operator` command), with the ServiceAccount's kubeconfig.
+      const [command, ...flags] = args;
+      expect(command).toBe('operator');
+      const operator = (world as World).startOperatorCommand([...flags, `--kubeconfig=${kubeconfig}`], { log: 'operator-with-chart-rbac.log', env: { POD_NAME: 'valet-0', POD_NAMESPACE: NS } });
       try {
         await waitReady(operator, async () => (await fetch(`http://127.0.0.1:${ports.metrics}/readyz`)).ok, 60_000);
         const until = async <T>(what: string, fn: () => Promise<T | undefined>): Promise<T> => {

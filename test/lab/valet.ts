@@ -128,13 +128,9 @@ export function startLabOperator(lab: Lab, o: LabOperatorOptions): ServerProcess
   const webhookFiles = o.tlsSecret ? [] : [`--webhook-tls-cert-file=${join(o.tlsDir, 'tls.crt')}`, `--webhook-tls-key-file=${join(o.tlsDir, 'tls.key')}`];
   const webhook = o.ports.webhook ? [`--webhook-address=127.0.0.1:${o.ports.webhook}`, ...webhookFiles] : ['--webhook-address='];
   const tls = o.tlsSecret ? [`--tls-secret=${o.tlsSecret}`] : [`--tls-cert-file=${join(o.tlsDir, 'tls.crt')}`, `--tls-key-file=${join(o.tlsDir, 'tls.key')}`];
-  const log = o.log ?? 'operator.log';
-  return startProcess({
-    name: log.replace(/\.log$/, ''),
-    command: process.execPath,
-    args: [
-      join(import.meta.dirname, '..', '..', 'src', 'cli', 'main.ts'),
-      'operator',
+  return startOperatorCommand(
+    lab,
+    [
       `--kubeconfig=${lab.kubeconfig}`,
       `--namespace=${LAB_VALET_NAMESPACE}`,
       `--identity=${o.identity}`,
@@ -144,7 +140,21 @@ export function startLabOperator(lab: Lab, o: LabOperatorOptions): ServerProcess
       ...webhook,
       ...(o.extraArgs ?? []),
     ],
-    log: join(lab.logsDir, log),
+    { log: o.log ?? 'operator.log' },
+  );
+}
+
+/**
+ * `valet operator` with exactly `args` (a Deployment's own, say) as its own process, `env` its
+ * added to this process's environment, its log `log` in the lab's logs folder.
+ */
+export function startOperatorCommand(lab: Lab, args: readonly string[], o: { log: string; env?: Record<string, string> }): ServerProcess {
+  return startProcess({
+    name: o.log.replace(/\.log$/, ''),
+    command: process.execPath,
+    args: [join(import.meta.dirname, '..', '..', 'src', 'cli', 'main.ts'), 'operator', ...args],
+    ...(o.env ? { env: o.env } : {}),
+    log: join(lab.logsDir, o.log),
   });
 }
 

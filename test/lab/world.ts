@@ -30,7 +30,7 @@ import { createAuthority, issueCertificate } from '../../src/tls/pki.ts';
 import { installCrds } from './apply.ts';
 import { startLab, type Lab, type LabOptions } from './index.ts';
 import type { ServerProcess } from './process.ts';
-import { createLabStore, LAB_VALET_NAMESPACE, startLabOperator, type LabOperatorOptions, type LabStoreOptions } from './valet.ts';
+import { createLabStore, LAB_VALET_NAMESPACE, startLabOperator, startOperatorCommand, type LabOperatorOptions, type LabStoreOptions } from './valet.ts';
 import { waitFor } from './wait.ts';
 
 export { LAB_VALET_NAMESPACE } from './valet.ts';
@@ -100,6 +100,8 @@ export interface World {
   startOperator(args: readonly string[], o?: { sts?: Sts; issuerSettings?: Partial<IssuerSettings>; logger?: Logger; clients?: K8sClients }): Promise<Operator>;
   /** `valet operator` as its own process on the lab; stopped by stop(). */
   startOperatorProcess(o: Omit<LabOperatorOptions, 'tlsDir'> & { tlsDir?: string }): ServerProcess;
+  /** `valet operator` with exactly `args` (a Deployment's own) as its own process; stopped by stop(). */
+  startOperatorCommand(args: readonly string[], o: { log: string; env?: Record<string, string> }): ServerProcess;
   /** The main operator's /metrics text (the controller's, issuer's and webhook's metrics). */
   operatorMetrics(): Promise<string>;
   /** Objects the suite must not have created as a side effect of a refused request. */
@@ -340,6 +342,11 @@ export async function startWorld(opts: WorldOptions = {}): Promise<World> {
       const op = await startOperator(parsed.config.operator, parsed.config.webhook, deps);
       operators.push(op);
       return op;
+    };
+    world.startOperatorCommand = (args, o) => {
+      const p = startOperatorCommand(lab, args, o);
+      processes.push(p);
+      return p;
     };
     world.startOperatorProcess = (o) => {
       const p = startLabOperator(lab, { ...o, tlsDir: o.tlsDir ?? tls.dir });

@@ -6,10 +6,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AnonymousCredential, BlobClient, BlockBlobClient, ContainerClient, isRestError } from '@azure/storage-blob';
 import { AzureBlobError, listBlobPage, signBlobSas, type AzureAccount } from '../src/providers/azure-blob/sas.ts';
 import { seedAzurite } from './lab/azurite.ts';
-import { SEED_OBJECTS, startLab, type AzureLab, type Lab } from './lab/index.ts';
+import { SEED_OBJECTS, type AzureLab } from './lab/index.ts';
 import { useLabLogs } from './lab/vitest.ts';
+import { startWorld, type World } from './lab/world.ts';
 
-let lab: Lab;
+let w: World;
 let azure: AzureLab;
 let account: AzureAccount;
 
@@ -30,16 +31,17 @@ const IMAGENET = Object.keys(ALL).filter((n) => n.startsWith('imagenet/'));
 const bytes = (v: string | Buffer) => (typeof v === 'string' ? Buffer.from(v, 'utf8') : v);
 
 beforeAll(async () => {
-  lab = await startLab({ kube: false, minio: false, azurite: true });
-  if (!lab.azure) throw new Error('startLab({ azurite: true }) returned no azure');
-  azure = lab.azure;
+  // Azurite alone: no Kubernetes, no MinIO, no operator (signBlobSas is the unit under test).
+  w = await startWorld({ lab: { kube: false, minio: false, azurite: true } });
+  if (!w.lab.azure) throw new Error('startWorld({ lab: { azurite: true } }) returned no azure');
+  azure = w.lab.azure;
   account = { accountName: azure.accountName, accountKey: azure.accountKey, endpoint: azure.endpoint };
   await seedAzurite(azure, azure.container, EXTRA);
 });
 afterAll(async () => {
-  await lab?.stop();
+  await w?.stop();
 });
-useLabLogs(() => lab);
+useLabLogs(() => w?.lab);
 
 /** A SAS URL valid from a minute ago for an hour (Azurite runs on this machine's clock). */
 function sas(blob: string, permissions: string, times: { startsOn?: Date; expiresOn?: Date } = {}): string {

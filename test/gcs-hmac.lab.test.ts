@@ -8,18 +8,22 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { amzDialect, signV4Url } from '../src/providers/gcs/sign.ts';
 import type { GcsMethod, GcsSignRequest } from '../src/providers/gcs/sign.ts';
 import { createPresigner } from '../src/issuer/presign.ts';
-import { SEED_OBJECTS, startLab, type Lab } from './lab/index.ts';
+import { SEED_OBJECTS, type Lab } from './lab/index.ts';
 import { useLabLogs } from './lab/vitest.ts';
+import { startWorld, type World } from './lab/world.ts';
 
+let w: World;
 let lab: Lab;
 
 beforeAll(async () => {
-  lab = await startLab({ kube: false });
+  // MinIO alone: no Kubernetes, no operator (the signer is the unit under test).
+  w = await startWorld({ lab: { kube: false } });
+  lab = w.lab;
 });
 afterAll(async () => {
-  await lab?.stop();
+  await w?.stop();
 });
-useLabLogs(() => lab);
+useLabLogs(() => w?.lab);
 
 function req(key: string, method: GcsMethod, over: Partial<GcsSignRequest> = {}): GcsSignRequest {
   return {

@@ -1,57 +1,23 @@
 // The issuer against the real lab: kube-apiserver (TokenRequest, TokenReview, pods), the real
 // DatasetAccess controller writing status, MinIO's STS minting keys, and boto3/awscli using them.
-// Nothing is mocked; the STS client is wrapped only to count and time the calls it makes.
+// Nothing is mocked: the world kit starts Valet's operator in-process (its controller and its
+// issuer, as `valet operator` does), its STS client wrapped only to count and time the calls.
 import type { S3IssuedKey } from '../src/api/issuer/v1/index.ts';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { Agent, request } from 'node:https';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuthenticationV1Api } from '@kubernetes/client-node';
-import { Registry } from 'prom-client';
-import type { DatasetAccess } from '../src/api/v1alpha1/index.ts';
-import { DatasetAccessController } from '../src/controller/controller.ts';
-import { createK8sClients } from '../src/k8s/clients.ts';
-import type { K8sClients } from '../src/k8s/clients.ts';
-import { EventRecorder } from '../src/k8s/events.ts';
-import { InformerGrantSource } from '../src/k8s/grants.ts';
-import { createPodAuthenticator } from '../src/k8s/identity.ts';
-import { AwsSts, createIssuerApp, startIssuerServer } from '../src/issuer/index.ts';
-import type { AssumeRoleParams, IssuerServer, Sts } from '../src/issuer/index.ts';
-import { createIssuerMetrics } from '../src/metrics/issuer.ts';
-import { createLogger } from '../src/platform/logger.ts';
-import { createAuthority, issueCertificate } from '../src/tls/pki.ts';
-import { installCrds } from './lab/apply.ts';
-import { cleanEnv, SEED_OBJECTS, startLab, type Lab } from './lab/index.ts';
+import { cleanEnv, SEED_OBJECTS } from './lab/index.ts';
 import { useLabLogs } from './lab/vitest.ts';
-import { waitFor } from './lab/wait.ts';
-import { createLabStore, startInProcessController } from './lab/valet.ts';
+import { G, leaks, metric, startWorld, waitFor, type World } from './lab/world.ts';
 
-const root = join(import.meta.dirname, '..');
-const G = { group: 'valet.dev', version: 'v1alpha1' };
 const NS = 'team-a';
 const OTHER_NS = 'team-b';
 const REQUEST_TIMEOUT_MS = 10_000;
-const RATE = { ratePerSecond: 40, burst: 10, maxQueue: 1000 };
+const RATE = { ratePerSecond: 40, burst: 10 };
 
-let lab: Lab;
-let clients: K8sClients;
-let issuer: IssuerServer;
-let grants: InformerGrantSource;
-let sts: AwsSts;
-let ca: Awaited<ReturnType<typeof createAuthority>>;
-let agent: Agent;
-const stopController = new AbortController();
-let controller: DatasetAccessController;
-let controllerRun: Promise<void> | undefined;
-const registry = new Registry();
-
-/** Every log line written in this process by the controller and the issuer. */
-const logLines: string[] = [];
-/** Every secret the suite handled: bearer tokens, secret keys, session tokens. */
-const secrets = new Set<string>();
-/** Start times (ms) of every AssumeRole call the issuer made. */
-const stsCalls: { at: number; ok: boolean }[] = [];
+let w: World;
 
 // ── helpers ──────────────────────────────────────────────────────────────────────────────────
 
@@ -63,31 +29,13 @@ interface Reply {
   ms: number;
 }
 
-function call(method: string, path: string, opts: { token?: string; authorization?: string; body?: string; contentType?: string } = {}, retried = false): Promise<Reply> {
+async function call(method: string, path: string, opts: { token?: string; authorization?: string; body?: string } = {}): Promise<Reply> {
   const started = Date.now();
-  const headers: Record<string, string> = {};
-  if (opts.token) headers.authorization = `Bearer ${opts.token}`;
-  if (opts.authorization) headers.authorization = opts.authorization;
-  if (opts.body !== undefined) {
-    headers['content-type'] = opts.contentType ?? 'application/json';
-    headers['content-length'] = String(Buffer.byteLength(opts.body));
-  }
-  return new Promise((resolve, reject) => {
-    const req = request(`${issuer.url}${path}`, { method, headers, agent, ca: ca.certPem, servername: 'localhost' }, (res) => {
-      let body = '';
-      res.on('data', (c: Buffer) => (body += c.toString()));
-      res.on('end', () =>
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, body, json: () => JSON.parse(body) as ReturnType<Reply['json']>, ms: Date.now() - started }),
-      );
-    });
-    req.on('error', (err: NodeJS.ErrnoException) => {
-      // A kept-alive socket the server closed as idle just as we reused it: the request never
-      // reached the server, so sending it once more is what HTTP clients do (Node's docs advise it).
-      if (req.reusedSocket && err.code === 'ECONNRESET' && !retried) call(method, path, opts, true).then(resolve, reject);
-      else reject(err);
-    });
-    req.end(opts.body);
-  });
+  let r = await w.call(method, path, opts);
+  // A kept-alive socket the server closed as idle just as we reused it: the request never
+  // reached the server, so sending it once more is what HTTP clients do (Node's docs advise it).
+  if (r.status === 0 && r.reusedSocket && r.body === 'closed: ECONNRESET') r = await w.call(method, path, opts);
+  return { status: r.status, headers: r.headers, body: r.body, json: () => JSON.parse(r.body) as ReturnType<Reply['json']>, ms: Date.now() - started };
 }
 
 const keys = (token: string, accesses?: string[]) => call('POST', '/v1/keys', { token, body: accesses ? JSON.stringify({ accesses }) : undefined });
@@ -95,15 +43,15 @@ const keys = (token: string, accesses?: string[]) => call('POST', '/v1/keys', { 
 function remember(reply: Reply): Reply {
   if (reply.status === 200) {
     for (const k of reply.json().keys) {
-      secrets.add(k.credentials.SecretAccessKey);
-      secrets.add(k.credentials.SessionToken);
+      w.secrets.add(k.credentials.SecretAccessKey);
+      w.secrets.add(k.credentials.SessionToken);
     }
   }
   return reply;
 }
 
 async function makePod(ns: string, name: string, sa: string, labels: Record<string, string> = {}): Promise<{ name: string; uid: string }> {
-  const pod = await lab.core.createNamespacedPod({
+  const pod = await w.lab.core.createNamespacedPod({
     namespace: ns,
     body: { metadata: { name, labels }, spec: { serviceAccountName: sa, containers: [{ name: 'app', image: 'example.invalid/app:1' }] } },
   });
@@ -111,30 +59,9 @@ async function makePod(ns: string, name: string, sa: string, labels: Record<stri
 }
 
 async function podToken(ns: string, sa: string, pod: { name: string; uid: string }, audience = 'valet.dev'): Promise<string> {
-  const token = await lab.token(ns, sa, { audience, boundPod: pod });
-  secrets.add(token);
+  const token = await w.lab.token(ns, sa, { audience, boundPod: pod });
+  w.secrets.add(token);
   return token;
-}
-
-
-async function createAccess(name: string, spec: Record<string, unknown>): Promise<void> {
-  await clients.customObjects.createNamespacedCustomObject({
-    ...G,
-    namespace: NS,
-    plural: 'datasetaccesses',
-    body: {
-      apiVersion: 'valet.dev/v1alpha1',
-      kind: 'DatasetAccess',
-      metadata: { name, namespace: NS },
-      spec: { storeRef: { kind: 'ClusterDatasetStore', name: 'lab' }, prefix: 'imagenet/', verbs: ['read', 'list'], subjects: { serviceAccounts: ['trainer'] }, sessionDurationSeconds: 900, ...spec },
-    },
-  });
-}
-
-async function readyOf(name: string): Promise<{ status: string; reason: string } | undefined> {
-  const a = (await clients.customObjects.getNamespacedCustomObject({ ...G, namespace: NS, plural: 'datasetaccesses', name })) as DatasetAccess;
-  const r = a.status?.conditions?.find((c) => c.type === 'Ready');
-  return r && r.observedGeneration === a.metadata.generation ? { status: r.status, reason: r.reason } : undefined;
 }
 
 /** Accepts a boto3/awscli run that was refused by S3 with AccessDenied. */
@@ -143,70 +70,27 @@ const deniedText = /AccessDenied|Access Denied|403|Forbidden/;
 // ── the lab ──────────────────────────────────────────────────────────────────────────────────
 
 beforeAll(async () => {
-  lab = await startLab();
-  secrets.add(lab.s3.issuer.secretAccessKey);
-  clients = createK8sClients(lab.kubeConfig);
-  const logger = createLogger({ level: 'debug', write: (line) => logLines.push(line) });
-  await installCrds(lab.kubeConfig, join(root, 'crds'));
-  for (const ns of [NS, OTHER_NS]) await lab.core.createNamespace({ body: { metadata: { name: ns } } });
-  for (const sa of ['trainer', 'other', 'worker']) await lab.core.createNamespacedServiceAccount({ namespace: NS, body: { metadata: { name: sa } } });
-  await lab.core.createNamespacedServiceAccount({ namespace: OTHER_NS, body: { metadata: { name: 'trainer' } } });
-  await createLabStore(lab, NS);
-  await createAccess('imagenet', {});
-  await createAccess('labelled', { verbs: ['read'], subjects: { serviceAccounts: ['trainer'], podSelector: { matchLabels: { role: 'labelled' } } } });
-  await createAccess('coco', { prefix: 'coco/' });
-  await createAccess('doomed', { verbs: ['read'] });
-  await createAccess('per-pod', { verbs: ['read'], subjects: { serviceAccounts: ['worker'] } });
-  await createAccess('shared', { verbs: ['read'], subjects: { serviceAccounts: ['worker'] }, sharedSession: true });
-
-  // The real controller renders the policies and writes status, in-process.
-  ({ controller, run: controllerRun } = startInProcessController(clients, logger, stopController.signal));
-  for (const name of ['imagenet', 'labelled', 'doomed', 'per-pod', 'shared']) await waitFor(`${name} Ready`, async () => (await readyOf(name))?.status === 'True');
-  await waitFor('coco not Ready', async () => (await readyOf('coco'))?.reason === 'PrefixNotAllowed');
-
-  // The issuer, in-process, over HTTPS with a certificate from our own CA.
-  const metrics = createIssuerMetrics(registry);
-  grants = new InformerGrantSource({ clients, logger, metrics });
-  grants.start();
-  expect(await grants.waitForSync()).toBe(true);
-  sts = new AwsSts();
-  const counted: Sts = {
-    assumeRole: async (p: AssumeRoleParams, signal?: AbortSignal) => {
-      const entry = { at: Date.now(), ok: false };
-      stsCalls.push(entry);
-      const key = await sts.assumeRole(p, signal);
-      entry.ok = true;
-      return key;
+  w = await startWorld({
+    ns: NS,
+    serviceAccounts: ['trainer', 'other', 'worker'],
+    accesses: {
+      imagenet: {},
+      labelled: { verbs: ['read'], subjects: { serviceAccounts: ['trainer'], podSelector: { matchLabels: { role: 'labelled' } } } },
+      doomed: { verbs: ['read'] },
+      'per-pod': { verbs: ['read'], subjects: { serviceAccounts: ['worker'] } },
+      shared: { verbs: ['read'], subjects: { serviceAccounts: ['worker'] }, sharedSession: true },
     },
-  };
-  const app = createIssuerApp({
-    authenticator: createPodAuthenticator(clients, { logger, metrics }),
-    grants,
-    sts: counted,
-    logger: logger.child({ component: 'issuer' }),
-    events: new EventRecorder({ core: clients.core, logger, component: 'valet-issuer' }),
-    metrics,
-    registry,
-    ready: () => grants.hasSynced(),
-    settings: { requestTimeoutMs: REQUEST_TIMEOUT_MS, rateLimit: RATE },
+    refused: { coco: { spec: { prefix: 'coco/' }, reason: 'PrefixNotAllowed' } },
+    operator: { args: [`--request-timeout-seconds=${REQUEST_TIMEOUT_MS / 1000}`, `--sts-rate-per-second=${RATE.ratePerSecond}`, `--sts-burst=${RATE.burst}`] },
   });
-  ca = await createAuthority('valet-issuer-test-ca');
-  const serving = await issueCertificate(ca, { commonName: 'valet-issuer', dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'], usage: 'server' });
-  issuer = await startIssuerServer({ app, tls: { certPem: serving.certPem, keyPem: serving.privateKeyPem }, host: '127.0.0.1', port: 0 });
-  agent = new Agent({ keepAlive: true, maxSockets: 512, ca: ca.certPem });
+  await w.lab.core.createNamespace({ body: { metadata: { name: OTHER_NS } } });
+  await w.lab.core.createNamespacedServiceAccount({ namespace: OTHER_NS, body: { metadata: { name: 'trainer' } } });
 });
 
 afterAll(async () => {
-  stopController.abort();
-  await controllerRun;
-  await controller?.stop();
-  await issuer?.close();
-  agent?.destroy();
-  await grants?.stop();
-  sts?.destroy();
-  await lab?.stop();
+  await w?.stop();
 });
-useLabLogs(() => lab);
+useLabLogs(() => w?.lab);
 
 // ── tests ────────────────────────────────────────────────────────────────────────────────────
 
@@ -220,7 +104,7 @@ describe('a pod granted read,list on datasets/imagenet/', () => {
     expect(reply.status, reply.body).toBe(200);
     const [key] = reply.json().keys;
     if (!key) throw new Error('no key');
-    expect(key).toMatchObject({ access: 'imagenet', bucket: lab.s3.bucket, prefix: 'imagenet/', verbs: ['read', 'list'], region: lab.s3.region, endpoint: lab.s3.endpoint });
+    expect(key).toMatchObject({ access: 'imagenet', bucket: w.lab.s3.bucket, prefix: 'imagenet/', verbs: ['read', 'list'], region: w.lab.s3.region, endpoint: w.lab.s3.endpoint });
     expect(key.credentials.Expiration).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
     expect(key.expiresInSeconds).toBeGreaterThan(800);
     expect(key.expiresInSeconds).toBeLessThanOrEqual(900);
@@ -256,7 +140,7 @@ describe('a pod granted read,list on datasets/imagenet/', () => {
       'attempt("root-list", lambda: s3.list_objects_v2(Bucket=b))',
       'print("still", s3.get_object(Bucket=b, Key="imagenet/a.bin")["Body"].read().decode())',
     ].join('\n');
-    const py = await lab.python(script, env, [lab.s3.bucket]);
+    const py = await w.lab.python(script, env, [w.lab.s3.bucket]);
     expect(py.stderr).toBe('');
     const inside = Object.keys(SEED_OBJECTS).filter((k) => k.startsWith('imagenet/')).sort();
     expect(py.stdout.trim().split('\n')).toEqual([
@@ -273,16 +157,16 @@ describe('a pod granted read,list on datasets/imagenet/', () => {
   });
 
   it('lists and reads inside the prefix with awscli, and gets AccessDenied everywhere else', async () => {
-    const b = lab.s3.bucket;
-    const ls = await lab.aws(['s3', 'ls', `s3://${b}/imagenet/`], env);
+    const b = w.lab.s3.bucket;
+    const ls = await w.lab.aws(['s3', 'ls', `s3://${b}/imagenet/`], env);
     expect(ls.code, ls.stderr).toBe(0);
     expect(ls.stdout).toContain('a.bin');
     expect(ls.stdout).toContain('b.bin');
     expect(ls.stdout).toContain('train/');
-    const cp = await lab.aws(['s3', 'cp', `s3://${b}/imagenet/b.bin`, '-'], env);
+    const cp = await w.lab.aws(['s3', 'cp', `s3://${b}/imagenet/b.bin`, '-'], env);
     expect(cp.code, cp.stderr).toBe(0);
     expect(cp.stdout).toBe(SEED_OBJECTS['imagenet/b.bin']);
-    const file = join(lab.dir, 'upload.bin');
+    const file = join(w.lab.dir, 'upload.bin');
     writeFileSync(file, 'x');
     const denied: [string, string[]][] = [
       ['sibling', ['s3', 'cp', `s3://${b}/imagenet-private/a.bin`, '-']],
@@ -293,7 +177,7 @@ describe('a pod granted read,list on datasets/imagenet/', () => {
       ['sibling-list', ['s3', 'ls', `s3://${b}/imagenet-private/`]],
     ];
     for (const [what, args] of denied) {
-      const r = await lab.aws(args, env);
+      const r = await w.lab.aws(args, env);
       expect(r.code, `${what}: ${r.stdout}`).not.toBe(0);
       expect(r.stderr, what).toMatch(deniedText);
     }
@@ -340,8 +224,8 @@ describe('refusals', () => {
     const pod = await makePod(NS, 'ephemeral', 'trainer');
     const token = await podToken(NS, 'trainer', pod);
     expect(remember(await keys(token, ['imagenet'])).status).toBe(200);
-    await lab.core.deleteNamespacedPod({ namespace: NS, name: 'ephemeral', gracePeriodSeconds: 0 });
-    const review = await lab.kubeConfig.makeApiClient(AuthenticationV1Api).createTokenReview({ body: { spec: { token, audiences: ['valet.dev'] } } });
+    await w.lab.core.deleteNamespacedPod({ namespace: NS, name: 'ephemeral', gracePeriodSeconds: 0 });
+    const review = await w.lab.kubeConfig.makeApiClient(AuthenticationV1Api).createTokenReview({ body: { spec: { token, audiences: ['valet.dev'] } } });
     process.stdout.write(`TokenReview right after the pod's deletion: authenticated=${review.status?.authenticated === true} (the API server's 10 s cache)\n`);
     const r = await keys(token, ['imagenet']);
     expect(r.status).toBe(403);
@@ -360,12 +244,12 @@ describe('refusals', () => {
       const token = await podToken(NS, 'trainer', pod);
       expect(remember(await keys(token, ['imagenet'])).status, phase).toBe(200);
       // What the kubelet writes when every container has stopped for good.
-      await lab.core.patchNamespacedPodStatus({ namespace: NS, name, body: [{ op: 'add', path: '/status/phase', value: phase }] });
-      const before = stsCalls.length;
+      await w.lab.core.patchNamespacedPodStatus({ namespace: NS, name, body: [{ op: 'add', path: '/status/phase', value: phase }] });
+      const before = w.stsCalls.length;
       const r = await keys(token, ['imagenet']);
       expect(r.status, phase).toBe(403);
       expect(r.json().error?.code, phase).toBe('PodFinished');
-      expect(stsCalls.length, phase).toBe(before);
+      expect(w.stsCalls.length, phase).toBe(before);
     }
   });
 
@@ -408,7 +292,7 @@ describe('refusals', () => {
     expect(r.json().error?.reasons).toContainEqual({ access: `${NS}/imagenet`, reason: 'NotRequested', message: 'not requested' });
     expect(r.headers['retry-after']).toBe('10');
     const event = await waitFor('a KeyRefused event on coco', async () => {
-      const list = await lab.core.listNamespacedEvent({ namespace: NS });
+      const list = await w.lab.core.listNamespacedEvent({ namespace: NS });
       return list.items.find((e) => e.involvedObject.name === 'coco' && e.reason === 'KeyRefusedNotReady');
     });
     expect(event.type).toBe('Warning');
@@ -417,7 +301,7 @@ describe('refusals', () => {
 
   it('403 once the access is deleted', async () => {
     expect(remember(await keys(trainerToken, ['doomed'])).status).toBe(200);
-    await clients.customObjects.deleteNamespacedCustomObject({ ...G, namespace: NS, plural: 'datasetaccesses', name: 'doomed' });
+    await w.clients.customObjects.deleteNamespacedCustomObject({ ...G, namespace: NS, plural: 'datasetaccesses', name: 'doomed' });
     const r = await waitFor('a refusal for the deleted access', async () => {
       const reply = await keys(trainerToken, ['doomed']);
       return reply.status === 403 ? reply : undefined;
@@ -442,7 +326,7 @@ describe('under load', () => {
   });
 
   it('merges concurrent identical requests of one pod into one STS call', async () => {
-    const before = stsCalls.length;
+    const before = w.stsCalls.length;
     const token = mergeToken;
     // Open the ten TLS connections first, so the ten requests arrive together (as a retrying
     // sidecar's would), not spread over ten handshakes.
@@ -450,13 +334,13 @@ describe('under load', () => {
     const replies = await Promise.all(Array.from({ length: 10 }, () => keys(token, ['per-pod'])));
     for (const r of replies) expect(remember(r).status, r.body).toBe(200);
     const ids = new Set(replies.map((r) => r.json().keys[0]?.credentials.AccessKeyId));
-    process.stdout.write(`10 identical concurrent requests: ${stsCalls.length - before} STS call(s), ${ids.size} distinct key(s)\n`);
-    expect(stsCalls.length - before).toBe(1);
+    process.stdout.write(`10 identical concurrent requests: ${w.stsCalls.length - before} STS call(s), ${ids.size} distinct key(s)\n`);
+    expect(w.stsCalls.length - before).toBe(1);
     expect(ids.size).toBe(1);
   });
 
   it(`gives ${PODS} pods asking at once a key each, within the per-store rate limit`, async () => {
-    const before = stsCalls.length;
+    const before = w.stsCalls.length;
     const started = Date.now();
     // Call times are taken when our STS wrapper runs, which can trail the limiter's grant by as long
     // as the event loop stalls (GC, a loaded machine); the window bound below allows exactly that.
@@ -468,7 +352,7 @@ describe('under load', () => {
     const statuses = new Map<number, number>();
     for (const r of replies) statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1);
     for (const r of replies) remember(r);
-    const calls = stsCalls.slice(before).map((c) => c.at);
+    const calls = w.stsCalls.slice(before).map((c) => c.at);
     // The most calls started in any 1 s window: a token bucket allows at most burst + rate × 1 s.
     let worst = 0;
     for (const t of calls) worst = Math.max(worst, calls.filter((u) => u >= t && u < t + 1000).length);
@@ -492,16 +376,16 @@ describe('under load', () => {
     // Keys handed out without an STS call of their own: merged into the one in flight, or served
     // from the shared session's cache (which depends on timing; together they must be the rest).
     const reused = async () => {
-      const text = await registry.getSingleMetricAsString('valet_issuer_keys_issued_total');
-      return [...text.matchAll(/source="(?:merged|cache)"\} (\d+)/g)].reduce((n, m) => n + Number(m[1]), 0);
+      const text = await w.operatorMetrics();
+      return metric(text, 'valet_issuer_keys_issued_total', 'source="merged"') + metric(text, 'valet_issuer_keys_issued_total', 'source="cache"');
     };
-    const before = stsCalls.length;
+    const before = w.stsCalls.length;
     const reusedBefore = await reused();
     const replies = await Promise.all(tokens.map((t) => keys(t, ['shared'])));
     for (const r of replies) expect(remember(r).status, r.body).toBe(200);
     const ids = new Set(replies.map((r) => r.json().keys[0]?.credentials.AccessKeyId));
-    process.stdout.write(`${PODS} pods, sharedSession: ${stsCalls.length - before} STS call(s), ${ids.size} distinct key(s)\n`);
-    expect(stsCalls.length - before).toBe(1);
+    process.stdout.write(`${PODS} pods, sharedSession: ${w.stsCalls.length - before} STS call(s), ${ids.size} distinct key(s)\n`);
+    expect(w.stsCalls.length - before).toBe(1);
     expect(ids.size).toBe(1);
     expect((await reused()) - reusedBefore).toBe(PODS - 1);
   });
@@ -511,7 +395,7 @@ describe('when MinIO is down', () => {
   it('answers 503 StsUnavailable by the deadline, then recovers by itself once MinIO is back', async () => {
     const pods = await Promise.all([0, 1, 2].map((i) => makePod(NS, `outage-${i}`, 'trainer')));
     const tokens = await Promise.all(pods.map((p) => podToken(NS, 'trainer', p)));
-    await lab.stopMinio();
+    await w.lab.stopMinio();
     try {
       const replies = await Promise.all(tokens.map((t) => keys(t, ['imagenet'])));
       for (const r of replies) {
@@ -522,42 +406,38 @@ describe('when MinIO is down', () => {
       }
       process.stdout.write(`MinIO down: ${replies.map((r) => `${r.status} ${r.json().error?.code} in ${r.ms} ms`).join('; ')}\n`);
     } finally {
-      await lab.startMinio();
+      await w.lab.startMinio();
     }
     const back = await waitFor('a key after MinIO is back', async () => {
       const r = await keys(tokens[0] ?? '', ['imagenet']);
       return r.status === 200 ? remember(r) : undefined;
     }, 30_000);
     expect(back.json().keys[0]?.access).toBe('imagenet');
-    const scraped = await call('GET', '/metrics');
-    expect(scraped.body).toMatch(/valet_issuer_requests_total\{code="StsUnavailable"\} [1-9]/);
-    expect(scraped.body).toMatch(/valet_issuer_sts_calls_total\{store="ClusterDatasetStore\/lab",result="unavailable"\} [1-9]/);
+    // The issuer's metrics, as the operator serves them (its /metrics port).
+    const scraped = await w.operatorMetrics();
+    expect(scraped).toMatch(/valet_issuer_requests_total\{code="StsUnavailable"\} [1-9]/);
+    expect(scraped).toMatch(/valet_issuer_sts_calls_total\{store="ClusterDatasetStore\/lab",result="unavailable"\} [1-9]/);
   });
 });
 
 describe('the logs of the whole suite', () => {
   it('contain an audit line per issuance and refusal, and none of the secrets handled', async () => {
-    const audit = logLines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.audit === true);
+    const audit = w.logLines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.audit === true);
     const issued = audit.filter((l) => l.result === 'issued');
     expect(issued.length).toBeGreaterThan(400);
-    expect(issued[0]).toMatchObject({ namespace: NS, serviceAccount: expect.any(String), pod: expect.any(String), podUid: expect.any(String), access: expect.any(String), bucket: lab.s3.bucket, prefix: 'imagenet/', sessionName: expect.stringMatching(/^valet\.team-a\./), accessKeyId: expect.any(String), expiration: expect.any(String), code: 'OK', latencyMs: expect.any(Number) });
+    expect(issued[0]).toMatchObject({ namespace: NS, serviceAccount: expect.any(String), pod: expect.any(String), podUid: expect.any(String), access: expect.any(String), bucket: w.lab.s3.bucket, prefix: 'imagenet/', sessionName: expect.stringMatching(/^valet\.team-a\./), accessKeyId: expect.any(String), expiration: expect.any(String), code: 'OK', latencyMs: expect.any(Number) });
     const codes = new Set(audit.filter((l) => l.result === 'refused').map((l) => l.code));
     for (const c of ['Unauthenticated', 'PodNotFound', 'PodUidMismatch', 'NoGrant', 'AccessNotReady', 'StsUnavailable', 'BadRequest']) expect(codes).toContain(c);
 
-    const events = await lab.core.listNamespacedEvent({ namespace: NS });
+    const events = await w.lab.core.listNamespacedEvent({ namespace: NS });
     const texts = [
-      ...logLines.map((line) => ({ where: 'log', line })),
+      ...w.logLines.map((line) => ({ where: 'log', line })),
       ...events.items.map((e) => ({ where: 'event', line: JSON.stringify(e) })),
-      ...readdirSync(lab.logsDir).flatMap((f) => readFileSync(join(lab.logsDir, f), 'utf8').split('\n').map((line) => ({ where: f, line }))),
+      ...readdirSync(w.lab.logsDir).flatMap((f) => readFileSync(join(w.lab.logsDir, f), 'utf8').split('\n').map((line) => ({ where: f, line }))),
     ];
-    process.stdout.write(`checked ${texts.length} log lines and events for ${secrets.size} secrets (tokens, secret keys, session tokens)\n`);
-    expect(secrets.size).toBeGreaterThan(400);
-    const leaks: string[] = [];
-    for (const s of secrets) {
-      // The whole secret, and a JWT's signature on its own (a cut token still carries it).
-      const needles = [s, ...(s.split('.').length === 3 ? [s.split('.')[2] ?? s] : [])];
-      for (const t of texts) if (needles.some((n) => t.line.includes(n))) leaks.push(`${t.where}: ${t.line.slice(0, 120)}`);
-    }
-    expect(leaks).toEqual([]);
+    process.stdout.write(`checked ${texts.length} log lines and events for ${w.secrets.size} secrets (tokens, secret keys, session tokens)\n`);
+    expect(w.secrets.size).toBeGreaterThan(400);
+    // The whole secret, and a JWT's signature on its own (a cut token still carries it).
+    expect(leaks(w.secrets, texts)).toEqual([]);
   });
 });

@@ -1,7 +1,8 @@
 // Local process, for speed; azureBlob and gcs have no node-backed suite yet (s3 has: test/node/training-job.lab.test.ts).
 // The azureBlob and gcs providers end to end: stores whose signing keys sit in Secrets,
-// DatasetAccess objects made Ready by the real controller, the real issuer and a real sidecar, and
-// a pod token from the real TokenRequest API.
+// DatasetAccess objects made Ready by the real controller, the real issuer (Valet's operator,
+// started by the world kit as `valet operator` starts it) and a real sidecar (in-process), and a
+// pod token from the real TokenRequest API.
 // - azureBlob on the lab's Azurite, with @azure/storage-blob clients given only the URLs the
 //   sidecar hands out. Every refusal "by Azurite" is Azurite's own answer to a request our SAS did
 //   not open; refusals by Valet are asserted separately, by code.
@@ -9,37 +10,22 @@
 //   @google-cloud/storage signs for the same inputs at the same instant (ADR 0006 says what that
 //   does and does not prove).
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { Storage } from '@google-cloud/storage';
 import { BlobClient, BlockBlobClient, ContainerClient, isRestError } from '@azure/storage-blob';
 import { Registry } from 'prom-client';
 import { parseSidecarConfig } from '../src/config/sidecar.ts';
-import type { DatasetAccessController } from '../src/controller/controller.ts';
-import { createK8sClients } from '../src/k8s/clients.ts';
-import type { K8sClients } from '../src/k8s/clients.ts';
-import { InformerGrantSource } from '../src/k8s/grants.ts';
-import { createPodAuthenticator } from '../src/k8s/identity.ts';
-import { AwsSts, createIssuerApp, startIssuerServer } from '../src/issuer/index.ts';
-import type { IssuerServer } from '../src/issuer/index.ts';
-import { createIssuerMetrics } from '../src/metrics/issuer.ts';
 import { createLogger } from '../src/platform/logger.ts';
-import { createAuthority, issueCertificate } from '../src/tls/pki.ts';
 import { startSidecar } from '../src/sidecar/index.ts';
-import { nodeTransport } from '../src/sidecar/issuer-client.ts';
 import { signGcsUrl } from '../src/providers/gcs/sign.ts';
 import type { Sidecar } from '../src/sidecar/index.ts';
-import { installCrds } from './lab/apply.ts';
 import { seedAzurite } from './lab/azurite.ts';
-import { SEED_OBJECTS, startLab, type AzureLab, type Lab } from './lab/index.ts';
-import { LAB_VALET_NAMESPACE, startInProcessController } from './lab/valet.ts';
+import { SEED_OBJECTS, type AzureLab } from './lab/index.ts';
 import { useLabLogs } from './lab/vitest.ts';
-import { waitFor } from './lab/wait.ts';
+import { G, LAB_VALET_NAMESPACE, startWorld, waitFor, type World } from './lab/world.ts';
 
-const root = join(import.meta.dirname, '..');
-const G = { group: 'valet.dev', version: 'v1alpha1' };
 const NS = 'azure';
 const EXTRA: Record<string, string> = {
   'imagenet/with space/shard é.bin': 'a name with a space and an accent',
@@ -49,20 +35,10 @@ const IMAGENET = Object.keys({ ...SEED_OBJECTS, ...EXTRA })
   .filter((k) => k.startsWith('imagenet/'))
   .sort();
 
-let lab: Lab;
+let w: World;
 let azure: AzureLab;
-let clients: K8sClients;
-let grants: InformerGrantSource;
-let issuer: IssuerServer;
-let issuerRegistry: Registry;
-let controller: DatasetAccessController;
-let controllerRun: Promise<void> | undefined;
-const stopController = new AbortController();
 let sidecar: Sidecar;
-let dir: string;
 let token: string;
-let issuerCa: string;
-const logLines: string[] = [];
 
 const GCS_HOST = 'https://storage.example.internal:8443';
 const GCS_EMAIL = 'valet-signer@valet-test.iam.gserviceaccount.com';
@@ -71,25 +47,18 @@ let gcsPem: string;
 
 /** A ClusterDatasetStore that selects NS; its signing key sits in Valet's namespace (ADR 0008). */
 async function createStore(name: string, spec: Record<string, unknown>): Promise<void> {
-  await clients.customObjects.createClusterCustomObject({
+  await w.clients.customObjects.createClusterCustomObject({
     ...G,
     plural: 'clusterdatasetstores',
     body: { apiVersion: 'valet.dev/v1alpha1', kind: 'ClusterDatasetStore', metadata: { name }, spec: { allowedPrefixes: ['imagenet/', 'checkpoints/'], maxSessionDurationSeconds: 3600, namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': NS } }, ...spec } },
   });
 }
 
-async function createAccess(name: string, spec: Record<string, unknown>, store = 'blob'): Promise<void> {
-  await clients.customObjects.createNamespacedCustomObject({
-    ...G,
-    namespace: NS,
-    plural: 'datasetaccesses',
-    body: { apiVersion: 'valet.dev/v1alpha1', kind: 'DatasetAccess', metadata: { name, namespace: NS }, spec: { storeRef: { kind: 'ClusterDatasetStore', name: store }, subjects: { serviceAccounts: ['trainer'] }, sessionDurationSeconds: 900, ...spec } },
-  });
-}
+/** An access in NS for service account trainer, on the store `store`. */
+const createAccess = (name: string, spec: Record<string, unknown>, store = 'blob') => w.createAccess(name, { storeRef: { kind: 'ClusterDatasetStore', name: store }, ...spec });
 
-type AccessObject = { metadata: { generation?: number }; status?: { sessionPolicy?: string; conditions?: { type: string; status: string; reason: string; observedGeneration?: number }[] } };
-const readAccess = async (name: string) => (await clients.customObjects.getNamespacedCustomObject({ ...G, namespace: NS, plural: 'datasetaccesses', name })) as AccessObject;
-const ready = (a: AccessObject) => a.status?.conditions?.find((c) => c.type === 'Ready');
+type AccessObject = { status?: { sessionPolicy?: string } };
+const readAccess = async (name: string) => (await w.clients.customObjects.getNamespacedCustomObject({ ...G, namespace: NS, plural: 'datasetaccesses', name })) as AccessObject;
 
 interface Got {
   status: number;
@@ -104,7 +73,7 @@ async function local(path: string): Promise<Got> {
 }
 
 async function toIssuer(path: string, body: unknown): Promise<Got> {
-  const res = await nodeTransport({ url: `${issuer.url}${path}`, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body), ca: issuerCa, timeoutMs: 10_000 });
+  const res = await w.call('POST', path, { token, body: JSON.stringify(body) });
   return { status: res.status, body: res.body, json: () => JSON.parse(res.body) as ReturnType<Got['json']> };
 }
 
@@ -128,18 +97,13 @@ async function azureRefusal(p: Promise<unknown>): Promise<{ status: number; code
 }
 
 beforeAll(async () => {
-  lab = await startLab({ minio: false, azurite: true });
-  if (!lab.azure) throw new Error('startLab({ azurite: true }) returned no azure');
-  azure = lab.azure;
+  // The world: the lab with Azurite (no MinIO), the CRDs, NS with service account trainer, and the
+  // operator; the stores are this suite's own.
+  w = await startWorld({ lab: { minio: false, azurite: true }, ns: NS, store: false });
+  if (!w.lab.azure) throw new Error('startWorld({ lab: { azurite: true } }) returned no azure');
+  azure = w.lab.azure;
   await seedAzurite(azure, azure.container, EXTRA);
-  clients = createK8sClients(lab.kubeConfig);
-  dir = mkdtempSync(join(tmpdir(), 'valet-azure-'));
-  const logger = createLogger({ level: 'debug', write: (line) => logLines.push(line) });
-  await installCrds(lab.kubeConfig, join(root, 'crds'));
-  await lab.core.createNamespace({ body: { metadata: { name: NS } } });
-  await lab.core.createNamespacedServiceAccount({ namespace: NS, body: { metadata: { name: 'trainer' } } });
-  await lab.core.createNamespace({ body: { metadata: { name: LAB_VALET_NAMESPACE } } });
-  await lab.core.createNamespacedSecret({ namespace: LAB_VALET_NAMESPACE, body: { metadata: { name: 'azurite-key' }, stringData: { accountKey: azure.accountKey } } });
+  await w.lab.core.createNamespacedSecret({ namespace: LAB_VALET_NAMESPACE, body: { metadata: { name: 'azurite-key' }, stringData: { accountKey: azure.accountKey } } });
   await createStore('blob', {
     provider: 'azureBlob',
     azureBlob: { accountName: azure.accountName, container: azure.container, endpoint: azure.endpoint, auth: { mode: 'accountKey', secretRef: { name: 'azurite-key', namespace: LAB_VALET_NAMESPACE } } },
@@ -152,54 +116,28 @@ beforeAll(async () => {
   // gcs: one store signing with a service-account JSON key, one with an HMAC key.
   gcsPem = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
   const saJson = JSON.stringify({ type: 'service_account', client_email: GCS_EMAIL, private_key: gcsPem });
-  await lab.core.createNamespacedSecret({ namespace: LAB_VALET_NAMESPACE, body: { metadata: { name: 'gcs-sa' }, stringData: { 'key.json': saJson } } });
-  await lab.core.createNamespacedSecret({ namespace: LAB_VALET_NAMESPACE, body: { metadata: { name: 'gcs-hmac' }, stringData: GCS_HMAC } });
+  await w.lab.core.createNamespacedSecret({ namespace: LAB_VALET_NAMESPACE, body: { metadata: { name: 'gcs-sa' }, stringData: { 'key.json': saJson } } });
+  await w.lab.core.createNamespacedSecret({ namespace: LAB_VALET_NAMESPACE, body: { metadata: { name: 'gcs-hmac' }, stringData: GCS_HMAC } });
   await createStore('gcs', { provider: 'gcs', gcs: { bucket: 'valet-datasets', endpoint: GCS_HOST, auth: { mode: 'serviceAccountKey', secretRef: { name: 'gcs-sa', namespace: LAB_VALET_NAMESPACE } } }, allowedVerbs: ['read', 'write'] });
   await createStore('gcs-hmac', { provider: 'gcs', gcs: { bucket: 'valet-datasets', auth: { mode: 'hmac', secretRef: { name: 'gcs-hmac', namespace: LAB_VALET_NAMESPACE } } }, allowedVerbs: ['read'] });
   await createAccess('gcs-read', { prefix: 'imagenet/', verbs: ['read'], presign: { maxExpirySeconds: 600 } }, 'gcs');
   await createAccess('gcs-write', { prefix: 'checkpoints/', verbs: ['read', 'write'] }, 'gcs');
   await createAccess('gcs-hmac', { prefix: 'imagenet/', verbs: ['read'] }, 'gcs-hmac');
+  for (const name of ['imagenet', 'checkpoints', 'readonly', 'gcs-read', 'gcs-write', 'gcs-hmac']) await w.waitReady(name);
 
-  ({ controller, run: controllerRun } = startInProcessController(clients, logger, stopController.signal));
-  for (const name of ['imagenet', 'checkpoints', 'readonly', 'gcs-read', 'gcs-write', 'gcs-hmac']) {
-    await waitFor(`${name} Ready`, async () => {
-      const a = await readAccess(name);
-      return ready(a)?.status === 'True' && ready(a)?.observedGeneration === a.metadata.generation;
-    });
-  }
-
-  issuerRegistry = new Registry();
-  const metrics = createIssuerMetrics(issuerRegistry);
-  grants = new InformerGrantSource({ clients, logger, metrics });
-  grants.start();
-  expect(await grants.waitForSync()).toBe(true);
-  const app = createIssuerApp({ authenticator: createPodAuthenticator(clients, { logger, metrics }), grants, sts: new AwsSts(), logger: logger.child({ component: 'issuer' }), metrics, registry: issuerRegistry });
-  const ca = await createAuthority('valet-azure-test-ca');
-  const serving = await issueCertificate(ca, { commonName: 'valet-issuer', dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'], usage: 'server' });
-  issuer = await startIssuerServer({ app, tls: { certPem: serving.certPem, keyPem: serving.privateKeyPem }, host: '127.0.0.1', port: 0 });
-  writeFileSync(join(dir, 'issuer-ca.crt'), ca.certPem);
-  issuerCa = ca.certPem;
-
-  const pod = await lab.core.createNamespacedPod({ namespace: NS, body: { metadata: { name: 'trainer-0' }, spec: { serviceAccountName: 'trainer', containers: [{ name: 'app', image: 'example.invalid/app:1' }] } } });
-  token = await lab.token(NS, 'trainer', { boundPod: { name: 'trainer-0', uid: pod.metadata?.uid ?? '' } });
-  writeFileSync(join(dir, 'token'), token);
+  token = (await w.podToken('trainer-0')).token;
+  writeFileSync(join(w.dir, 'token'), token);
   sidecar = await startSidecar(
-    parseSidecarConfig([`--issuer-url=${issuer.url}`, `--issuer-ca-file=${join(dir, 'issuer-ca.crt')}`, `--token-file=${join(dir, 'token')}`, `--auth-token-file=${join(dir, 'auth-token')}`, '--port=0', '--metrics-address=127.0.0.1:0', '--accesses=imagenet,checkpoints,readonly,gcs-read,gcs-write,gcs-hmac']),
-    { logger: createLogger({ level: 'debug', write: (l) => logLines.push(l), bindings: { sidecar: 'main' } }), registry: new Registry() },
+    parseSidecarConfig([`--issuer-url=${w.issuer.url}`, `--issuer-ca-file=${w.issuer.caFile}`, `--token-file=${join(w.dir, 'token')}`, `--auth-token-file=${join(w.dir, 'auth-token')}`, '--port=0', '--metrics-address=127.0.0.1:0', '--accesses=imagenet,checkpoints,readonly,gcs-read,gcs-write,gcs-hmac']),
+    { logger: createLogger({ level: 'debug', write: (l) => w.logLines.push(l), bindings: { sidecar: 'main' } }), registry: new Registry() },
   );
 });
 
 afterAll(async () => {
   await sidecar?.close();
-  stopController.abort();
-  await controllerRun;
-  await controller?.stop();
-  await issuer?.close();
-  await grants?.stop();
-  await lab?.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  await w?.stop();
 });
-useLabLogs(() => lab);
+useLabLogs(() => w?.lab);
 
 describe('the controller on an azureBlob store', () => {
   it('makes the access Ready and writes the per-blob SAS scope to status', async () => {
@@ -219,7 +157,7 @@ describe('the controller on an azureBlob store', () => {
 
   it('refuses a prefix outside the store and says why', async () => {
     await createAccess('outside', { prefix: 'imagenet-private/', verbs: ['read'] });
-    await waitFor('outside refused', async () => ready(await readAccess('outside'))?.reason === 'PrefixNotAllowed');
+    expect((await w.waitReady('outside', 'False')).reason).toBe('PrefixNotAllowed');
   });
 });
 
@@ -352,7 +290,7 @@ describe('a pod with an azureBlob access', () => {
   });
 
   it('loses the grant when the access is deleted: the issuer refuses at once, the sidecar drops it on refresh', async () => {
-    await clients.customObjects.deleteNamespacedCustomObject({ ...G, namespace: NS, plural: 'datasetaccesses', name: 'readonly' });
+    await w.clients.customObjects.deleteNamespacedCustomObject({ ...G, namespace: NS, plural: 'datasetaccesses', name: 'readonly' });
     await waitFor('issuer refuses readonly', async () => (await toIssuer('/v1/sign', { access: 'readonly', method: 'GET', keys: ['imagenet/a.bin'] })).status === 403);
     await sidecar.cache.refreshAll();
     const r = await local(`/v1/sas/readonly?key=${encodeURIComponent('imagenet/a.bin')}`);
@@ -361,12 +299,12 @@ describe('a pod with an azureBlob access', () => {
   });
 
   it('counts signed URLs by provider, and never logs the account key or a signature', async () => {
-    const text = await issuerRegistry.metrics();
+    const text = await w.operatorMetrics();
     expect(text).toMatch(/valet_issuer_urls_signed_total\{provider="azureBlob",store="ClusterDatasetStore\/blob",method="GET"\} [1-9]/);
-    const all = logLines.join('\n');
+    const all = w.logLines.join('\n');
     expect(all).toContain('urls signed');
     // The audit line names the objects it signed for (issue #16), never their URLs.
-    const signed = logLines.map((l) => JSON.parse(l) as { msg?: string; objectKeys?: string[] }).filter((l) => l.msg === 'urls signed');
+    const signed = w.logLines.map((l) => JSON.parse(l) as { msg?: string; objectKeys?: string[] }).filter((l) => l.msg === 'urls signed');
     expect(signed.some((l) => l.objectKeys?.includes('imagenet/a.bin'))).toBe(true);
     expect(all).not.toContain(azure.accountKey);
     expect(all).not.toMatch(/sig=/);
@@ -449,7 +387,7 @@ describe('a pod with a gcs access', () => {
     expect((await local('/v1/credentials/gcs-read')).json().error?.code).toBe('WrongProvider');
     const s3Route = await toIssuer('/v1/sign', { access: 'gcs-read', method: 'GET', keys: ['imagenet/a.bin'] });
     expect(s3Route.status).toBe(200);
-    expect(logLines.join('\n')).not.toContain('PRIVATE KEY');
-    expect(logLines.join('\n')).not.toContain(GCS_HMAC.secret);
+    expect(w.logLines.join('\n')).not.toContain('PRIVATE KEY');
+    expect(w.logLines.join('\n')).not.toContain(GCS_HMAC.secret);
   });
 });

@@ -1,85 +1,39 @@
 // Local process, for speed: the same path in pods on a real kubelet is test/node/training-job.lab.test.ts.
-// The sidecar against the real lab: kube-apiserver (TokenRequest, TokenReview, pods), the real
-// DatasetAccess controller, the real issuer over HTTPS, MinIO's STS and S3, and unmodified clients
-// (the AWS SDK for JavaScript v3 default chain in a child node process, boto3, awscli) given only
-// the environment variables the webhook injects. Nothing is mocked.
+// The sidecar against the real lab: kube-apiserver (TokenRequest, TokenReview, pods), Valet's
+// operator (the real DatasetAccess controller and the real issuer over HTTPS, started by the world
+// kit as `valet operator` starts them), MinIO's STS and S3, and unmodified clients (the AWS SDK for
+// JavaScript v3 default chain in a child node process, boto3, awscli) given only the environment
+// variables the webhook injects. The sidecars under test run in-process. Nothing is mocked.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { networkInterfaces, tmpdir } from 'node:os';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Registry } from 'prom-client';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { parseSidecarConfig } from '../src/config/sidecar.ts';
-import { DatasetAccessController } from '../src/controller/controller.ts';
-import { createK8sClients } from '../src/k8s/clients.ts';
-import type { K8sClients } from '../src/k8s/clients.ts';
-import { InformerGrantSource } from '../src/k8s/grants.ts';
-import { createPodAuthenticator } from '../src/k8s/identity.ts';
-import { AwsSts, createIssuerApp, startIssuerServer } from '../src/issuer/index.ts';
-import type { IssuerServer } from '../src/issuer/index.ts';
-import { createIssuerMetrics } from '../src/metrics/issuer.ts';
 import { createLogger } from '../src/platform/logger.ts';
 import { startSidecar } from '../src/sidecar/index.ts';
 import type { Sidecar } from '../src/sidecar/index.ts';
-import { createAuthority, issueCertificate } from '../src/tls/pki.ts';
-import { installCrds } from './lab/apply.ts';
-import { cleanEnv, SEED_OBJECTS, startLab, type Lab, type RunResult } from './lab/index.ts';
+import { cleanEnv, SEED_OBJECTS, type RunResult } from './lab/index.ts';
 import { useLabLogs } from './lab/vitest.ts';
-import { waitFor } from './lab/wait.ts';
-import { createLabStore, startInProcessController } from './lab/valet.ts';
+import { G, metric, startWorld, waitFor, type World } from './lab/world.ts';
 
 const root = join(import.meta.dirname, '..');
-const G = { group: 'valet.dev', version: 'v1alpha1' };
 const NS = 'sidecar';
 const MANIFEST_OBJECTS = 10_000;
 
-let lab: Lab;
-let clients: K8sClients;
-let grants: InformerGrantSource;
-let sts: AwsSts;
-let issuer: IssuerServer;
-let issuerApp: ReturnType<typeof createIssuerApp>;
-let issuerTls: { certPem: string; keyPem: string };
-let controller: DatasetAccessController;
-let controllerRun: Promise<void> | undefined;
-const stopController = new AbortController();
+let w: World;
 let dir: string;
 let tokenFile: string;
-let caFile: string;
 /** The main sidecar: default refresh timing. */
 let main: Sidecar;
 let mainRegistry: Registry;
 /** A sidecar with a very low refresh fraction, to watch refreshes, outages and deletions happen. */
 let fast: Sidecar;
 let fastRegistry: Registry;
-const logLines: string[] = [];
 
 // ── helpers ──────────────────────────────────────────────────────────────────────────────────
-
-
-async function createAccess(name: string, spec: Record<string, unknown>): Promise<void> {
-  await clients.customObjects.createNamespacedCustomObject({
-    ...G,
-    namespace: NS,
-    plural: 'datasetaccesses',
-    body: {
-      apiVersion: 'valet.dev/v1alpha1',
-      kind: 'DatasetAccess',
-      metadata: { name, namespace: NS },
-      spec: { storeRef: { kind: 'ClusterDatasetStore', name: 'lab' }, subjects: { serviceAccounts: ['trainer'] }, sessionDurationSeconds: 900, ...spec },
-    },
-  });
-}
-
-async function isReady(name: string): Promise<boolean> {
-  const a = (await clients.customObjects.getNamespacedCustomObject({ ...G, namespace: NS, plural: 'datasetaccesses', name })) as {
-    metadata: { generation?: number };
-    status?: { conditions?: { type: string; status: string; observedGeneration?: number }[] };
-  };
-  const r = a.status?.conditions?.find((c) => c.type === 'Ready');
-  return r?.status === 'True' && r.observedGeneration === a.metadata.generation;
-}
 
 interface Got {
   status: number;
@@ -95,20 +49,13 @@ async function get(port: number, path: string, authorization?: string, method = 
 
 const creds = (s: Sidecar, access = '') => get(s.port, `/v1/credentials${access ? `/${access}` : ''}`, s.authToken);
 
-function metric(text: string, name: string, labels = ''): number {
-  const re = new RegExp(`^${name}${labels ? `\\{[^}]*${labels}[^}]*\\}` : '(\\{[^}]*\\})?'} (\\S+)$`, 'gm');
-  let sum = 0;
-  for (const m of text.matchAll(re)) sum += Number(m[m.length - 1]);
-  return sum;
-}
-
 /** The environment the webhook injects, and nothing else. */
 function podEnv(s: Sidecar, access = ''): NodeJS.ProcessEnv {
   return cleanEnv({
     AWS_CONTAINER_CREDENTIALS_FULL_URI: `http://127.0.0.1:${s.port}/v1/credentials${access ? `/${access}` : ''}`,
     AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE: join(dir, 'shared', s === main ? 'auth-token' : 'auth-token-fast'),
-    AWS_REGION: lab.s3.region,
-    AWS_ENDPOINT_URL_S3: lab.s3.endpoint,
+    AWS_REGION: w.lab.s3.region,
+    AWS_ENDPOINT_URL_S3: w.lab.s3.endpoint,
   });
 }
 
@@ -130,8 +77,8 @@ function lines(out: string): Record<string, string> {
 
 async function startFast(): Promise<Sidecar> {
   const config = parseSidecarConfig([
-    `--issuer-url=${issuer.url}`,
-    `--issuer-ca-file=${caFile}`,
+    `--issuer-url=${w.issuer.url}`,
+    `--issuer-ca-file=${w.issuer.caFile}`,
     `--token-file=${tokenFile}`,
     `--auth-token-file=${join(dir, 'shared', 'auth-token-fast')}`,
     '--port=0',
@@ -147,60 +94,30 @@ async function startFast(): Promise<Sidecar> {
     '--manifest-expiry-seconds=600',
   ]);
   fastRegistry = new Registry();
-  return startSidecar(config, { logger: createLogger({ level: 'debug', write: (l) => logLines.push(l), bindings: { sidecar: 'fast' } }), registry: fastRegistry });
+  return startSidecar(config, { logger: createLogger({ level: 'debug', write: (l) => w.logLines.push(l), bindings: { sidecar: 'fast' } }), registry: fastRegistry });
 }
 
 // ── the lab ──────────────────────────────────────────────────────────────────────────────────
 
 beforeAll(async () => {
-  lab = await startLab();
-  clients = createK8sClients(lab.kubeConfig);
-  dir = mkdtempSync(join(tmpdir(), 'valet-sidecar-'));
-  const logger = createLogger({ level: 'debug', write: (line) => logLines.push(line) });
-  await installCrds(lab.kubeConfig, join(root, 'crds'));
-  await lab.core.createNamespace({ body: { metadata: { name: NS } } });
-  await lab.core.createNamespacedServiceAccount({ namespace: NS, body: { metadata: { name: 'trainer' } } });
-  await createLabStore(lab, NS);
-  await createAccess('imagenet', { prefix: 'imagenet/', verbs: ['read', 'list'], presign: { enabled: true, maxExpirySeconds: 600 } });
-  await createAccess('checkpoints', { prefix: 'checkpoints/', verbs: ['read', 'list', 'write'], presign: { enabled: true, maxExpirySeconds: 600 } });
-
-  ({ controller, run: controllerRun } = startInProcessController(clients, logger, stopController.signal));
-  for (const name of ['imagenet', 'checkpoints']) await waitFor(`${name} Ready`, () => isReady(name));
-
-  const issuerRegistry = new Registry();
-  const metrics = createIssuerMetrics(issuerRegistry);
-  grants = new InformerGrantSource({ clients, logger, metrics });
-  grants.start();
-  expect(await grants.waitForSync()).toBe(true);
-  sts = new AwsSts();
-  issuerApp = createIssuerApp({
-    authenticator: createPodAuthenticator(clients, { logger, metrics }),
-    grants,
-    sts,
-    logger: logger.child({ component: 'issuer' }),
-    metrics,
-    ready: () => grants.hasSynced(),
+  w = await startWorld({
+    ns: NS,
+    accesses: {
+      imagenet: { prefix: 'imagenet/', verbs: ['read', 'list'], presign: { enabled: true, maxExpirySeconds: 600 } },
+      checkpoints: { prefix: 'checkpoints/', verbs: ['read', 'list', 'write'], presign: { enabled: true, maxExpirySeconds: 600 } },
+    },
   });
-  const ca = await createAuthority('valet-sidecar-test-ca');
-  const serving = await issueCertificate(ca, { commonName: 'valet-issuer', dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'], usage: 'server' });
-  issuerTls = { certPem: serving.certPem, keyPem: serving.privateKeyPem };
-  issuer = await startIssuerServer({ app: issuerApp, tls: issuerTls, host: '127.0.0.1', port: 0 });
-  caFile = join(dir, 'issuer-ca.crt');
-  writeFileSync(caFile, ca.certPem);
+  dir = w.dir;
 
   // The pod, and its projected token as the kubelet would write it.
-  const pod = await lab.core.createNamespacedPod({
-    namespace: NS,
-    body: { metadata: { name: 'trainer-0' }, spec: { serviceAccountName: 'trainer', containers: [{ name: 'app', image: 'example.invalid/app:1' }] } },
-  });
   tokenFile = join(dir, 'token');
-  writeFileSync(tokenFile, await lab.token(NS, 'trainer', { boundPod: { name: 'trainer-0', uid: pod.metadata?.uid ?? '' } }));
+  writeFileSync(tokenFile, (await w.podToken('trainer-0')).token);
 
   mainRegistry = new Registry();
   main = await startSidecar(
     parseSidecarConfig([
-      `--issuer-url=${issuer.url}`,
-      `--issuer-ca-file=${caFile}`,
+      `--issuer-url=${w.issuer.url}`,
+      `--issuer-ca-file=${w.issuer.caFile}`,
       `--token-file=${tokenFile}`,
       `--auth-token-file=${join(dir, 'shared', 'auth-token')}`,
       '--port=0',
@@ -208,7 +125,7 @@ beforeAll(async () => {
       '--accesses=imagenet,checkpoints',
       '--default-access=imagenet',
     ]),
-    { logger: createLogger({ level: 'debug', write: (l) => logLines.push(l), bindings: { sidecar: 'main' } }), registry: mainRegistry },
+    { logger: createLogger({ level: 'debug', write: (l) => w.logLines.push(l), bindings: { sidecar: 'main' } }), registry: mainRegistry },
   );
   expect(main.cache.ready()).toBe(true);
   fast = await startFast();
@@ -218,16 +135,9 @@ beforeAll(async () => {
 afterAll(async () => {
   await fast?.close();
   await main?.close();
-  stopController.abort();
-  await controllerRun;
-  await controller?.stop();
-  await issuer?.close();
-  await grants?.stop();
-  sts?.destroy();
-  await lab?.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  await w?.stop();
 });
-useLabLogs(() => lab);
+useLabLogs(() => w?.lab);
 
 // ── tests ────────────────────────────────────────────────────────────────────────────────────
 
@@ -314,7 +224,7 @@ describe('unmodified clients with only the injected environment', () => {
         await attempt('delete', () => s3.send(new DeleteObjectCommand({ Bucket: b, Key: 'checkpoints/js.bin' })));
         await attempt('write-elsewhere', () => s3.send(new PutObjectCommand({ Bucket: b, Key: 'imagenet/js.bin', Body: 'x' })));
       }`;
-    const read = await runNode(script, podEnv(main), [lab.s3.bucket, 'read']);
+    const read = await runNode(script, podEnv(main), [w.lab.s3.bucket, 'read']);
     expect(read.code, read.stderr).toBe(0);
     expect(lines(read.stdout)).toEqual({
       list: 'imagenet/a.bin,imagenet/b.bin,imagenet/train/0000.tar',
@@ -324,7 +234,7 @@ describe('unmodified clients with only the injected environment', () => {
       write: 'AccessDenied',
       'root-list': 'AccessDenied',
     });
-    const write = await runNode(script, podEnv(main, 'checkpoints'), [lab.s3.bucket, 'write']);
+    const write = await runNode(script, podEnv(main, 'checkpoints'), [w.lab.s3.bucket, 'write']);
     expect(write.code, write.stderr).toBe(0);
     expect(lines(write.stdout)).toEqual({ readback: 'from js', delete: 'AccessDenied', 'write-elsewhere': 'AccessDenied' });
   });
@@ -353,7 +263,7 @@ describe('unmodified clients with only the injected environment', () => {
       '    attempt("delete", lambda: s3.delete_object(Bucket=b, Key="checkpoints/py.bin"))',
       '    attempt("other", lambda: s3.get_object(Bucket=b, Key="coco/a.bin"))',
     ].join('\n');
-    const read = await lab.python(script, podEnv(main), [lab.s3.bucket, 'read']);
+    const read = await w.lab.python(script, podEnv(main), [w.lab.s3.bucket, 'read']);
     expect(read.code, read.stderr).toBe(0);
     expect(lines(read.stdout)).toEqual({
       list: 'imagenet/a.bin,imagenet/b.bin,imagenet/train/0000.tar',
@@ -362,29 +272,29 @@ describe('unmodified clients with only the injected environment', () => {
       write: 'AccessDenied',
       'root-list': 'AccessDenied',
     });
-    const write = await lab.python(script, podEnv(main, 'checkpoints'), [lab.s3.bucket, 'write']);
+    const write = await w.lab.python(script, podEnv(main, 'checkpoints'), [w.lab.s3.bucket, 'write']);
     expect(write.code, write.stderr).toBe(0);
     expect(lines(write.stdout)).toEqual({ readback: 'from boto3', delete: 'AccessDenied', other: 'AccessDenied' });
   });
 
   it('awscli lists, reads, writes where granted, and is denied elsewhere', async () => {
     const env = podEnv(main);
-    const ls = await lab.aws(['s3', 'ls', `s3://${lab.s3.bucket}/imagenet/`], env);
+    const ls = await w.lab.aws(['s3', 'ls', `s3://${w.lab.s3.bucket}/imagenet/`], env);
     expect(ls.code, ls.stderr).toBe(0);
     expect(ls.stdout).toContain('a.bin');
-    const cat = await lab.aws(['s3', 'cp', `s3://${lab.s3.bucket}/imagenet/a.bin`, '-'], env);
+    const cat = await w.lab.aws(['s3', 'cp', `s3://${w.lab.s3.bucket}/imagenet/a.bin`, '-'], env);
     expect(cat.stdout).toBe(SEED_OBJECTS['imagenet/a.bin']);
-    const sibling = await lab.aws(['s3', 'cp', `s3://${lab.s3.bucket}/imagenet-private/a.bin`, '-'], env);
+    const sibling = await w.lab.aws(['s3', 'cp', `s3://${w.lab.s3.bucket}/imagenet-private/a.bin`, '-'], env);
     expect(sibling.code).not.toBe(0);
     expect(sibling.stderr).toMatch(/403|Forbidden|AccessDenied/);
     const file = join(dir, 'upload.txt');
     writeFileSync(file, 'from awscli');
-    const denied = await lab.aws(['s3', 'cp', file, `s3://${lab.s3.bucket}/imagenet/cli.bin`], env);
+    const denied = await w.lab.aws(['s3', 'cp', file, `s3://${w.lab.s3.bucket}/imagenet/cli.bin`], env);
     expect(denied.code).not.toBe(0);
     expect(denied.stderr).toMatch(/AccessDenied|403/);
-    const up = await lab.aws(['s3', 'cp', file, `s3://${lab.s3.bucket}/checkpoints/cli.bin`], podEnv(main, 'checkpoints'));
+    const up = await w.lab.aws(['s3', 'cp', file, `s3://${w.lab.s3.bucket}/checkpoints/cli.bin`], podEnv(main, 'checkpoints'));
     expect(up.code, up.stderr).toBe(0);
-    const back = await lab.aws(['s3', 'cp', `s3://${lab.s3.bucket}/checkpoints/cli.bin`, '-'], podEnv(main, 'checkpoints'));
+    const back = await w.lab.aws(['s3', 'cp', `s3://${w.lab.s3.bucket}/checkpoints/cli.bin`, '-'], podEnv(main, 'checkpoints'));
     expect(back.stdout).toBe('from awscli');
   });
 });
@@ -462,14 +372,14 @@ describe('presigned URLs', () => {
 
 describe('manifests', () => {
   beforeAll(async () => {
-    const root = new S3Client({ region: lab.s3.region, endpoint: lab.s3.endpoint, forcePathStyle: true, credentials: lab.s3.root });
+    const root = new S3Client({ region: w.lab.s3.region, endpoint: w.lab.s3.endpoint, forcePathStyle: true, credentials: w.lab.s3.root });
     const keys = Array.from({ length: MANIFEST_OBJECTS }, (_, i) => `imagenet/m/${String(i).padStart(5, '0')}.tar`);
     let next = 0;
     await Promise.all(
       Array.from({ length: 64 }, async () => {
         while (next < keys.length) {
           const key = keys[next++] as string;
-          await root.send(new PutObjectCommand({ Bucket: lab.s3.bucket, Key: key, Body: `shard ${key}` }));
+          await root.send(new PutObjectCommand({ Bucket: w.lab.s3.bucket, Key: key, Body: `shard ${key}` }));
         }
       }),
     );
@@ -533,8 +443,8 @@ describe('manifests', () => {
 describe('refresh, outages and revocation (refresh fraction 0.005: every ~4 s)', () => {
   it('a boto3 client running across several refreshes sees new AccessKeyIds and never a failed request', async () => {
     // The kubelet rotates the projected token meanwhile: the next refresh reads the new one.
-    const pod = await lab.core.readNamespacedPod({ name: 'trainer-0', namespace: NS });
-    writeFileSync(tokenFile, await lab.token(NS, 'trainer', { boundPod: { name: 'trainer-0', uid: pod.metadata?.uid ?? '' } }));
+    const pod = await w.lab.core.readNamespacedPod({ name: 'trainer-0', namespace: NS });
+    writeFileSync(tokenFile, await w.lab.token(NS, 'trainer', { boundPod: { name: 'trainer-0', uid: pod.metadata?.uid ?? '' } }));
     const script = [
       'import boto3, sys, time',
       's3 = boto3.client("s3")',
@@ -554,7 +464,7 @@ describe('refresh, outages and revocation (refresh fraction 0.005: every ~4 s)',
       'print("failed", failed)',
       'print("keys", len(seen))',
     ].join('\n');
-    const r = await lab.python(script, podEnv(fast), [lab.s3.bucket]);
+    const r = await w.lab.python(script, podEnv(fast), [w.lab.s3.bucket]);
     expect(r.code, r.stderr).toBe(0);
     const out = lines(r.stdout);
     expect(out.failed, r.stdout).toBe('0');
@@ -565,18 +475,18 @@ describe('refresh, outages and revocation (refresh fraction 0.005: every ~4 s)',
 
   it('issuer stopped: valid keys keep being served and /readyz stays ready; issuer back: fresh keys without a restart', async () => {
     const before = metric(await fastRegistry.metrics(), 'valet_sidecar_refreshes_total', 'result="transient"');
-    const port = issuer.port;
-    await issuer.close();
+    await w.stopIssuer();
     await waitFor('a failed refresh', async () => metric(await fastRegistry.metrics(), 'valet_sidecar_refreshes_total', 'result="transient"') >= before + 3, 30_000);
     const during = await creds(fast);
     expect(during.status).toBe(200);
     expect((await get(fast.port, '/readyz')).status).toBe(200);
     expect((await get(fast.metricsPort, '/readyz')).status).toBe(200);
-    const read = await lab.python('import boto3, sys; print(boto3.client("s3").get_object(Bucket=sys.argv[1], Key="imagenet/a.bin")["Body"].read().decode())', podEnv(fast), [lab.s3.bucket]);
+    const read = await w.lab.python('import boto3, sys; print(boto3.client("s3").get_object(Bucket=sys.argv[1], Key="imagenet/a.bin")["Body"].read().decode())', podEnv(fast), [w.lab.s3.bucket]);
     expect(read.stdout.trim()).toBe(SEED_OBJECTS['imagenet/a.bin']);
-    expect(logLines.some((l) => l.includes('"key refresh failed; still-valid keys are served, retrying"') && l.includes('IssuerUnreachable'))).toBe(true);
+    expect(w.logLines.some((l) => l.includes('"key refresh failed; still-valid keys are served, retrying"') && l.includes('IssuerUnreachable'))).toBe(true);
 
-    issuer = await startIssuerServer({ app: issuerApp, tls: issuerTls, host: '127.0.0.1', port });
+    // The operator's issuer again, on the same port.
+    await w.startIssuer();
     const oldKey = during.json().AccessKeyId;
     await waitFor('a fresh key from the restarted issuer', async () => (await creds(fast)).json().AccessKeyId !== oldKey, 30_000);
     expect(fast.cache.ready()).toBe(true);
@@ -584,8 +494,10 @@ describe('refresh, outages and revocation (refresh fraction 0.005: every ~4 s)',
 
   it('access deleted: the sidecar stops serving its key within one refresh attempt', async () => {
     expect((await creds(fast, 'checkpoints')).status).toBe(200);
-    await clients.customObjects.deleteNamespacedCustomObject({ ...G, namespace: NS, plural: 'datasetaccesses', name: 'checkpoints' });
-    await waitFor('the issuer to see the deletion', async () => !grants.accesses(NS).some((a) => a.metadata.name === 'checkpoints'));
+    await w.clients.customObjects.deleteNamespacedCustomObject({ ...G, namespace: NS, plural: 'datasetaccesses', name: 'checkpoints' });
+    // The issuer has seen the deletion once it refuses this pod a key for the access.
+    const podTokenNow = readFileSync(tokenFile, 'utf8');
+    await waitFor('the issuer to see the deletion', async () => (await w.call('POST', '/v1/keys', { token: podTokenNow, body: JSON.stringify({ accesses: ['checkpoints'] }) })).status === 403);
     const seen = Date.now();
     const gone = await waitFor('the key to be dropped', async () => {
       const r = await creds(fast, 'checkpoints');
@@ -598,7 +510,7 @@ describe('refresh, outages and revocation (refresh fraction 0.005: every ~4 s)',
     expect((await get(fast.port, '/readyz')).status).toBe(503);
     // The other access is untouched.
     expect((await creds(fast, 'imagenet')).status).toBe(200);
-    expect(logLines.some((l) => l.includes('the issuer refused a key; keys dropped') && l.includes('checkpoints'))).toBe(true);
+    expect(w.logLines.some((l) => l.includes('the issuer refused a key; keys dropped') && l.includes('checkpoints'))).toBe(true);
   }, 60_000);
 });
 
@@ -632,7 +544,7 @@ describe('the metrics port', () => {
         secrets.push(String(d.SecretAccessKey), String(d.Token));
       }
     }
-    const all = logLines.join('\n');
+    const all = w.logLines.join('\n');
     for (const s of secrets) expect(all.includes(s)).toBe(false);
   });
 });

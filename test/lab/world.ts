@@ -42,6 +42,8 @@ export interface Reply {
   headers: Record<string, string | string[] | undefined>;
   body: string;
   json: () => { error?: { code: string; message: string; reasons?: { access: string; reason: string; message: string }[] }; keys?: { access: string; credentials: { AccessKeyId: string; SecretAccessKey: string; SessionToken: string } }[] };
+  /** On a closed connection (status 0): whether it was a kept-alive socket reused (a retry is then safe). */
+  reusedSocket?: boolean;
 }
 
 /** An AssumeRole the world's operator made, when, and whether STS answered. */
@@ -397,7 +399,7 @@ export async function startWorld(opts: WorldOptions = {}): Promise<World> {
           res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body, json: () => JSON.parse(body) as ReturnType<Reply['json']> }));
           res.on('error', reject);
         });
-        req.on('error', (err: NodeJS.ErrnoException) => (err.code === 'EPIPE' || err.code === 'ECONNRESET' ? resolve({ status: 0, headers: {}, body: `closed: ${err.code}`, json: () => ({}) }) : reject(err)));
+        req.on('error', (err: NodeJS.ErrnoException) => (err.code === 'EPIPE' || err.code === 'ECONNRESET' ? resolve({ status: 0, headers: {}, body: `closed: ${err.code}`, json: () => ({}), reusedSocket: req.reusedSocket }) : reject(err)));
         req.end(o.body);
       });
     };

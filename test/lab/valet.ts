@@ -1,15 +1,7 @@
 // Valet objects on the lab: the store every suite needs (a ClusterDatasetStore on the lab's MinIO
 // whose issuer key sits in a Secret in Valet's namespace), so suites state only what differs.
 import { CustomObjectsApi } from '@kubernetes/client-node';
-import { Registry } from 'prom-client';
 import { DEFAULT_VALET_NAMESPACE } from '../../src/api/v1alpha1/index.ts';
-import { DatasetAccessController } from '../../src/controller/controller.ts';
-import type { K8sClients } from '../../src/k8s/clients.ts';
-import { EventRecorder } from '../../src/k8s/events.ts';
-import { writeAccessStatus } from '../../src/k8s/status.ts';
-import { createControllerMetrics } from '../../src/metrics/controller.ts';
-import { systemClock } from '../../src/platform/clock.ts';
-import type { Logger } from '../../src/platform/logger.ts';
 import { join } from 'node:path';
 import type { Lab } from './index.ts';
 import { startProcess, type ServerProcess } from './process.ts';
@@ -88,22 +80,6 @@ export async function createLabStore(lab: Lab, namespace: string, o: LabStoreOpt
     })
     .catch(ignoreConflict);
   await lab.core.patchNamespace({ name: namespace, body: [{ op: 'add', path: `/metadata/labels/${selectorLabel.replace('/', '~1')}`, value: 'true' }] });
-}
-
-/** The real DatasetAccess controller, in-process, leading until `signal` aborts (suites that need Ready accesses). */
-export function startInProcessController(clients: K8sClients, logger: Logger, signal: AbortSignal): { controller: DatasetAccessController; run: Promise<void> } {
-  const controller = new DatasetAccessController({
-    clients,
-    status: { write: (access, status) => writeAccessStatus(clients.customObjects, access, status) },
-    events: new EventRecorder({ core: clients.core, logger }),
-    clock: systemClock,
-    logger: logger.child({ component: 'controller' }),
-    metrics: createControllerMetrics(new Registry()),
-    workers: 2,
-    resyncSeconds: 5,
-  });
-  controller.start();
-  return { controller, run: controller.lead(signal) };
 }
 
 export interface LabOperatorOptions {

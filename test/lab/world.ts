@@ -235,16 +235,29 @@ export async function startWorld(opts: WorldOptions = {}): Promise<World> {
   const stop = async () => {
     if (stopped) return;
     stopped = true;
-    for (const s of sidecars) await s.kill('SIGKILL');
-    for (const p of processes.splice(0).reverse()) await p.stop();
-    const reports = [];
-    for (const o of operators.splice(0).reverse()) reports.push(await o.stop(10_000));
+    // Every step runs even when one before it fails; the failures are thrown together at the end.
+    const problems: string[] = [];
+    const step = async (what: string, fn: () => Promise<unknown> | unknown) => {
+      try {
+        await fn();
+      } catch (err) {
+        problems.push(`${what}: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    };
+    for (const s of sidecars) await step(`sidecar on port ${s.port}`, () => s.kill('SIGKILL'));
+    for (const p of processes.splice(0).reverse()) await step(p.name, () => p.stop());
+    for (const o of operators.splice(0).reverse()) {
+      await step('an operator', async () => {
+        const r = await o.stop(10_000);
+        const stuck = [...r.timedOut, ...r.failed];
+        if (stuck.length > 0) throw new Error(`parts did not stop cleanly: ${stuck.join(', ')}`);
+      });
+    }
     agent?.destroy();
     sts.destroy();
-    await lab.stop();
+    await step('the lab', () => lab.stop());
     rmSync(dir, { recursive: true, force: true });
-    const stuck = reports.flatMap((r) => [...r.timedOut, ...r.failed]);
-    if (stuck.length > 0) throw new Error(`operator parts did not stop cleanly: ${stuck.join(', ')}`);
+    if (problems.length > 0) throw new Error(`the world did not stop cleanly: ${problems.join('; ')}`);
   };
 
   const world: Partial<World> & Record<string, unknown> = { lab, clients, ns, dir, stsCalls, logLines, logger, secrets, waitFor, stop };
@@ -273,7 +286,17 @@ export async function startWorld(opts: WorldOptions = {}): Promise<World> {
     writeFileSync(tls.caFile, ca.certPem);
     world.tls = tls;
 
-    if (opts.crds ?? kube) await installCrds(lab.kubeConfig, join(root, 'crds'));
+    // Valet's own namespace (its Lease, its TLS Secret, the store Secrets it reads) comes with its
+    // CRDs, as `kubectl apply -f crds/` and the chart would make it; a world without the CRDs (the
+    // chart installs them, or none are wanted) leaves it to whoever installs Valet.
+    const ensureValetNamespace = () =>
+      lab.core.createNamespace({ body: { metadata: { name: LAB_VALET_NAMESPACE } } }).catch((err: { code?: number }) => {
+        if (err.code !== 409) throw err;
+      });
+    if (opts.crds ?? kube) {
+      await installCrds(lab.kubeConfig, join(root, 'crds'));
+      await ensureValetNamespace();
+    }
     // Each tenant namespace's store: what createAccess names by default.
     const storeOf = new Map<string, string>();
     world.createAccess = async (name, spec, inNs = ns) => {
@@ -358,10 +381,7 @@ export async function startWorld(opts: WorldOptions = {}): Promise<World> {
 
     const wantOperator = opts.operator ?? ns !== '';
     if (wantOperator) {
-      // The operator's own namespace (its Lease, the store Secrets it reads).
-      await lab.core.createNamespace({ body: { metadata: { name: LAB_VALET_NAMESPACE } } }).catch((err: { code?: number }) => {
-        if (err.code !== 409) throw err;
-      });
+      await ensureValetNamespace();
       const o = typeof opts.operator === 'object' ? opts.operator : {};
       const issuerPort = await freePort();
       main = await world.startOperator([`--issuer-address=127.0.0.1:${issuerPort}`, ...(o.webhook ? ['--webhook-address=127.0.0.1:0'] : []), ...(o.args ?? [])], { ...(opts.issuerSettings ? { issuerSettings: opts.issuerSettings } : {}) });

@@ -1,7 +1,7 @@
 // The Kubernetes clients Valet uses, built from one KubeConfig. src/cli decides where the
 // configuration comes from and passes it here; nothing below reads the environment itself.
-import { CoordinationV1Api, CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
-import type { RequestContext } from '@kubernetes/client-node';
+import { ApiException, CoordinationV1Api, CoreV1Api, CustomObjectsApi, HttpMethod, IsomorphicFetchHttpLibrary, KubeConfig, RequestContext } from '@kubernetes/client-node';
+import type { StatusApi } from './status.ts';
 
 type Dispatcher = NonNullable<ReturnType<RequestContext['getDispatcher']>>;
 
@@ -29,10 +29,60 @@ export class PooledKubeConfig extends KubeConfig {
   }
 }
 
+const http = new IsomorphicFetchHttpLibrary();
+
+/**
+ * One request through client-node's own HTTP layer (its undici fetch, the KubeConfig's credentials
+ * and, for a PooledKubeConfig, its pool), without its model (de)serialisation, and without reading
+ * a successful answer: the body is drained as it arrives (so the connection goes back to the pool)
+ * and never turned into a string or an object. A failure rejects with client-node's ApiException
+ * (its `code` the HTTP status), as the generated clients do.
+ */
+export async function sendDiscardingAnswer(kc: KubeConfig, method: 'PATCH' | 'PUT' | 'POST', path: string, body: string, contentType: string): Promise<void> {
+  const server = kc.getCurrentCluster()?.server;
+  if (!server) throw new Error('No active cluster!');
+  const ctx = new RequestContext(server + path, HttpMethod[method]);
+  ctx.setHeaderParam('Content-Type', contentType);
+  ctx.setHeaderParam('Accept', 'application/json');
+  ctx.setBody(body);
+  await kc.applySecurityAuthentication(ctx);
+  const res = await http.send(ctx).toPromise();
+  if (res.httpStatusCode >= 200 && res.httpStatusCode < 300) {
+    const stream = res.body.stream() as AsyncIterable<unknown> | undefined;
+    if (stream) for await (const chunk of stream) void chunk;
+    return;
+  }
+  // A failure's body is a small Status: its message says why (no credentials are in it).
+  const text = await res.body.text();
+  let message = text;
+  try {
+    message = (JSON.parse(text) as { message?: string }).message ?? text;
+  } catch {
+    // not JSON: keep the text
+  }
+  throw new ApiException(res.httpStatusCode, message, text, res.headers);
+}
+
+/** client-node's CustomObjectsApi, plus status writes as a small merge patch (src/k8s/status.ts). */
+export class ValetCustomObjectsApi extends CustomObjectsApi implements StatusApi {
+  private kubeConfig: KubeConfig | undefined;
+
+  static make(kc: KubeConfig): ValetCustomObjectsApi {
+    const api = kc.makeApiClient(ValetCustomObjectsApi);
+    api.kubeConfig = kc;
+    return api;
+  }
+
+  mergePatchStatus(path: string, body: string): Promise<void> {
+    if (!this.kubeConfig) throw new Error('ValetCustomObjectsApi made without ValetCustomObjectsApi.make');
+    return sendDiscardingAnswer(this.kubeConfig, 'PATCH', path, body, 'application/merge-patch+json');
+  }
+}
+
 export interface K8sClients {
   kubeConfig: KubeConfig;
   core: CoreV1Api;
-  customObjects: CustomObjectsApi;
+  customObjects: CustomObjectsApi & StatusApi;
   coordination: CoordinationV1Api;
 }
 
@@ -59,7 +109,7 @@ export function createK8sClients(kubeConfig: KubeConfig): K8sClients {
   return {
     kubeConfig,
     core: kubeConfig.makeApiClient(CoreV1Api),
-    customObjects: kubeConfig.makeApiClient(CustomObjectsApi),
+    customObjects: ValetCustomObjectsApi.make(kubeConfig),
     coordination: kubeConfig.makeApiClient(CoordinationV1Api),
   };
 }

@@ -1,9 +1,27 @@
 // The Kubernetes clients Valet uses, built from one KubeConfig. src/cli decides where the
 // configuration comes from and passes it here; nothing below reads the environment itself.
-import { ApiException, CoordinationV1Api, CoreV1Api, CustomObjectsApi, HttpMethod, IsomorphicFetchHttpLibrary, KubeConfig, RequestContext } from '@kubernetes/client-node';
+import { Readable } from 'node:stream';
+import type { ReadableStream } from 'node:stream/web';
+import {
+  ApiException,
+  CoordinationV1Api,
+  CoreV1Api,
+  createConfiguration,
+  CustomObjectsApi,
+  HttpMethod,
+  KubeConfig,
+  RequestContext,
+  ResponseContext,
+  ServerConfiguration,
+  setHeaderMiddleware,
+  wrapHttpLibrary,
+} from '@kubernetes/client-node';
+import type { ApiConstructor, ApiType, HttpLibrary } from '@kubernetes/client-node';
 import type { StatusApi } from './status.ts';
 
 type Dispatcher = NonNullable<ReturnType<RequestContext['getDispatcher']>>;
+type DispatchMethod = Parameters<Dispatcher['request']>[0]['method'];
+type BodyReadable = Awaited<ReturnType<Dispatcher['request']>>['body'];
 
 /**
  * A KubeConfig whose API calls share one connection pool. client-node 2.0.1 builds a new undici
@@ -27,16 +45,71 @@ export class PooledKubeConfig extends KubeConfig {
     // The Agent made for this call has opened nothing yet; close it so it holds no resources.
     if (made !== this.pool) void made.close().catch(() => undefined);
   }
+
+  /** As KubeConfig's, with client-node's fetch transport swapped for `dispatcherHttpLibrary`. */
+  override makeApiClient<T extends ApiType>(apiClientType: ApiConstructor<T>): T {
+    const cluster = this.getCurrentCluster();
+    if (!cluster) throw new Error('No active cluster!');
+    return new apiClientType(
+      createConfiguration({
+        baseServer: new ServerConfiguration(cluster.server, {}),
+        authMethods: { default: this },
+        middleware: [setHeaderMiddleware('User-Agent', USER_AGENT)],
+        httpApi: dispatcherHttpLibrary,
+      }),
+    );
+  }
 }
 
-const http = new IsomorphicFetchHttpLibrary();
+/** What client-node's own makeApiClient sends. */
+const USER_AGENT = 'kubernetes-client-javascript/2.0.1';
 
 /**
- * One request through client-node's own HTTP layer (its undici fetch, the KubeConfig's credentials
- * and, for a PooledKubeConfig, its pool), without its model (de)serialisation, and without reading
- * a successful answer: the body is drained as it arrives (so the connection goes back to the pool)
- * and never turned into a string or an object. A failure rejects with client-node's ApiException
- * (its `code` the HTTP status), as the generated clients do.
+ * client-node's HTTP layer without WHATWG fetch: the request goes to the undici dispatcher that
+ * applySecurityAuthentication chose (the pool, for a PooledKubeConfig) through its own request()
+ * API, and the answer is a Node stream read only as far as the caller asks. client-node's
+ * IsomorphicFetchHttpLibrary wraps every call in fetch's Request and Response: web streams, a
+ * clone of the request with its body teed, and more; under the #17 burst (10,000 status writes and
+ * Events while the API server answers slowly) that per-call state lived long enough to be promoted,
+ * and was most of what filled the old generation (docs/performance.md §5).
+ */
+async function dispatch(ctx: RequestContext): Promise<{ status: number; headers: Record<string, string>; body: BodyReadable }> {
+  const dispatcher = ctx.getDispatcher();
+  if (!dispatcher) throw new Error(`no HTTP dispatcher for ${ctx.getHttpMethod()} (applySecurityAuthentication set none)`);
+  const url = new URL(ctx.getUrl());
+  const body = ctx.getBody();
+  if (body !== undefined && typeof body !== 'string' && !Buffer.isBuffer(body)) throw new Error('only string or Buffer request bodies are supported');
+  const res = await dispatcher.request({
+    origin: url.origin,
+    path: url.pathname + url.search,
+    method: ctx.getHttpMethod() as DispatchMethod,
+    headers: ctx.getHeaders(),
+    body: body ?? null,
+    signal: ctx.getSignal(),
+  });
+  const headers: Record<string, string> = {};
+  for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(', ') : v;
+  return { status: res.statusCode, headers, body: res.body };
+}
+
+/** An HttpLibrary (client-node's transport interface) over `dispatch`. */
+export const dispatcherHttpLibrary: HttpLibrary = wrapHttpLibrary({
+  async send(ctx: RequestContext): Promise<ResponseContext> {
+    const { status, headers, body } = await dispatch(ctx);
+    return new ResponseContext(status, headers, {
+      text: () => body.text(),
+      binary: async () => Buffer.from(await body.arrayBuffer()),
+      stream: () => Readable.toWeb(body) as ReadableStream<Uint8Array>,
+    });
+  },
+});
+
+/**
+ * One request with the KubeConfig's credentials (and, for a PooledKubeConfig, its pool), without
+ * client-node's model (de)serialisation and without reading a successful answer: the body is
+ * discarded as it arrives (so the stream is done with) and never turned into a string or an object.
+ * A failure rejects with client-node's ApiException (its `code` the HTTP status), as the generated
+ * clients do.
  */
 export async function sendDiscardingAnswer(kc: KubeConfig, method: 'PATCH' | 'PUT' | 'POST', path: string, body: string, contentType: string): Promise<void> {
   const server = kc.getCurrentCluster()?.server;
@@ -46,10 +119,9 @@ export async function sendDiscardingAnswer(kc: KubeConfig, method: 'PATCH' | 'PU
   ctx.setHeaderParam('Accept', 'application/json');
   ctx.setBody(body);
   await kc.applySecurityAuthentication(ctx);
-  const res = await http.send(ctx).toPromise();
-  if (res.httpStatusCode >= 200 && res.httpStatusCode < 300) {
-    const stream = res.body.stream() as AsyncIterable<unknown> | undefined;
-    if (stream) for await (const chunk of stream) void chunk;
+  const res = await dispatch(ctx);
+  if (res.status >= 200 && res.status < 300) {
+    await res.body.dump({ limit: Number.MAX_SAFE_INTEGER });
     return;
   }
   // A failure's body is a small Status: its message says why (no credentials are in it).
@@ -60,7 +132,7 @@ export async function sendDiscardingAnswer(kc: KubeConfig, method: 'PATCH' | 'PU
   } catch {
     // not JSON: keep the text
   }
-  throw new ApiException(res.httpStatusCode, message, text, res.headers);
+  throw new ApiException(res.status, message, text, res.headers);
 }
 
 /** client-node's CustomObjectsApi, plus status writes as a small merge patch (src/k8s/status.ts). */

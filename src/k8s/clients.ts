@@ -117,6 +117,8 @@ export async function sendDiscardingAnswer(kc: KubeConfig, method: 'PATCH' | 'PU
   const ctx = new RequestContext(server + path, HttpMethod[method]);
   ctx.setHeaderParam('Content-Type', contentType);
   ctx.setHeaderParam('Accept', 'application/json');
+  // As the generated clients send it: the API server names the field manager after it.
+  ctx.setHeaderParam('User-Agent', USER_AGENT);
   ctx.setBody(body);
   await kc.applySecurityAuthentication(ctx);
   const res = await dispatch(ctx);
@@ -135,7 +137,7 @@ export async function sendDiscardingAnswer(kc: KubeConfig, method: 'PATCH' | 'PU
   throw new ApiException(res.status, message, text, res.headers);
 }
 
-/** client-node's CustomObjectsApi, plus status writes as a small merge patch (src/k8s/status.ts). */
+/** client-node's CustomObjectsApi, plus status writes with a small body, the answer unread (src/k8s/status.ts). */
 export class ValetCustomObjectsApi extends CustomObjectsApi implements StatusApi {
   private kubeConfig: KubeConfig | undefined;
 
@@ -145,9 +147,9 @@ export class ValetCustomObjectsApi extends CustomObjectsApi implements StatusApi
     return api;
   }
 
-  mergePatchStatus(path: string, body: string): Promise<void> {
+  replaceStatus(path: string, body: string): Promise<void> {
     if (!this.kubeConfig) throw new Error('ValetCustomObjectsApi made without ValetCustomObjectsApi.make');
-    return sendDiscardingAnswer(this.kubeConfig, 'PATCH', path, body, 'application/merge-patch+json');
+    return sendDiscardingAnswer(this.kubeConfig, 'PUT', path, body, 'application/json');
   }
 }
 

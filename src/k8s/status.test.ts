@@ -1,6 +1,8 @@
-// Status writes against a real HTTP server that guards /status the way the API server does for a
-// merge patch: a resourceVersion in the patch is a precondition (409 if stale), the patch is
-// applied by RFC 7386, and the whole object comes back (which the writer must not need).
+// Status writes against a real HTTP server that serves PUT /status the way the API server does for
+// a custom resource: the body's resourceVersion is a precondition (409 if stale), only its status is
+// taken (the rest is copied from the stored object), and the whole object comes back (which the
+// writer must not need). That the real kube-apiserver behaves so was checked once by hand against
+// the lab (docs/performance.md §5).
 import { createServer } from 'node:http';
 import type { IncomingHttpHeaders, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -9,19 +11,9 @@ import type { DatasetAccess, DatasetAccessStatus } from '../api/v1alpha1/index.t
 import { createK8sClients, PooledKubeConfig } from './clients.ts';
 import type { K8sClients } from './clients.ts';
 import { isConflict } from './keys.ts';
-import { mergePatch, statusPath, writeAccessStatus, writeStatus } from './status.ts';
+import { statusPath, writeAccessStatus, writeStatus } from './status.ts';
 
-type Stored = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; resourceVersion: string; managedFields?: unknown }; spec: unknown; status?: Record<string, unknown> };
-
-function applyMergePatch(target: unknown, patch: unknown): unknown {
-  if (typeof patch !== 'object' || patch === null || Array.isArray(patch)) return patch;
-  const out: Record<string, unknown> = typeof target === 'object' && target !== null && !Array.isArray(target) ? { ...(target as Record<string, unknown>) } : {};
-  for (const [k, v] of Object.entries(patch)) {
-    if (v === null) delete out[k];
-    else out[k] = applyMergePatch(out[k], v);
-  }
-  return out;
-}
+type Stored = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; uid?: string; resourceVersion: string; managedFields?: unknown }; spec: unknown; status?: Record<string, unknown> };
 
 let server: Server;
 let clients: K8sClients;
@@ -39,13 +31,17 @@ beforeAll(async () => {
       const obj = objects.get(path);
       const status = (code: number, reason: string, message: string) =>
         res.writeHead(code, { 'content-type': 'application/json' }).end(JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Failure', reason, message, code }));
-      if (!req.url?.endsWith('/status') || req.method !== 'PATCH') return status(405, 'MethodNotAllowed', 'only PATCH of /status here');
-      if (req.headers['content-type'] !== 'application/merge-patch+json') return status(415, 'UnsupportedMediaType', `content-type ${req.headers['content-type']}`);
+      if (!req.url?.endsWith('/status') || req.method !== 'PUT') return status(405, 'MethodNotAllowed', 'only PUT of /status here');
+      if (req.headers['content-type'] !== 'application/json') return status(415, 'UnsupportedMediaType', `content-type ${req.headers['content-type']}`);
       if (!obj) return status(404, 'NotFound', 'not found');
-      const patch = JSON.parse(body) as { metadata?: { resourceVersion?: string }; status?: unknown };
-      const rv = patch.metadata?.resourceVersion;
-      if (rv !== undefined && rv !== obj.metadata.resourceVersion) return status(409, 'Conflict', 'Operation cannot be fulfilled: the object has been modified; please apply your changes to the latest version and try again');
-      obj.status = applyMergePatch(obj.status, patch.status) as Record<string, unknown>;
+      const sent = JSON.parse(body) as { kind?: string; metadata?: { name?: string; resourceVersion?: string; uid?: string }; status?: Record<string, unknown> };
+      if (sent.kind !== obj.kind || sent.metadata?.name !== obj.metadata.name) return status(400, 'BadRequest', 'kind or name does not match');
+      const rv = sent.metadata?.resourceVersion;
+      if (!rv) return status(422, 'Invalid', 'metadata.resourceVersion: must be specified for an update');
+      if (rv !== obj.metadata.resourceVersion) return status(409, 'Conflict', 'Operation cannot be fulfilled: the object has been modified; please apply your changes to the latest version and try again');
+      if (sent.metadata?.uid !== undefined && sent.metadata.uid !== obj.metadata.uid) return status(409, 'Conflict', 'Precondition failed: UID in precondition does not match');
+      if (sent.status === undefined) delete obj.status;
+      else obj.status = sent.status;
       obj.metadata.resourceVersion = String(Number(obj.metadata.resourceVersion) + 1);
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(obj));
     });
@@ -79,7 +75,7 @@ function seed(status?: Record<string, unknown>): DatasetAccess {
   const stored: Stored = {
     apiVersion: 'valet.dev/v1alpha1',
     kind: 'DatasetAccess',
-    metadata: { name: 'imagenet', namespace: 'team-a', resourceVersion: '41', managedFields: [{ manager: 'x', fieldsV1: { big: 'y'.repeat(4000) } }] },
+    metadata: { name: 'imagenet', namespace: 'team-a', uid: 'u-1', resourceVersion: '41', managedFields: [{ manager: 'x', fieldsV1: { big: 'y'.repeat(4000) } }] },
     spec: { prefix: 'imagenet/' },
     ...(status ? { status: structuredClone(status) } : {}),
   };
@@ -95,8 +91,8 @@ beforeEach(() => {
   requests.length = 0;
 });
 
-describe('writeStatus (merge patch of /status, guarded by resourceVersion)', () => {
-  it('replaces the status as a PUT would: the fields gone from the new status are gone on the server', async () => {
+describe('writeStatus (PUT of /status with a small body, guarded by resourceVersion)', () => {
+  it('replaces the whole status (fields gone from the new one are gone) and leaves the rest of the object alone', async () => {
     const access = seed(readyStatus as Record<string, unknown>);
     const next: DatasetAccessStatus = {
       observedGeneration: 2,
@@ -106,13 +102,19 @@ describe('writeStatus (merge patch of /status, guarded by resourceVersion)', () 
     expect(stored()?.status).toEqual(next);
     expect(stored()?.metadata.resourceVersion).toBe('42');
     expect(access.status).toEqual(readyStatus);
+    expect(stored()?.spec).toEqual({ prefix: 'imagenet/' });
     const [req] = requests;
-    expect(req?.method).toBe('PATCH');
+    expect(req?.method).toBe('PUT');
     expect(req?.url).toBe('/apis/valet.dev/v1alpha1/namespaces/team-a/datasetaccesses/imagenet/status');
-    expect(req?.headers['content-type']).toBe('application/merge-patch+json');
+    expect(req?.headers['content-type']).toBe('application/json');
     expect(req?.headers.authorization).toBe('Bearer not-a-secret');
-    // Only what changed travels, with the resourceVersion read.
-    expect(JSON.parse(req?.body ?? '')).toEqual({ metadata: { resourceVersion: '41' }, status: { observedGeneration: 2, store: null, sessionPolicy: null, packedPolicySize: null, conditions: next.conditions } });
+    // The object named, the resourceVersion (and uid) read, the status: not the spec or the rest.
+    expect(JSON.parse(req?.body ?? '')).toEqual({
+      apiVersion: 'valet.dev/v1alpha1',
+      kind: 'DatasetAccess',
+      metadata: { name: 'imagenet', namespace: 'team-a', resourceVersion: '41', uid: 'u-1' },
+      status: next,
+    });
   });
 
   it('writes the first status of an object that has none', async () => {
@@ -146,17 +148,5 @@ describe('writeStatus (merge patch of /status, guarded by resourceVersion)', () 
     const err = await writeStatus(clients.customObjects, { group: 'valet.dev', version: 'v1alpha1', plural: 'clusterdatasetstores', name: 's' }, store, {}).catch((e: unknown) => e);
     expect((err as { code?: number }).code).toBe(404);
     expect(requests[0]?.url).toBe('/apis/valet.dev/v1alpha1/clusterdatasetstores/s/status');
-  });
-});
-
-describe('mergePatch', () => {
-  it('turns before into after: new and changed keys, null for removed ones, nested objects by key, arrays whole', () => {
-    const before = { a: 1, b: 'x', gone: true, nested: { keep: 1, drop: 2, deep: { v: 1 } }, list: [1, 2] };
-    const after = { a: 1, b: 'y', added: 'z', nested: { keep: 1, deep: { v: 2 } }, list: [1, 2, 3] };
-    const patch = mergePatch(before, after);
-    expect(patch).toEqual({ b: 'y', gone: null, added: 'z', nested: { drop: null, deep: { v: 2 } }, list: [1, 2, 3] });
-    expect(applyMergePatch(before, patch)).toEqual(after);
-    expect(mergePatch(after, structuredClone(after))).toBeUndefined();
-    expect(mergePatch({ o: { a: 1 } }, { o: 'scalar' })).toEqual({ o: 'scalar' });
   });
 });

@@ -16,7 +16,8 @@ import {
   setHeaderMiddleware,
   wrapHttpLibrary,
 } from '@kubernetes/client-node';
-import type { ApiConstructor, ApiType, HttpLibrary } from '@kubernetes/client-node';
+import type { ApiConstructor, ApiType, CoreV1Event, HttpLibrary } from '@kubernetes/client-node';
+import type { EventPoster } from './events.ts';
 import type { StatusApi } from './status.ts';
 
 type Dispatcher = NonNullable<ReturnType<RequestContext['getDispatcher']>>;
@@ -106,26 +107,21 @@ export const dispatcherHttpLibrary: HttpLibrary = wrapHttpLibrary({
 
 /**
  * One request with the KubeConfig's credentials (and, for a PooledKubeConfig, its pool), without
- * client-node's model (de)serialisation and without reading a successful answer: the body is
- * discarded as it arrives (so the stream is done with) and never turned into a string or an object.
- * A failure rejects with client-node's ApiException (its `code` the HTTP status), as the generated
- * clients do.
+ * client-node's model (de)serialisation. Resolves with the answer's body, unread, on 2xx; a failure
+ * rejects with client-node's ApiException (its `code` the HTTP status), as the generated clients do.
  */
-export async function sendDiscardingAnswer(kc: KubeConfig, method: 'PATCH' | 'PUT' | 'POST', path: string, body: string, contentType: string): Promise<void> {
+async function send(kc: KubeConfig, method: 'PUT' | 'POST', path: string, body: string): Promise<BodyReadable> {
   const server = kc.getCurrentCluster()?.server;
   if (!server) throw new Error('No active cluster!');
   const ctx = new RequestContext(server + path, HttpMethod[method]);
-  ctx.setHeaderParam('Content-Type', contentType);
+  ctx.setHeaderParam('Content-Type', 'application/json');
   ctx.setHeaderParam('Accept', 'application/json');
   // As the generated clients send it: the API server names the field manager after it.
   ctx.setHeaderParam('User-Agent', USER_AGENT);
   ctx.setBody(body);
   await kc.applySecurityAuthentication(ctx);
   const res = await dispatch(ctx);
-  if (res.status >= 200 && res.status < 300) {
-    await res.body.dump({ limit: Number.MAX_SAFE_INTEGER });
-    return;
-  }
+  if (res.status >= 200 && res.status < 300) return res.body;
   // A failure's body is a small Status: its message says why (no credentials are in it).
   const text = await res.body.text();
   let message = text;
@@ -135,6 +131,11 @@ export async function sendDiscardingAnswer(kc: KubeConfig, method: 'PATCH' | 'PU
     // not JSON: keep the text
   }
   throw new ApiException(res.status, message, text, res.headers);
+}
+
+/** `send`, the answer discarded as it arrives, never turned into a string or an object. */
+export async function sendDiscardingAnswer(kc: KubeConfig, method: 'PUT' | 'POST', path: string, body: string): Promise<void> {
+  await (await send(kc, method, path, body)).dump({ limit: Number.MAX_SAFE_INTEGER });
 }
 
 /** client-node's CustomObjectsApi, plus status writes with a small body, the answer unread (src/k8s/status.ts). */
@@ -149,13 +150,34 @@ export class ValetCustomObjectsApi extends CustomObjectsApi implements StatusApi
 
   replaceStatus(path: string, body: string): Promise<void> {
     if (!this.kubeConfig) throw new Error('ValetCustomObjectsApi made without ValetCustomObjectsApi.make');
-    return sendDiscardingAnswer(this.kubeConfig, 'PUT', path, body, 'application/json');
+    return sendDiscardingAnswer(this.kubeConfig, 'PUT', path, body);
+  }
+}
+
+/**
+ * client-node's CoreV1Api, plus Events created from plain JSON with only their name read back
+ * (src/k8s/events.ts): 5,000 Ready transitions are 5,000 Events, each of which went through
+ * client-node's CoreV1Event model both ways.
+ */
+export class ValetCoreV1Api extends CoreV1Api implements EventPoster {
+  private kubeConfig: KubeConfig | undefined;
+
+  static make(kc: KubeConfig): ValetCoreV1Api {
+    const api = kc.makeApiClient(ValetCoreV1Api);
+    api.kubeConfig = kc;
+    return api;
+  }
+
+  async createEventNamed(namespace: string, event: CoreV1Event): Promise<string | undefined> {
+    if (!this.kubeConfig) throw new Error('ValetCoreV1Api made without ValetCoreV1Api.make');
+    const answer = await send(this.kubeConfig, 'POST', `/api/v1/namespaces/${encodeURIComponent(namespace)}/events`, JSON.stringify(event));
+    return (JSON.parse(await answer.text()) as { metadata?: { name?: string } }).metadata?.name;
   }
 }
 
 export interface K8sClients {
   kubeConfig: KubeConfig;
-  core: CoreV1Api;
+  core: CoreV1Api & EventPoster;
   customObjects: CustomObjectsApi & StatusApi;
   coordination: CoordinationV1Api;
 }
@@ -182,7 +204,7 @@ export function loadKubeConfig(source: KubeConfigSource = {}): KubeConfig {
 export function createK8sClients(kubeConfig: KubeConfig): K8sClients {
   return {
     kubeConfig,
-    core: kubeConfig.makeApiClient(CoreV1Api),
+    core: ValetCoreV1Api.make(kubeConfig),
     customObjects: ValetCustomObjectsApi.make(kubeConfig),
     coordination: kubeConfig.makeApiClient(CoordinationV1Api),
   };

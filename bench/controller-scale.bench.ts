@@ -7,14 +7,15 @@
 // 10 s once all are Ready (steady state). The comparisons are the API server's own: how long the
 // 5,000 creates took, and how long one LIST of all 5,000 takes.
 // Goals: each Ready within 15 s of its create (p99); all Ready within 20 s of the last create;
-// operator RSS under 300 MB; steady-state CPU near zero.
+// operator RSS under 300 MB; steady-state CPU near zero. The operator runs with the Helm chart's
+// Node options (operator.nodeOptions), as shipped.
 // Alone: node bench/run.ts controller-scale
 import { request } from 'node:https';
 import type { RequestOptions } from 'node:https';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { DatasetAccess } from '../src/api/v1alpha1/index.ts';
 import { labStoreSpec } from '../test/lab/valet.ts';
-import { accessBody, cluster, ensureNamespace, G, get, isReady, metricSum } from './lib/cluster.ts';
+import { accessBody, chartNodeOptions, cluster, ensureNamespace, G, get, isReady, metricSum } from './lib/cluster.ts';
 import { fmt } from './lib/report.ts';
 import type { Benchmark } from './lib/report.ts';
 import { cpuAccount, inBatches, percentile, rssOf, sampleRss, sleep } from './lib/stats.ts';
@@ -198,7 +199,7 @@ export const controllerScale: Benchmark = {
           { metric: 'operator RSS, peak', valet: fmt.mb(peak), comparison: `${fmt.mb(rssIdle)} before`, ratio: fmt.x(peak / rssIdle), goal: '< 300 MB', met: peak < RSS_GOAL },
           { metric: `operator CPU, steady state (${STEADY_MS / 1000} s, all Ready)`, valet: `${steadyCpu.toFixed(2)} s`, comparison: `${(cpuDuring.operator ?? NaN).toFixed(1)} s while creating`, ratio: '', goal: 'near zero', met: steadyCpu < 0.05 * (STEADY_MS / 1000) },
         ],
-        details: { accesses: ACCESSES, namespaces: NAMESPACES, applyMs, listMs: list.ms, p50, p99, afterLastMs: afterLast, readyCount: readyAt.size, limitMs: LIMIT_MS, rssBytes: { idle: rssIdle, peak, after: rssAfter }, heapAtReady, cpuSeconds: cpuDuring, steadyCpuSeconds: steadyCpu },
+        details: { accesses: ACCESSES, namespaces: NAMESPACES, applyMs, listMs: list.ms, p50, p99, afterLastMs: afterLast, readyCount: readyAt.size, limitMs: LIMIT_MS, rssBytes: { idle: rssIdle, peak, after: rssAfter }, heapAtReady, cpuSeconds: cpuDuring, steadyCpuSeconds: steadyCpu, nodeOptions: [chartNodeOptions(), process.env.BENCH_OPERATOR_NODE_OPTIONS ?? ''].join(' ').trim() },
         notes: [],
       };
     } finally {

@@ -2,10 +2,11 @@
 // CRDs, a namespace with a service account, the issuer's Secret and a DatasetStore, TLS material
 // from src/tls/pki.ts, and `valet operator` as a child process, as shipped (controller, issuer and
 // webhook in one process). Started on first use, stopped by closeCluster(). Loopback only.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { CustomObjectsApi } from '@kubernetes/client-node';
+import { parse as parseYaml } from 'yaml';
 import type { DatasetAccess } from '../../src/api/v1alpha1/index.ts';
 import { createAuthority, issueCertificate } from '../../src/tls/pki.ts';
 import type { Authority } from '../../src/tls/pki.ts';
@@ -51,14 +52,23 @@ export interface Cluster {
 
 let current: Promise<Cluster> | undefined;
 
+/** The operator's Node options as the Helm chart ships them (values.yaml: operator.nodeOptions). */
+export function chartNodeOptions(): string {
+  const values = parseYaml(readFileSync(join(root, 'charts/valet/values.yaml'), 'utf8')) as { operator?: { nodeOptions?: string } };
+  return values.operator?.nodeOptions ?? '';
+}
+
 /**
+ * The operator runs with the chart's Node options (as shipped), then:
  * BENCH_OPERATOR_CPU_PROF=<dir>: a CPU profile of each operator, written when it stops.
- * BENCH_OPERATOR_NODE_OPTIONS: more Node options for the operator (experiments, e.g. heap flags).
+ * BENCH_OPERATOR_NODE_OPTIONS: more Node options for the operator (experiments, e.g. heap flags;
+ * a flag given here again wins over the chart's).
  */
 function nodeOptions(imports: readonly string[]): string {
   const prof = process.env.BENCH_OPERATOR_CPU_PROF;
   const extra = process.env.BENCH_OPERATOR_NODE_OPTIONS ?? '';
-  return [...imports.map((m) => `--import=${m}`), ...(prof ? [`--cpu-prof`, `--cpu-prof-dir=${prof}`] : []), ...(extra ? [extra] : [])].join(' ');
+  const chart = chartNodeOptions();
+  return [...(chart ? [chart] : []), ...imports.map((m) => `--import=${m}`), ...(prof ? [`--cpu-prof`, `--cpu-prof-dir=${prof}`] : []), ...(extra ? [extra] : [])].join(' ');
 }
 let stop: (() => Promise<void>) | undefined;
 

@@ -9,7 +9,13 @@ import type { Logger } from '../platform/logger.ts';
 import type { ObjectLike } from './keys.ts';
 
 export type EventType = 'Normal' | 'Warning';
-export type EventApi = Pick<CoreV1Api, 'createNamespacedEvent' | 'patchNamespacedEvent'>;
+/** Creates an Event from plain JSON and reads back only its name (src/k8s/clients.ts's core does). */
+export interface EventPoster {
+  createEventNamed(namespace: string, event: CoreV1Event): Promise<string | undefined>;
+}
+
+/** client-node's calls; with `createEventNamed` too, Events are created through it (no model round trip). */
+export type EventApi = Pick<CoreV1Api, 'createNamespacedEvent' | 'patchNamespacedEvent'> & Partial<EventPoster>;
 
 export interface EventRecorderOptions {
   core: EventApi;
@@ -106,8 +112,9 @@ export class EventRecorder {
       reportingInstance: this.instance,
     };
     try {
-      const created = await this.core.createNamespacedEvent({ namespace, body });
-      entry.name = created.metadata?.name;
+      entry.name = this.core.createEventNamed
+        ? await this.core.createEventNamed(namespace, body)
+        : (await this.core.createNamespacedEvent({ namespace, body })).metadata?.name;
     } catch (err) {
       this.seen.delete(key); // let the next occurrence try again
       this.logger?.warn('recording an event failed', { err, kind: obj.kind, namespace: objectNamespace, name, reason });

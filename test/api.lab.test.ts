@@ -18,7 +18,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await w?.stop();
 });
-useLabLogs(() => w?.lab);
+useLabLogs(() => w);
 
 type Obj = KubernetesObject & { spec: Record<string, unknown> };
 

@@ -41,7 +41,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await w?.stop();
 });
-useLabLogs(() => w?.lab);
+useLabLogs(() => w);
 
 /** A SAS URL valid from a minute ago for an hour (Azurite runs on this machine's clock). */
 function sas(blob: string, permissions: string, times: { startsOn?: Date; expiresOn?: Date } = {}): string {

@@ -59,7 +59,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await w?.stop();
 });
-useLabLogs(() => w?.lab);
+useLabLogs(() => w);
 
 describe("the operator's own TLS", () => {
   it('creates one CA and certificate that both replicas serve, for the Service name', async () => {

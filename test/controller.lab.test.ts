@@ -122,7 +122,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await w?.stop();
 });
-useLabLogs(() => w?.lab);
+useLabLogs(() => w);
 
 describe('the DatasetAccess controller', () => {
   it('reports a missing store, then Ready with the rendered policy once the store exists', async () => {

@@ -23,7 +23,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await w?.stop();
 });
-useLabLogs(() => w?.lab);
+useLabLogs(() => w);
 
 function req(key: string, method: GcsMethod, over: Partial<GcsSignRequest> = {}): GcsSignRequest {
   return {

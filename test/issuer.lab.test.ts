@@ -90,7 +90,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await w?.stop();
 });
-useLabLogs(() => w?.lab);
+useLabLogs(() => w);
 
 // ── tests ────────────────────────────────────────────────────────────────────────────────────
 

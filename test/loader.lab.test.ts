@@ -74,7 +74,7 @@ afterAll(async () => {
   if (w) expect(await stopAndListLeftovers(w)).toEqual([]);
 });
 
-useLabLogs(() => w?.lab);
+useLabLogs(() => w);
 
 describe('the pod token from the webhook', () => {
   it('is the Authorization value the sidecar serves keys for, and the one it writes to the token file', async () => {

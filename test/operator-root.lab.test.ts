@@ -58,7 +58,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await w?.stop();
 });
-useLabLogs(() => w?.lab);
+useLabLogs(() => w);
 
 describe('startOperator, the composition root', () => {
   it('is not ready, and says which part waits, until its caches can sync; then ready with one watch per kind', async () => {

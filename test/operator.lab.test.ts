@@ -56,7 +56,7 @@ afterAll(async () => {
   agent?.destroy();
   await w?.stop();
 });
-useLabLogs(() => w?.lab);
+useLabLogs(() => w);
 
 describe('valet operator, as shipped', () => {
   it('refuses a request without a token, and hands a bound pod a key scoped to its grant', async () => {

@@ -137,7 +137,7 @@ afterAll(async () => {
   await sidecar?.close();
   await w?.stop();
 });
-useLabLogs(() => w?.lab);
+useLabLogs(() => w);
 
 describe('the controller on an azureBlob store', () => {
   it('makes the access Ready and writes the per-blob SAS scope to status', async () => {

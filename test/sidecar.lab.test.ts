@@ -137,7 +137,7 @@ afterAll(async () => {
   await main?.close();
   await w?.stop();
 });
-useLabLogs(() => w?.lab);
+useLabLogs(() => w);
 
 // ── tests ────────────────────────────────────────────────────────────────────────────────────
 

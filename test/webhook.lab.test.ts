@@ -123,7 +123,7 @@ afterAll(async () => {
   if (w) await deleteMutatingWebhookConfiguration(w.lab.kubeConfig, WEBHOOK_CONFIGURATION_NAME).catch(() => undefined);
   await w?.stop();
 });
-useLabLogs(() => w?.lab);
+useLabLogs(() => w);
 
 describe('the pod webhook, called by kube-apiserver over TLS', () => {
   it('injects a labelled pod: native sidecar with a startup probe, token and shared volumes, AWS variables in each app container', async () => {

@@ -1,4 +1,4 @@
-// Local process, for speed and for its hour-long refresh rate; the pod path it shares is in test/node/faults.lab.test.ts.
+// Local process, for speed and for its hour-long refresh rate; the pod path it shares is in test/lab/node/faults.ts (run by test/node/training-job.lab.test.ts).
 // Endurance: `valet sidecar` runs as its own process against the real issuer and MinIO with a
 // refresh fraction so low that each of its three accesses is refreshed about once a second (900 s
 // keys, refresh fraction 0.0005, floored at the sidecar's 1 s minimum), while two clients read
@@ -35,7 +35,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await w?.stop();
 });
-useLabLogs(() => w?.lab);
+useLabLogs(() => w);
 
 describe(`the sidecar over ${CYCLES} accelerated refresh cycles`, () => {
   it('serves every client request, refreshes on schedule, and keeps its memory flat', async () => {

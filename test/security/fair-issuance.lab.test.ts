@@ -26,7 +26,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await w?.stop();
 });
-useLabLogs(() => w?.lab);
+useLabLogs(() => w);
 
 describe('one namespace flooding a shared store', () => {
   it("does not delay another namespace's first key, and its own excess gets 429 RateLimited with Retry-After", async () => {

@@ -33,7 +33,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await w?.stop();
 });
-useLabLogs(() => w?.lab);
+useLabLogs(() => w);
 
 describe('a folder on a shared cluster store', () => {
   it("belongs to the first namespace that claims it: another namespace's access is refused without naming the owner, and gets no key", async () => {

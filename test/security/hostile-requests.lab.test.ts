@@ -53,7 +53,7 @@ afterAll(async () => {
   await new Promise<void>((r) => (webhook ? webhook.close(() => r()) : r()));
   await w?.stop();
 });
-useLabLogs(() => w?.lab);
+useLabLogs(() => w);
 
 // ── how each face is called ───────────────────────────────────────────────────────────────────
 

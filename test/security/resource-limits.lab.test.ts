@@ -103,7 +103,7 @@ afterAll(async () => {
   agent?.destroy();
   await w?.stop();
 });
-useLabLogs(() => w?.lab);
+useLabLogs(() => w);
 
 describe(`${HOSTILE} hostile connections to each listener of one operator replica`, () => {
   it('keep its memory bounded, get 429 (webhook) or 401 (issuer) unread, and leave a real review and a real key request served', async () => {

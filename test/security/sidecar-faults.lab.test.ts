@@ -27,7 +27,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await w?.stop();
 });
-useLabLogs(() => w?.lab);
+useLabLogs(() => w);
 
 const podEnv = () =>
   cleanEnv({

@@ -70,7 +70,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await w?.stop();
 });
-useLabLogs(() => w?.lab);
+useLabLogs(() => w);
 
 describe("a tenant's access naming a store its namespace may not use", () => {
   it('a ClusterDatasetStore whose namespaceSelector leaves the namespace out: NamespaceNotSelected, and the issuer refuses without calling STS', async () => {

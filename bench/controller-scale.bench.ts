@@ -118,7 +118,8 @@ export const controllerScale: Benchmark = {
       },
     });
     // A fresh operator: its memory before and after is the controller's doing.
-    const op = await c.startOperator();
+    // BENCH_OPERATOR_ARGS='--workers=8': more flags for the operator (compare settings in one session).
+    const op = await c.startOperator((process.env.BENCH_OPERATOR_ARGS ?? '').split(' ').filter(Boolean));
     await sleep(2000);
     const rssIdle = await rssOf(op.proc.pid);
 

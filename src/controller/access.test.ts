@@ -39,6 +39,7 @@ function harness(objects: { access?: DatasetAccess; store?: AnyDatasetStore }) {
     datasetStore: (ns, name) => (objects.store && objects.store.metadata.namespace === ns && objects.store.metadata.name === name ? objects.store : undefined),
     clusterStore: () => undefined,
     namespaceLabels: () => ({}),
+    overlappingClaims: () => [],
   };
   const reconcile = makeAccessReconciler({
     caches,

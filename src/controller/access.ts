@@ -16,12 +16,11 @@ export interface AccessCaches {
   clusterStore(name: string): AnyDatasetStore | undefined;
   /** Labels of a namespace, or undefined when it is not (yet) known. */
   namespaceLabels(namespace: string): Record<string, string> | undefined;
-  /** Every DatasetAccess, of all namespaces (folder ownership on cluster stores, ADR 0009). */
-  allAccesses?(): readonly DatasetAccess[];
-  /** The accesses naming one ClusterDatasetStore, from an index (else allAccesses is scanned). */
-  accessesOfClusterStore?(name: string): readonly DatasetAccess[];
-  /** Of those, the ones in other namespaces whose folder overlaps `prefix`: the only claims that can refuse it. */
-  overlappingClaims?(name: string, prefix: string, namespace: string | undefined): readonly DatasetAccess[];
+  /**
+   * The accesses on ClusterDatasetStore `name`, in other namespaces than `namespace`, whose folder
+   * overlaps `prefix`: the only claims that can refuse it (ADR 0009; SharedInformers' ClaimIndex).
+   */
+  overlappingClaims(name: string, prefix: string, namespace: string | undefined): readonly DatasetAccess[];
 }
 
 export interface AccessStatusWriter {
@@ -63,9 +62,10 @@ export function desiredStatus(
   labels: Record<string, string> | undefined,
   now: string,
   valetNamespace?: string,
-  allAccesses: readonly DatasetAccess[] = [],
+  /** Accesses that may claim the same folders (overlappingClaims; any superset gives the same answer). */
+  candidates: readonly DatasetAccess[] = [],
 ): DatasetAccessStatus {
-  const claims = store?.kind === KINDS.ClusterDatasetStore ? claimsOnClusterStore(allAccesses, store.metadata.name) : [];
+  const claims = store?.kind === KINDS.ClusterDatasetStore ? claimsOnClusterStore(candidates, store.metadata.name) : [];
   const v = validateAccess(access, store, labels, { providers: PROVIDER_REGISTRY, valetNamespace, claims });
   const generation = access.metadata.generation ?? 0;
   const status: DatasetAccessStatus = {
@@ -106,7 +106,7 @@ export function makeAccessReconciler(deps: AccessReconcilerDeps): (key: string) 
     // index when there is one, not every access of the store per reconcile.
     const onClusterStore =
       store?.kind === KINDS.ClusterDatasetStore
-        ? (deps.caches.overlappingClaims?.(store.metadata.name, access.spec.prefix, access.metadata.namespace) ?? deps.caches.accessesOfClusterStore?.(store.metadata.name) ?? deps.caches.allAccesses?.())
+        ? deps.caches.overlappingClaims(store.metadata.name, access.spec.prefix, access.metadata.namespace)
         : undefined;
     const next = desiredStatus(access, store, labels, rfc3339(deps.clock.now()), deps.valetNamespace, onClusterStore ?? []);
     if (statusEqual(access.status, next)) {

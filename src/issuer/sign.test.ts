@@ -389,7 +389,7 @@ describe('UrlSigner.sign: refusals', () => {
   ] as const) {
     it(`answers StoreCredentialsUnavailable, not BadRequest, for ${what}, without echoing it`, async () => {
       const source = new GrantSourceOverCaches({
-        caches: { accesses: () => [], datasetStore: () => undefined, clusterStore: () => undefined, namespaceLabels: () => undefined },
+        caches: { accesses: () => [], datasetStore: () => undefined, clusterStore: () => undefined, namespaceLabels: () => undefined, overlappingClaims: () => [] },
         core: { readNamespacedSecret: async () => ({ stringData: values as Record<string, string> }) },
         valetNamespace: 'team-a',
       });

@@ -38,6 +38,7 @@ function setup(secrets: Record<string, V1Secret>) {
       datasetStore: (ns, name) => (ns === 'team-a' && name === 'lab' ? nsStore : undefined),
       clusterStore: (name) => (name === 'shared' ? clusterStore : undefined),
       namespaceLabels: (ns) => (ns === 'team-a' ? { team: 'a' } : undefined),
+      overlappingClaims: () => [],
     },
     core: {
       readNamespacedSecret: async ({ namespace, name }: { namespace: string; name: string }) => {
@@ -101,7 +102,7 @@ describe('the informer-backed grant source', () => {
     }
     expect(reads).toEqual([]);
     // Configured elsewhere, the same store is read there.
-    const other = new GrantSourceOverCaches({ caches: { accesses: () => [], datasetStore: () => undefined, clusterStore: () => undefined, namespaceLabels: () => undefined }, core: { readNamespacedSecret: () => Promise.reject(Object.assign(new Error('nf'), { code: 404 })) }, valetNamespace: 'team-a' });
+    const other = new GrantSourceOverCaches({ caches: { accesses: () => [], datasetStore: () => undefined, clusterStore: () => undefined, namespaceLabels: () => undefined, overlappingClaims: () => [] }, core: { readNamespacedSecret: () => Promise.reject(Object.assign(new Error('nf'), { code: 404 })) }, valetNamespace: 'team-a' });
     await expect(other.storeCredentials(tenantStore)).rejects.toMatchObject({ message: expect.stringContaining('not found') });
   });
 

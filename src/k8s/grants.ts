@@ -5,7 +5,7 @@
 // (a row of src/api/issuer/v1/errors.ts).
 import type { CoreV1Api, V1Secret } from '@kubernetes/client-node';
 import { DEFAULT_VALET_NAMESPACE, KINDS } from '../api/v1alpha1/index.ts';
-import { checkCredentialsPlacement, overlappingClaimsIn } from '../policy/index.ts';
+import { checkCredentialsPlacement } from '../policy/index.ts';
 import type { SigningKey, StaticCredentials, StorageProvider } from '../policy/index.ts';
 import { PROVIDER_REGISTRY, providerOf } from '../providers/index.ts';
 import type { AnyDatasetStore, ClusterDatasetStore, DatasetAccess, DatasetStore } from '../api/v1alpha1/index.ts';
@@ -22,12 +22,11 @@ import { httpStatus } from './keys.ts';
 /** Read-only views of the caches the grant source needs; informers fit, tests pass maps. */
 export interface GrantCaches {
   accesses(namespace: string): readonly DatasetAccess[];
-  /** Every DatasetAccess of all namespaces (optional: folder ownership on cluster stores). */
-  allAccesses?(): readonly DatasetAccess[];
-  /** The accesses naming one ClusterDatasetStore, from an index. */
-  accessesOfClusterStore?(name: string): readonly DatasetAccess[];
-  /** Of those, the ones in other namespaces than `namespace` whose folder overlaps `prefix`. */
-  overlappingClaims?(name: string, prefix: string, namespace: string | undefined): readonly DatasetAccess[];
+  /**
+   * The accesses on ClusterDatasetStore `name`, in other namespaces than `namespace`, whose folder
+   * overlaps `prefix` (ADR 0009; SharedInformers' ClaimIndex).
+   */
+  overlappingClaims(name: string, prefix: string, namespace: string | undefined): readonly DatasetAccess[];
   datasetStore(namespace: string, name: string): DatasetStore | undefined;
   clusterStore(name: string): ClusterDatasetStore | undefined;
   /** Labels of a namespace; undefined when it is not known. */
@@ -69,13 +68,10 @@ export class GrantSourceOverCaches {
 
   /**
    * Other namespaces' accesses on ClusterDatasetStore `clusterStore` whose folder overlaps `prefix`
-   * (ADR 0009): from the informers' ClaimIndex, so a key request costs the overlaps; caches without
-   * the index (tests passing plain maps) are scanned.
+   * (ADR 0009): from the informers' ClaimIndex, so a key request costs the overlaps.
    */
   overlappingClaims(clusterStore: string, prefix: string, namespace: string): readonly DatasetAccess[] {
-    const c = this.o.caches;
-    if (c.overlappingClaims) return c.overlappingClaims(clusterStore, prefix, namespace);
-    return overlappingClaimsIn(c.allAccesses?.() ?? [], clusterStore, prefix, namespace);
+    return this.o.caches.overlappingClaims(clusterStore, prefix, namespace);
   }
 
   store(access: DatasetAccess): AnyDatasetStore | undefined {

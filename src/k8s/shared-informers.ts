@@ -146,8 +146,6 @@ export class SharedInformers {
     return {
       access: (ns, name) => this.accesses.get(ns, name),
       accesses: (ns) => this.accesses.list(ns),
-      allAccesses: () => this.accesses.list(),
-      accessesOfClusterStore: (name) => this.accessesOfClusterStore(name),
       overlappingClaims: (name, prefix, namespace) => this.overlappingClaims(name, prefix, namespace),
       datasetStore: (ns, name) => this.stores.get(ns, name),
       clusterStore: (name) => this.clusterStores.get(undefined, name),

@@ -126,7 +126,7 @@ describe('a forged Ready status (written by a principal allowed to update datase
   };
   const grantsOver = (access: DatasetAccess) =>
     new GrantSourceOverCaches({
-      caches: { accesses: (ns) => (ns === 'team-a' ? [access] : []), datasetStore: (ns, name) => (ns === 'team-b' && name === 'private' ? teamBStore : undefined), clusterStore: (name) => (name === 'team-b-only' ? clusterStore : undefined), namespaceLabels: (ns) => ({ team: ns }) },
+      caches: { accesses: (ns) => (ns === 'team-a' ? [access] : []), datasetStore: (ns, name) => (ns === 'team-b' && name === 'private' ? teamBStore : undefined), clusterStore: (name) => (name === 'team-b-only' ? clusterStore : undefined), namespaceLabels: (ns) => ({ team: ns }), overlappingClaims: () => [] },
       core: { readNamespacedSecret: () => Promise.reject(new Error('never read')) },
     });
 
@@ -288,7 +288,7 @@ describe("a store whose long-term key sits in a tenant's namespace (ADR 0008)", 
     a.status = { observedGeneration: 1, store: 'DatasetStore/old-style', sessionPolicy: rendered.policy, conditions: [{ type: 'Ready', status: 'True', reason: 'Valid', message: '', observedGeneration: 1, lastTransitionTime: '2026-01-01T00:00:00Z' }] };
     const reads: string[] = [];
     const g = new GrantSourceOverCaches({
-      caches: { accesses: () => [a], datasetStore: () => store, clusterStore: () => undefined, namespaceLabels: () => ({ team: 'team-a' }) },
+      caches: { accesses: () => [a], datasetStore: () => store, clusterStore: () => undefined, namespaceLabels: () => ({ team: 'team-a' }), overlappingClaims: () => [] },
       core: { readNamespacedSecret: (p: { namespace: string; name: string }) => (reads.push(`${p.namespace}/${p.name}`), w.lab.core.readNamespacedSecret(p)) },
       valetNamespace: LAB_VALET_NAMESPACE,
     });

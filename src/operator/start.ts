@@ -207,6 +207,9 @@ export async function startOperator(config: OperatorConfig, webhookConfig: Webho
   // webhook and issuer: every replica; both refuse until the caches have synced.
   if (webhookConfig.address) {
     let webhook: WebhookServer | undefined;
+    // With the operator's own certificate (not separate webhook files), renewals reach it too; once,
+    // for whichever server is running (a restarted part is a new server).
+    if (webhookConfig.servesOperatorTls) onRenewal.push((tls) => webhook?.setTls(tls));
     manager.add({
       name: 'webhook',
       start: async () => {
@@ -226,14 +229,13 @@ export async function startOperator(config: OperatorConfig, webhookConfig: Webho
         webhook = server;
         addresses.webhook = `${host}:${server.port}`;
         logger.info('webhook listening', { address: addresses.webhook });
-        // With the operator's own certificate (not separate webhook files), renewals reach it too.
-        if (webhookConfig.servesOperatorTls) onRenewal.push((tls) => server.setTls(tls));
       },
       stop: () => webhook?.close(),
     });
   }
   if (config.issuerAddress) {
     let issuer: IssuerServer | undefined;
+    onRenewal.push((tls) => (issuer?.server as HttpsServer | undefined)?.setSecureContext({ cert: tls.certPem, key: tls.keyPem }));
     manager.add({
       name: 'issuer',
       start: async () => {
@@ -256,8 +258,6 @@ export async function startOperator(config: OperatorConfig, webhookConfig: Webho
         issuer = await startIssuerServer({ app, tls: operatorTls, host, port });
         addresses.issuer = `${host}:${issuer.port}`;
         logger.info('issuer listening', { url: issuer.url });
-        const https = issuer.server as HttpsServer;
-        onRenewal.push((tls) => https.setSecureContext({ cert: tls.certPem, key: tls.keyPem }));
       },
       stop: () => issuer?.close(),
     });

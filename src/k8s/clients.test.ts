@@ -1,43 +1,22 @@
 // The clients' own requests (Events created from plain JSON) against a real HTTP server.
-import { createServer } from 'node:http';
-import type { IncomingHttpHeaders, Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createK8sClients, PooledKubeConfig } from './clients.ts';
 import type { K8sClients } from './clients.ts';
+import { startLocalApiServer } from './testdata/local-api-server.ts';
+import type { LocalApiServer, RecordedRequest } from './testdata/local-api-server.ts';
 import { FakeClock } from '../platform/clock.ts';
 import { EventRecorder } from './events.ts';
 
-let server: Server;
+let api: LocalApiServer | undefined;
 let clients: K8sClients;
 let answer: { status: number; body: string } = { status: 201, body: '' };
-const requests: { method?: string; url?: string; headers: IncomingHttpHeaders; body: string }[] = [];
+let requests: RecordedRequest[] = [];
 
 beforeAll(async () => {
-  server = createServer((req, res) => {
-    let body = '';
-    req.setEncoding('utf8');
-    req.on('data', (c: string) => (body += c));
-    req.on('end', () => {
-      requests.push({ method: req.method, url: req.url, headers: req.headers, body });
-      res.writeHead(answer.status, { 'content-type': 'application/json' }).end(answer.body);
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const kc = new PooledKubeConfig();
-  kc.loadFromOptions({
-    clusters: [{ name: 'c', server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, skipTLSVerify: true }],
-    users: [{ name: 'u', token: 'not-a-secret' }],
-    contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
-    currentContext: 'x',
-  });
-  clients = createK8sClients(kc);
+  api = await startLocalApiServer((_req, res) => res.writeHead(answer.status, { 'content-type': 'application/json' }).end(answer.body));
+  ({ clients, requests } = api);
 });
 
-afterAll(async () => {
-  server.closeAllConnections();
-  await new Promise((resolve) => server.close(resolve));
-});
+afterAll(() => api?.close());
 
 beforeEach(() => {
   requests.length = 0;

@@ -3,64 +3,46 @@
 // taken (the rest is copied from the stored object), and the whole object comes back (which the
 // writer must not need). That the real kube-apiserver behaves so was checked once by hand against
 // the lab (docs/performance.md §5).
-import { createServer } from 'node:http';
-import type { IncomingHttpHeaders, Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { DatasetAccess, DatasetAccessStatus } from '../api/v1alpha1/index.ts';
-import { createK8sClients, PooledKubeConfig } from './clients.ts';
 import type { K8sClients } from './clients.ts';
+import { startLocalApiServer } from './testdata/local-api-server.ts';
+import type { LocalApiServer, RecordedRequest } from './testdata/local-api-server.ts';
 import { isConflict } from './keys.ts';
 import { statusPath, writeAccessStatus, writeStatus } from './status.ts';
 
 type Stored = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; uid?: string; resourceVersion: string; managedFields?: unknown }; spec: unknown; status?: Record<string, unknown> };
 
-let server: Server;
+let api: LocalApiServer | undefined;
 let clients: K8sClients;
 const objects = new Map<string, Stored>();
-const requests: { method?: string; url?: string; headers: IncomingHttpHeaders; body: string }[] = [];
+let requests: RecordedRequest[] = [];
 
 beforeAll(async () => {
-  server = createServer((req, res) => {
-    let body = '';
-    req.setEncoding('utf8');
-    req.on('data', (c: string) => (body += c));
-    req.on('end', () => {
-      requests.push({ method: req.method, url: req.url, headers: req.headers, body });
-      const path = (req.url ?? '').replace(/\/status$/, '');
-      const obj = objects.get(path);
-      const status = (code: number, reason: string, message: string) =>
-        res.writeHead(code, { 'content-type': 'application/json' }).end(JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Failure', reason, message, code }));
-      if (!req.url?.endsWith('/status') || req.method !== 'PUT') return status(405, 'MethodNotAllowed', 'only PUT of /status here');
-      if (req.headers['content-type'] !== 'application/json') return status(415, 'UnsupportedMediaType', `content-type ${req.headers['content-type']}`);
-      if (!obj) return status(404, 'NotFound', 'not found');
-      const sent = JSON.parse(body) as { kind?: string; metadata?: { name?: string; resourceVersion?: string; uid?: string }; status?: Record<string, unknown> };
-      if (sent.kind !== obj.kind || sent.metadata?.name !== obj.metadata.name) return status(400, 'BadRequest', 'kind or name does not match');
-      const rv = sent.metadata?.resourceVersion;
-      if (!rv) return status(422, 'Invalid', 'metadata.resourceVersion: must be specified for an update');
-      if (rv !== obj.metadata.resourceVersion) return status(409, 'Conflict', 'Operation cannot be fulfilled: the object has been modified; please apply your changes to the latest version and try again');
-      if (sent.metadata?.uid !== undefined && sent.metadata.uid !== obj.metadata.uid) return status(409, 'Conflict', 'Precondition failed: UID in precondition does not match');
-      if (sent.status === undefined) delete obj.status;
-      else obj.status = sent.status;
-      obj.metadata.resourceVersion = String(Number(obj.metadata.resourceVersion) + 1);
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(obj));
-    });
+  api = await startLocalApiServer((req, res) => {
+    const { body } = req;
+    const path = (req.url ?? '').replace(/\/status$/, '');
+    const obj = objects.get(path);
+    const status = (code: number, reason: string, message: string) =>
+      res.writeHead(code, { 'content-type': 'application/json' }).end(JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Failure', reason, message, code }));
+    if (!req.url?.endsWith('/status') || req.method !== 'PUT') return status(405, 'MethodNotAllowed', 'only PUT of /status here');
+    if (req.headers['content-type'] !== 'application/json') return status(415, 'UnsupportedMediaType', `content-type ${req.headers['content-type']}`);
+    if (!obj) return status(404, 'NotFound', 'not found');
+    const sent = JSON.parse(body) as { kind?: string; metadata?: { name?: string; resourceVersion?: string; uid?: string }; status?: Record<string, unknown> };
+    if (sent.kind !== obj.kind || sent.metadata?.name !== obj.metadata.name) return status(400, 'BadRequest', 'kind or name does not match');
+    const rv = sent.metadata?.resourceVersion;
+    if (!rv) return status(422, 'Invalid', 'metadata.resourceVersion: must be specified for an update');
+    if (rv !== obj.metadata.resourceVersion) return status(409, 'Conflict', 'Operation cannot be fulfilled: the object has been modified; please apply your changes to the latest version and try again');
+    if (sent.metadata?.uid !== undefined && sent.metadata.uid !== obj.metadata.uid) return status(409, 'Conflict', 'Precondition failed: UID in precondition does not match');
+    if (sent.status === undefined) delete obj.status;
+    else obj.status = sent.status;
+    obj.metadata.resourceVersion = String(Number(obj.metadata.resourceVersion) + 1);
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(obj));
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const kc = new PooledKubeConfig();
-  kc.loadFromOptions({
-    clusters: [{ name: 'c', server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, skipTLSVerify: true }],
-    users: [{ name: 'u', token: 'not-a-secret' }],
-    contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
-    currentContext: 'x',
-  });
-  clients = createK8sClients(kc);
+  ({ clients, requests } = api);
 });
 
-afterAll(async () => {
-  server.closeAllConnections();
-  await new Promise((resolve) => server.close(resolve));
-});
+afterAll(() => api?.close());
 
 const ref = { group: 'valet.dev', version: 'v1alpha1', plural: 'datasetaccesses', namespace: 'team-a', name: 'imagenet' };
 const readyStatus: DatasetAccessStatus = {

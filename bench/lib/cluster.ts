@@ -11,10 +11,10 @@ import type { DatasetAccess } from '../../src/api/v1alpha1/index.ts';
 import { createAuthority, issueCertificate } from '../../src/tls/pki.ts';
 import type { Authority } from '../../src/tls/pki.ts';
 import { installCrds } from '../../test/lab/apply.ts';
-import { labStoreSpec } from '../../test/lab/valet.ts';
+import { labStoreSpec, startOperatorCommand } from '../../test/lab/valet.ts';
 import { startLab } from '../../test/lab/index.ts';
 import type { Lab } from '../../test/lab/index.ts';
-import { allocatePorts, startProcess, tail, waitReady } from '../../test/lab/process.ts';
+import { allocatePorts, tail, waitReady } from '../../test/lab/process.ts';
 import type { ServerProcess } from '../../test/lab/process.ts';
 import { inBatches, until } from './stats.ts';
 
@@ -184,13 +184,11 @@ async function setUp(log: (m: string) => void): Promise<Cluster> {
         await c.stopOperator();
         const ports = await allocatePorts(['issuer', 'webhook', 'metrics'] as const);
         const issuerUrl = `https://127.0.0.1:${ports.issuer}`;
-        const log = join(lab.logsDir, `operator-${++runs}.log`);
-        const proc = startProcess({
-          name: 'valet-operator',
-          command: process.execPath,
-          args: [
-            join(root, 'src/cli/main.ts'),
-            'operator',
+        const logName = `operator-${++runs}.log`;
+        const log = join(lab.logsDir, logName);
+        const proc = startOperatorCommand(
+          lab,
+          [
             `--kubeconfig=${lab.kubeconfig}`,
             `--namespace=${OPERATOR_NS}`,
             '--identity=bench',
@@ -204,9 +202,8 @@ async function setUp(log: (m: string) => void): Promise<Cluster> {
             `--sidecar-issuer-url=${issuerUrl}`,
             ...extra,
           ],
-          log,
-          env: { NODE_OPTIONS: nodeOptions(opts.imports ?? []) },
-        });
+          { log: logName, env: { NODE_OPTIONS: nodeOptions(opts.imports ?? []) } },
+        );
         const metricsUrl = `http://127.0.0.1:${ports.metrics}`;
         try {
           await waitReady(proc, async () => (await get(`${metricsUrl}/readyz`)).status === 200, 60_000);

@@ -50,35 +50,13 @@ export function labStoreSpec(lab: Lab, o: Omit<LabStoreOptions, 'name'> & { stsE
  * namespace too (the store and Secret are made once, with the first call's options).
  */
 export async function createLabStore(lab: Lab, namespace: string, o: LabStoreOptions = {}): Promise<void> {
-  const secretName = o.secretName ?? 'minio-issuer';
   const name = o.name ?? 'lab';
   const selectorLabel = `lab.valet.dev/store-${name}`;
-  await lab.core.createNamespace({ body: { metadata: { name: LAB_VALET_NAMESPACE } } }).catch(ignoreConflict);
-  await lab.core
-    .createNamespacedSecret({
-      namespace: LAB_VALET_NAMESPACE,
-      body: { metadata: { name: secretName }, stringData: { accessKeyId: lab.s3.issuer.accessKeyId, secretAccessKey: lab.s3.issuer.secretAccessKey } },
-    })
-    .catch(ignoreConflict);
-  await lab.kubeConfig
-    .makeApiClient(CustomObjectsApi)
-    .createClusterCustomObject({
-      group: 'valet.dev',
-      version: 'v1alpha1',
-      plural: 'clusterdatasetstores',
-      body: {
-        apiVersion: 'valet.dev/v1alpha1',
-        kind: 'ClusterDatasetStore',
-        metadata: { name },
-        spec: {
-          ...labStoreSpec(lab, o),
-          // The lab's namespaces share its folders (ADR 0009: otherwise the first to claim one owns it).
-          sharedPrefixes: o.allowedPrefixes ?? ['imagenet/', 'checkpoints/'],
-          namespaceSelector: { matchLabels: { [selectorLabel]: 'true' } },
-        },
-      },
-    })
-    .catch(ignoreConflict);
+  await createStoreWithSecret(lab, name, o, {
+    // The lab's namespaces share its folders (ADR 0009: otherwise the first to claim one owns it).
+    sharedPrefixes: o.allowedPrefixes ?? ['imagenet/', 'checkpoints/'],
+    namespaceSelector: { matchLabels: { [selectorLabel]: 'true' } },
+  }).catch(ignoreConflict);
   await lab.core.patchNamespace({ name: namespace, body: [{ op: 'add', path: `/metadata/labels/${selectorLabel.replace('/', '~1')}`, value: 'true' }] });
 }
 
@@ -141,6 +119,18 @@ export function startOperatorCommand(lab: Lab, args: readonly string[], o: { log
  * createLabStore's store shares every folder instead.
  */
 export async function createLabClusterStore(lab: Lab, name: string, namespaces: readonly string[], o: Omit<LabStoreOptions, 'name'> & { sharedPrefixes?: string[] } = {}): Promise<void> {
+  await createStoreWithSecret(lab, name, o, {
+    ...(o.sharedPrefixes ? { sharedPrefixes: o.sharedPrefixes } : {}),
+    namespaceSelector: { matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'In', values: [...namespaces] }] },
+  });
+}
+
+/**
+ * Valet's namespace and the issuer's MinIO key in it (Secret `o.secretName`, default minio-issuer),
+ * each made when missing, then the ClusterDatasetStore `name` over the lab MinIO (labStoreSpec)
+ * with `spec` added. Rejects as the create does (409 when the store exists).
+ */
+async function createStoreWithSecret(lab: Lab, name: string, o: Omit<LabStoreOptions, 'name'>, spec: Record<string, unknown>): Promise<void> {
   await lab.core.createNamespace({ body: { metadata: { name: LAB_VALET_NAMESPACE } } }).catch(ignoreConflict);
   await lab.core
     .createNamespacedSecret({
@@ -152,15 +142,6 @@ export async function createLabClusterStore(lab: Lab, name: string, namespaces: 
     group: 'valet.dev',
     version: 'v1alpha1',
     plural: 'clusterdatasetstores',
-    body: {
-      apiVersion: 'valet.dev/v1alpha1',
-      kind: 'ClusterDatasetStore',
-      metadata: { name },
-      spec: {
-        ...labStoreSpec(lab, o),
-        ...(o.sharedPrefixes ? { sharedPrefixes: o.sharedPrefixes } : {}),
-        namespaceSelector: { matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'In', values: [...namespaces] }] },
-      },
-    },
+    body: { apiVersion: 'valet.dev/v1alpha1', kind: 'ClusterDatasetStore', metadata: { name }, spec: { ...labStoreSpec(lab, o), ...spec } },
   });
 }
